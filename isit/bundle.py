@@ -1,0 +1,206 @@
+"""The deployable model: one ONNX file (backbone + head + metadata) run by onnxruntime."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from isit.errors import ModelError
+from isit.imaging import DEFAULT_LIMITS, DecodeLimits, preprocess
+from isit.metadata import (
+    FEATURES,
+    INPUT_NAME,
+    OOD_SCORE,
+    PROBABILITIES,
+    ModelMetadata,
+)
+
+UNKNOWN_LABEL = "unknown"
+
+
+@dataclass(frozen=True)
+class Score:
+    label: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One image's answer. ``label`` is ``"unknown"`` when the model is not sure;
+    ``best_guess`` is then the most likely class all the same."""
+
+    label: str
+    best_guess: str
+    confidence: float
+    unknown: bool
+    ood_score: float
+    scores: tuple[Score, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "best_guess": self.best_guess,
+            "confidence": round(self.confidence, 6),
+            "unknown": self.unknown,
+            "ood_score": round(self.ood_score, 6),
+            "scores": [{"label": s.label, "score": round(s.score, 6)} for s in self.scores],
+        }
+
+
+def session_options(threads: int | None = None) -> ort.SessionOptions:
+    """CPU session options; ``threads`` defaults to env ``ISIT_ORT_THREADS`` or ORT's choice."""
+    options = ort.SessionOptions()
+    threads = threads or int(os.environ.get("ISIT_ORT_THREADS", "0") or 0)
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return options
+
+
+def open_session(
+    path: str | os.PathLike[str], threads: int | None = None
+) -> tuple[ort.InferenceSession, ModelMetadata]:
+    """An onnxruntime session and the file's checked isit metadata."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(
+            f"No model file at {path}. Train one with `python -m training train DATA_DIR --out "
+            "OUT_DIR` and point MODEL_PATH at OUT_DIR/model.onnx."
+        )
+    try:
+        session = ort.InferenceSession(
+            str(path), sess_options=session_options(threads), providers=["CPUExecutionProvider"]
+        )
+    except Exception as exc:  # onnxruntime raises its own untyped exceptions
+        raise ModelError(f"{path.name} is not a valid ONNX model ({type(exc).__name__}).") from exc
+    meta = ModelMetadata.from_props(dict(session.get_modelmeta().custom_metadata_map))
+    _check_graph(session, meta)
+    return session, meta
+
+
+def _check_graph(session: ort.InferenceSession, meta: ModelMetadata) -> None:
+    inputs = {i.name: i for i in session.get_inputs()}
+    outputs = {o.name: o for o in session.get_outputs()}
+    size = meta.preprocess.size
+    if INPUT_NAME not in inputs:
+        raise ModelError(f"The model has no input named {INPUT_NAME!r}.")
+    shape = inputs[INPUT_NAME].shape
+    if len(shape) != 4 or list(shape[1:]) != [size, size, 3]:
+        raise ModelError(
+            f"The model's input shape {shape} does not match its preprocessing ({size}x{size}x3)."
+        )
+    required = [FEATURES] if meta.kind == "backbone" else [PROBABILITIES, OOD_SCORE]
+    missing = [name for name in required if name not in outputs]
+    if missing:
+        raise ModelError(f"The model lacks the outputs {missing}.")
+    if meta.kind == "classifier":
+        width = outputs[PROBABILITIES].shape[-1]
+        if isinstance(width, int) and width != len(meta.labels):
+            raise ModelError(
+                f"The model outputs {width} class scores but its metadata names "
+                f"{len(meta.labels)} labels."
+            )
+    else:
+        width = outputs[FEATURES].shape[-1]
+        if isinstance(width, int) and width != meta.backbone.feature_dim:
+            raise ModelError(
+                f"The backbone outputs {width} features but its metadata says "
+                f"{meta.backbone.feature_dim}."
+            )
+
+
+class ModelBundle:
+    """A loaded classifier. Create once per process (see :func:`load_bundle`)."""
+
+    def __init__(self, path: str | os.PathLike[str], threads: int | None = None) -> None:
+        self.path = Path(path)
+        self.session, self.metadata = open_session(self.path, threads)
+        if self.metadata.kind != "classifier":
+            raise ModelError(
+                f"{self.path.name} is a {self.metadata.kind}, not a classifier; train a "
+                "classifier first."
+            )
+        assert self.metadata.unknown is not None  # checked by the metadata
+        self.labels: tuple[str, ...] = self.metadata.labels
+        self.threshold = float(self.metadata.unknown.threshold)
+        self.negative_labels = frozenset(self.metadata.unknown.negative_labels)
+
+    @property
+    def input_size(self) -> int:
+        return self.metadata.preprocess.size
+
+    def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Normalised ``N x S x S x 3`` float32 batch to (probabilities, ood scores)."""
+        probabilities, ood = self.session.run(
+            [PROBABILITIES, OOD_SCORE], {INPUT_NAME: np.ascontiguousarray(batch, np.float32)}
+        )
+        return np.asarray(probabilities), np.asarray(ood).reshape(-1)
+
+    def interpret(self, probabilities: np.ndarray, ood_score: float) -> Prediction:
+        """One row of model outputs to a :class:`Prediction` (the one "unknown" rule)."""
+        order = np.argsort(-probabilities, kind="stable")
+        scores = tuple(Score(self.labels[i], float(probabilities[i])) for i in order)
+        best = scores[0]
+        unknown = bool(ood_score > self.threshold) or best.label in self.negative_labels
+        return Prediction(
+            label=UNKNOWN_LABEL if unknown else best.label,
+            best_guess=best.label,
+            confidence=best.score,
+            unknown=unknown,
+            ood_score=float(ood_score),
+            scores=scores,
+        )
+
+    def predict_arrays(self, batch: np.ndarray) -> list[Prediction]:
+        probabilities, ood = self.run(batch)
+        return [self.interpret(p, s) for p, s in zip(probabilities, ood, strict=True)]
+
+    def predict(self, data: bytes, *, limits: DecodeLimits = DEFAULT_LIMITS) -> Prediction:
+        """Image bytes to a prediction. Raises :class:`isit.errors.ImageError` on bad input."""
+        batch = preprocess(data, self.metadata.preprocess, limits=limits)[None]
+        return self.predict_arrays(batch)[0]
+
+    def predict_many(
+        self, images: Sequence[bytes], *, limits: DecodeLimits = DEFAULT_LIMITS
+    ) -> list[Prediction]:
+        if not images:
+            return []
+        batch = np.stack([preprocess(d, self.metadata.preprocess, limits=limits) for d in images])
+        return self.predict_arrays(batch)
+
+    def describe(self) -> dict[str, Any]:
+        """What a client may know about the model (no file paths)."""
+        meta = self.metadata
+        return {
+            "name": meta.name,
+            "version": meta.version,
+            "created": meta.created,
+            "labels": list(meta.labels),
+            "input_size": meta.preprocess.size,
+            "unknown_threshold": self.threshold,
+            "backbone": meta.backbone.name,
+            "metrics": meta.metrics,
+        }
+
+
+_bundles: dict[tuple[str, int | None], ModelBundle] = {}
+_bundles_lock = threading.Lock()
+
+
+def load_bundle(path: str | os.PathLike[str], threads: int | None = None) -> ModelBundle:
+    """The process-wide bundle for ``path``: the session is created once, then reused."""
+    key = (str(Path(path).resolve()), threads)
+    with _bundles_lock:
+        bundle = _bundles.get(key)
+        if bundle is None:
+            bundle = ModelBundle(path, threads)
+            _bundles[key] = bundle
+        return bundle

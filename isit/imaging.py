@@ -1,0 +1,290 @@
+"""Bytes in, model-ready RGB array out: the one decoding path of training AND serving.
+
+The resize rule (documented once, here): the centred square of side ``min(width, height)``
+is resized to ``size x size`` with bilinear filtering (shorter side to ``size``, centre
+crop of the longer side). Pixels are then normalised per channel as
+``(pixel - mean) / std`` with pixel values in 0..255; layout is NHWC float32.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from isit.errors import (
+    EmptyImage,
+    ImageTooLarge,
+    NotAnImage,
+    TooManyPixels,
+    UnsupportedFormat,
+)
+
+try:  # Phones upload HEIC; pillow-heif adds it to Pillow when it is installed.
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    HEIF_SUPPORTED = True
+except ImportError:  # pragma: no cover - depends on the installation
+    HEIF_SUPPORTED = False
+
+# We enforce our own, lower pixel limit right after reading the header; Pillow's warning
+# between its two thresholds would only be noise.
+warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+
+RESIZE_RULE = "shorter_side_center_crop"
+IMAGENET_MEAN_255 = (0.485 * 255, 0.456 * 255, 0.406 * 255)
+IMAGENET_STD_255 = (0.229 * 255, 0.224 * 255, 0.225 * 255)
+
+# Leading bytes of image formats people upload that Pillow may not read here.
+_KNOWN_IMAGE_SIGNATURES: tuple[tuple[int, bytes, str], ...] = (
+    (4, b"ftypheic", "HEIC"),
+    (4, b"ftypheix", "HEIC"),
+    (4, b"ftyphevc", "HEIC"),
+    (4, b"ftypmif1", "HEIF"),
+    (4, b"ftypmsf1", "HEIF"),
+    (4, b"ftypavif", "AVIF"),
+    (0, b"%PDF", "PDF"),
+    (0, b"<svg", "SVG"),
+    (0, b"\x00\x00\x00\x0cjP  ", "JPEG 2000"),
+    (0, b"II*\x00", "TIFF"),
+    (0, b"MM\x00*", "TIFF"),
+)
+
+
+@dataclass(frozen=True)
+class DecodeLimits:
+    """Guards against huge uploads and decompression bombs."""
+
+    max_bytes: int = 50 * 1024 * 1024
+    max_pixels: int = 80_000_000  # a 48 MP phone photo fits; a 50000x50000 PNG does not
+
+
+@dataclass(frozen=True)
+class PreprocessSpec:
+    """How an image becomes the model input; stored in every model's metadata."""
+
+    size: int = 224
+    mean: tuple[float, float, float] = IMAGENET_MEAN_255
+    std: tuple[float, float, float] = IMAGENET_STD_255
+    resize: str = RESIZE_RULE
+    layout: str = "NHWC"
+
+    def __post_init__(self) -> None:
+        if self.resize != RESIZE_RULE:
+            raise ValueError(f"unknown resize rule {self.resize!r}; only {RESIZE_RULE!r}")
+        if self.layout != "NHWC":
+            raise ValueError(f"unknown layout {self.layout!r}; only 'NHWC'")
+        if not 16 <= int(self.size) <= 1024:
+            raise ValueError(f"input size {self.size} is outside 16..1024")
+        if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
+            raise ValueError("mean and std need three values each, std > 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "size": int(self.size),
+            "mean": [float(v) for v in self.mean],
+            "std": [float(v) for v in self.std],
+            "resize": self.resize,
+            "layout": self.layout,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PreprocessSpec:
+        return cls(
+            size=int(data["size"]),
+            mean=tuple(float(v) for v in data["mean"]),  # type: ignore[arg-type]
+            std=tuple(float(v) for v in data["std"]),  # type: ignore[arg-type]
+            resize=str(data.get("resize", RESIZE_RULE)),
+            layout=str(data.get("layout", "NHWC")),
+        )
+
+
+DEFAULT_LIMITS = DecodeLimits()
+
+
+@dataclass
+class DecodedImage:
+    """An RGB image plus what we learnt while decoding it."""
+
+    image: Image.Image
+    format: str
+    original_size: tuple[int, int]  # (width, height) as declared by the file, before EXIF
+    frames: int = 1
+    notes: list[str] = field(default_factory=list)
+
+
+def _sniff_known_format(data: bytes) -> str | None:
+    head = data[:32]
+    for offset, signature, name in _KNOWN_IMAGE_SIGNATURES:
+        if head[offset : offset + len(signature)] == signature:
+            return name
+    stripped = head.lstrip()
+    if stripped.startswith(b"<?xml") and b"<svg" in data[:1024]:
+        return "SVG"
+    return None
+
+
+def _open(data: bytes, limits: DecodeLimits) -> Image.Image:
+    if not data:
+        raise EmptyImage("The file is empty (0 bytes). Choose a photo and try again.")
+    if len(data) > limits.max_bytes:
+        raise ImageTooLarge(
+            f"The file is {len(data) / 1e6:.1f} MB; the limit is "
+            f"{limits.max_bytes / 1e6:.1f} MB. Use a smaller photo."
+        )
+    try:
+        img = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:
+        raise TooManyPixels(
+            "The image declares more pixels than isit accepts. Use a smaller image."
+        ) from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        known = _sniff_known_format(data)
+        if known:
+            hint = " Install pillow-heif, or" if known in ("HEIC", "HEIF") else ""
+            raise UnsupportedFormat(
+                f"{known} images are not supported here.{hint} Convert it to JPEG or PNG."
+            ) from exc
+        raise NotAnImage(
+            "This file is not an image isit can read (expected JPEG, PNG, GIF, WebP, "
+            "BMP, TIFF or HEIC)."
+        ) from exc
+    width, height = img.size
+    if width <= 0 or height <= 0:
+        raise NotAnImage("The image has no pixels (width or height is 0).")
+    if width * height > limits.max_pixels:
+        raise TooManyPixels(
+            f"The image is {width}x{height} pixels ({width * height / 1e6:.0f} MP); the "
+            f"limit is {limits.max_pixels / 1e6:.0f} MP. Use a smaller image."
+        )
+    return img
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Every Pillow mode to 8-bit RGB; transparency is composited on white."""
+    mode = img.mode
+    if mode == "RGB":
+        return img
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        arr = np.asarray(img).astype(np.float32)
+        if mode.startswith("I;16"):
+            arr = arr / 257.0
+        elif mode == "I" and arr.max(initial=0) > 255:
+            arr = arr / (257.0 if arr.max() <= 65535 else arr.max() / 255.0)
+        elif mode == "F" and arr.max(initial=0) <= 1.0:
+            arr = arr * 255.0
+        grey = np.clip(np.rint(arr), 0, 255).astype(np.uint8)
+        return Image.fromarray(np.stack([grey] * 3, axis=-1), "RGB")
+    if (mode == "P" and "transparency" in img.info) or mode in ("LA", "PA", "La", "RGBa"):
+        img = img.convert("RGBA")
+    if img.mode == "RGBA":
+        background = Image.new("RGB", img.size, (255, 255, 255))
+        background.paste(img, mask=img.getchannel("A"))
+        return background
+    try:
+        return img.convert("RGB")
+    except ValueError as exc:
+        raise UnsupportedFormat(
+            f"Images in colour mode {mode} are not supported. Save it as an RGB JPEG or PNG."
+        ) from exc
+
+
+def decode(
+    data: bytes,
+    *,
+    limits: DecodeLimits = DEFAULT_LIMITS,
+    min_side: int | None = None,
+) -> DecodedImage:
+    """Decode image bytes to an upright 8-bit RGB image (first frame of animations).
+
+    ``min_side`` lets JPEGs decode at a reduced scale (draft mode) as long as the
+    shorter side stays at least that long: a 12 MP photo decodes 8x smaller, fast.
+    """
+    img = _open(data, limits)
+    fmt = img.format or "unknown"
+    original_size = img.size
+    frames = int(getattr(img, "n_frames", 1) or 1)
+    try:
+        if min_side and fmt == "JPEG":
+            width, height = img.size
+            scale = min_side / min(width, height)
+            if scale < 1:
+                img.draft(None, (math.ceil(width * scale), math.ceil(height * scale)))
+        img.load()
+        img = ImageOps.exif_transpose(img) or img
+        rgb = _to_rgb(img)
+        rgb.load()
+    except (UnsupportedFormat, TooManyPixels):
+        raise
+    except Image.DecompressionBombError as exc:
+        raise TooManyPixels("The image declares more pixels than isit accepts.") from exc
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as exc:
+        raise NotAnImage(
+            f"This {fmt} file is damaged or incomplete (it may be truncated) and cannot "
+            "be read. Re-export or re-download it."
+        ) from exc
+    except MemoryError as exc:
+        raise TooManyPixels("The image is too large to decode.") from exc
+    return DecodedImage(rgb, fmt, original_size, frames)
+
+
+def resize_center_crop(img: Image.Image, size: int) -> Image.Image:
+    """The documented resize rule: centred square of the shorter side, bilinear to size."""
+    width, height = img.size
+    side = min(width, height)
+    left = (width - side) / 2
+    top = (height - side) / 2
+    return img.resize(
+        (size, size), Image.Resampling.BILINEAR, box=(left, top, left + side, top + side)
+    )
+
+
+def normalize(pixels: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
+    """uint8 HxWx3 (or NxHxWx3) pixels to float32 model input."""
+    mean = np.asarray(spec.mean, dtype=np.float32)
+    std = np.asarray(spec.std, dtype=np.float32)
+    return (pixels.astype(np.float32) - mean) / std
+
+
+def to_pixels(img: Image.Image, spec: PreprocessSpec) -> np.ndarray:
+    """An RGB image to ``size x size x 3`` uint8 pixels by the resize rule."""
+    return np.asarray(resize_center_crop(img, spec.size), dtype=np.uint8)
+
+
+def preprocess(
+    data: bytes, spec: PreprocessSpec, *, limits: DecodeLimits = DEFAULT_LIMITS
+) -> np.ndarray:
+    """Image bytes to one normalised ``size x size x 3`` float32 array."""
+    decoded = decode(data, limits=limits, min_side=spec.size)
+    return normalize(to_pixels(decoded.image, spec), spec)
+
+
+def preprocess_batch(
+    images: Sequence[bytes], spec: PreprocessSpec, *, limits: DecodeLimits = DEFAULT_LIMITS
+) -> np.ndarray:
+    """Several images to one ``N x size x size x 3`` batch (errors raise, as for one)."""
+    if not images:
+        return np.zeros((0, spec.size, spec.size, 3), dtype=np.float32)
+    return np.stack([preprocess(data, spec, limits=limits) for data in images])
+
+
+def read_image_bytes(
+    path: str | os.PathLike[str], *, limits: DecodeLimits = DEFAULT_LIMITS
+) -> bytes:
+    """Read a file, refusing one over the byte limit before reading it into memory."""
+    path = Path(path)
+    size = path.stat().st_size
+    if size > limits.max_bytes:
+        raise ImageTooLarge(
+            f"{path.name} is {size / 1e6:.1f} MB; the limit is {limits.max_bytes / 1e6:.1f} MB."
+        )
+    return path.read_bytes()

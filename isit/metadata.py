@@ -1,0 +1,182 @@
+"""The metadata every isit ONNX file carries in its ``metadata_props``.
+
+Keys (all values are strings; structured ones are JSON):
+- ``isit.format_version``: ``"1"``.
+- ``isit.kind``: ``"classifier"`` (backbone + head: the deployable model) or ``"backbone"``.
+- ``isit.name``, ``isit.version``, ``isit.created`` (ISO 8601 UTC).
+- ``isit.labels``: JSON list of class labels, in output order (classifier only).
+- ``isit.preprocess``: JSON of :class:`isit.imaging.PreprocessSpec`.
+- ``isit.backbone``: JSON ``{"name", "weights_sha256", "feature_dim"}``.
+- ``isit.unknown``: JSON ``{"threshold", "method", "negative_labels"}`` (classifier only).
+- ``isit.metrics``: JSON of headline held-out metrics (classifier only, may be ``{}``).
+
+Graph contract: input ``image`` float32 ``[N, size, size, 3]``; a classifier outputs
+``probabilities`` ``[N, C]`` and ``ood_score`` ``[N]`` (higher = less like the training
+photos); a backbone outputs ``features`` ``[N, D]``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from isit.errors import ModelError
+from isit.imaging import PreprocessSpec
+
+FORMAT_VERSION = "1"
+PREFIX = "isit."
+INPUT_NAME = "image"
+PROBABILITIES = "probabilities"
+OOD_SCORE = "ood_score"
+FEATURES = "features"
+KINDS = ("classifier", "backbone")
+_LABEL_RE = re.compile(r"^[^\x00-\x1f/\\]{1,100}$")
+
+
+@dataclass(frozen=True)
+class BackboneInfo:
+    name: str
+    weights_sha256: str
+    feature_dim: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "weights_sha256": self.weights_sha256,
+            "feature_dim": int(self.feature_dim),
+        }
+
+
+@dataclass(frozen=True)
+class UnknownSpec:
+    """When a prediction is "unknown": ``ood_score > threshold`` or a negatives class wins."""
+
+    threshold: float
+    method: str = "max_prob_and_centroid_distance"
+    negative_labels: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "threshold": float(self.threshold),
+            "method": self.method,
+            "negative_labels": list(self.negative_labels),
+        }
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    kind: str
+    name: str
+    version: str
+    preprocess: PreprocessSpec
+    backbone: BackboneInfo
+    labels: tuple[str, ...] = ()
+    unknown: UnknownSpec | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    format_version: str = FORMAT_VERSION
+
+    def __post_init__(self) -> None:
+        problems = validate_fields(self)
+        if problems:
+            raise ModelError("Inconsistent model metadata: " + "; ".join(problems))
+
+    def to_props(self) -> dict[str, str]:
+        """The ``metadata_props`` dictionary to write into the ONNX file."""
+        props = {
+            "format_version": self.format_version,
+            "kind": self.kind,
+            "name": self.name,
+            "version": self.version,
+            "created": self.created,
+            "preprocess": json.dumps(self.preprocess.to_dict()),
+            "backbone": json.dumps(self.backbone.to_dict()),
+        }
+        if self.kind == "classifier":
+            props["labels"] = json.dumps(list(self.labels), ensure_ascii=False)
+            props["unknown"] = json.dumps(self.unknown.to_dict() if self.unknown else None)
+            props["metrics"] = json.dumps(self.metrics, ensure_ascii=False)
+        return {PREFIX + key: value for key, value in props.items()}
+
+    @classmethod
+    def from_props(cls, props: dict[str, str]) -> ModelMetadata:
+        """Parse and check ``metadata_props``; a clear :class:`ModelError` if anything is off."""
+        values = {k[len(PREFIX) :]: v for k, v in props.items() if k.startswith(PREFIX)}
+        if not values:
+            raise ModelError(
+                "This ONNX file has no isit metadata; export it with `python -m training train`."
+            )
+        version = values.get("format_version")
+        if version != FORMAT_VERSION:
+            raise ModelError(
+                f"Model format version {version!r} is not supported (this isit reads "
+                f"{FORMAT_VERSION!r}). Re-export the model with this version of isit."
+            )
+        try:
+            kind = values["kind"]
+            unknown_raw = json.loads(values.get("unknown", "null"))
+            backbone_raw = json.loads(values["backbone"])
+            return cls(
+                kind=kind,
+                name=values["name"],
+                version=values["version"],
+                created=values["created"],
+                preprocess=PreprocessSpec.from_dict(json.loads(values["preprocess"])),
+                backbone=BackboneInfo(
+                    name=str(backbone_raw["name"]),
+                    weights_sha256=str(backbone_raw["weights_sha256"]),
+                    feature_dim=int(backbone_raw["feature_dim"]),
+                ),
+                labels=tuple(json.loads(values.get("labels", "[]"))),
+                unknown=(
+                    UnknownSpec(
+                        threshold=float(unknown_raw["threshold"]),
+                        method=str(unknown_raw.get("method", "")),
+                        negative_labels=tuple(unknown_raw.get("negative_labels", [])),
+                    )
+                    if unknown_raw is not None
+                    else None
+                ),
+                metrics=json.loads(values.get("metrics", "{}")),
+            )
+        except ModelError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ModelError(
+                f"The model's isit metadata is incomplete or malformed ({exc})."
+            ) from exc
+
+
+def validate_fields(meta: ModelMetadata) -> list[str]:
+    """Problems with the metadata on its own (the graph is checked by the bundle)."""
+    problems: list[str] = []
+    if meta.kind not in KINDS:
+        problems.append(f"kind {meta.kind!r} is not one of {KINDS}")
+    if meta.backbone.feature_dim <= 0:
+        problems.append("backbone feature_dim must be positive")
+    if meta.kind == "classifier":
+        labels = list(meta.labels)
+        if len(labels) < 2:
+            problems.append(f"a classifier needs at least 2 labels, got {len(labels)}")
+        if len(set(labels)) != len(labels):
+            problems.append("labels are not unique")
+        bad = [
+            label for label in labels if not isinstance(label, str) or not _LABEL_RE.match(label)
+        ]
+        if bad:
+            problems.append(f"invalid labels {bad!r}")
+        if meta.unknown is None:
+            problems.append("a classifier needs an unknown threshold")
+        else:
+            threshold = meta.unknown.threshold
+            if threshold != threshold:  # NaN
+                problems.append("unknown threshold is NaN")
+            stray = set(meta.unknown.negative_labels) - set(labels)
+            if stray:
+                problems.append(f"negative labels {sorted(stray)} are not model labels")
+        if not isinstance(meta.metrics, dict):
+            problems.append("metrics must be a JSON object")
+    return problems
