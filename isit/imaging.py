@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -144,8 +145,12 @@ def _open(data: bytes, limits: DecodeLimits) -> Image.Image:
     try:
         img = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as exc:
+        # Pillow refuses before we see the header; its message carries the pixel count.
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        declared = f" ({int(found.group(1)) / 1e6:,.0f} MP)" if found else ""
         raise TooManyPixels(
-            "The image declares more pixels than isit accepts. Use a smaller image."
+            f"The image declares more pixels{declared} than isit accepts (limit "
+            f"{limits.max_pixels / 1e6:.0f} MP). Use a smaller image."
         ) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         known = _sniff_known_format(data)
@@ -241,11 +246,10 @@ def resize_center_crop(img: Image.Image, size: int) -> Image.Image:
     """The documented resize rule: centred square of the shorter side, bilinear to size."""
     width, height = img.size
     side = min(width, height)
-    left = (width - side) / 2
-    top = (height - side) / 2
-    return img.resize(
-        (size, size), Image.Resampling.BILINEAR, box=(left, top, left + side, top + side)
-    )
+    left = (width - side) // 2
+    top = (height - side) // 2
+    square = img.crop((left, top, left + side, top + side)) if width != height else img
+    return square.resize((size, size), Image.Resampling.BILINEAR)
 
 
 def normalize(pixels: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
