@@ -1,0 +1,317 @@
+"""isit's HTTP inference API: an Azure Function (Python v2 programming model) on onnxruntime.
+
+Thin on purpose: parse the request, call the core (:mod:`isit.bundle`), map its typed errors
+to HTTP statuses. Routes (``routePrefix`` "api" in host.json):
+
+- ``POST /api/classify``: raw image bytes (``image/*`` or ``application/octet-stream``) or
+  ``multipart/form-data`` with the file in field ``image`` -> class scores as JSON.
+- ``GET /api/model``: labels, input size, unknown threshold, version, held-out metrics.
+- ``GET /api/health``: 200 with the model loaded, 503 with a reason otherwise.
+
+App settings (environment variables): ``MODEL_PATH`` (default ``model/model.onnx`` beside
+this file), ``MAX_UPLOAD_BYTES`` (default 10 MB), ``MAX_IMAGE_PIXELS`` (default: the core's
+decompression-bomb limit), ``ALLOWED_ORIGINS`` (comma-separated CORS origins),
+``ISIT_ORT_THREADS`` (onnxruntime intra-op threads; default onnxruntime's choice).
+
+Never imports TensorFlow or ``training``: the deployed package holds only the core.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import azure.functions as func
+
+from isit import cors
+from isit.bundle import ModelBundle, load_bundle
+from isit.errors import IsitError, ModelError
+from isit.http_errors import INTERNAL_ERROR_MESSAGE, error_body, status_for
+from isit.imaging import DEFAULT_LIMITS, DecodeLimits
+
+APP_DIR = Path(__file__).resolve().parent
+DEFAULT_MODEL_PATH = APP_DIR / "model" / "model.onnx"
+DEFAULT_MAX_UPLOAD_BYTES = 10_000_000
+REQUEST_ID_HEADER = "X-Request-Id"
+# Registered for every route so a wrong method gets our JSON 405 rather than the host's 404.
+ROUTE_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+log = logging.getLogger("isit.function")
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+
+class ApiError(Exception):
+    """A client-facing error raised by the HTTP layer itself (not by the core)."""
+
+    def __init__(self, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+
+
+# ---------------------------------------------------------------- settings
+
+
+def _int_setting(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        log.warning("App setting %s=%r is not a positive integer; using %d.", name, raw, default)
+        return default
+    return value
+
+
+def upload_limits() -> DecodeLimits:
+    """Byte and pixel limits from the app settings (read per request: cheap, and testable)."""
+    return DecodeLimits(
+        max_bytes=_int_setting("MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES),
+        max_pixels=_int_setting("MAX_IMAGE_PIXELS", DEFAULT_LIMITS.max_pixels),
+    )
+
+
+def model_path() -> Path:
+    """``MODEL_PATH``; a relative path is taken from the working directory if it exists
+    there, else from this file's folder (the deployed package root)."""
+    raw = os.environ.get("MODEL_PATH", "").strip()
+    if not raw:
+        return DEFAULT_MODEL_PATH
+    path = Path(raw).expanduser()
+    if path.is_absolute() or path.exists():
+        return path
+    return APP_DIR / path
+
+
+# ---------------------------------------------------------------- the model, once per process
+
+_models: dict[str, ModelBundle] = {}
+_models_lock = threading.Lock()
+
+
+def get_model() -> ModelBundle:
+    """The process-wide model for the current ``MODEL_PATH`` (loaded on first use)."""
+    path = model_path()
+    key = str(path)
+    bundle = _models.get(key)
+    if bundle is not None:
+        return bundle
+    with _models_lock:
+        bundle = _models.get(key)
+        if bundle is None:
+            try:
+                bundle = load_bundle(path)
+            except ModelError as exc:
+                # The full reason (with the path) goes to the log, never to the client.
+                log.error("The model could not be loaded: %s", exc.message)
+                if not path.is_file():
+                    reason = (
+                        "No model file is deployed where the MODEL_PATH app setting points. "
+                        "Deploy model.onnx with the app or fix MODEL_PATH."
+                    )
+                else:
+                    reason = "The deployed model file could not be loaded; the server log says why."
+                raise ApiError("model_unavailable", reason) from exc
+            _models[key] = bundle
+            log.info("Model %s %s loaded.", bundle.metadata.name, bundle.metadata.version)
+        return bundle
+
+
+# ---------------------------------------------------------------- request plumbing
+
+
+def _json_response(
+    payload: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> func.HttpResponse:
+    return func.HttpResponse(
+        json.dumps(payload, ensure_ascii=False),
+        status_code=status,
+        mimetype="application/json",
+        headers=headers or {},
+    )
+
+
+def _error_response(code: str, message: str, headers: dict[str, str] | None = None):
+    return func.HttpResponse(
+        error_body(code, message),
+        status_code=status_for(code),
+        mimetype="application/json",
+        headers=headers or {},
+    )
+
+
+def _serve(
+    req: func.HttpRequest,
+    allowed: tuple[str, ...],
+    handler: Callable[[func.HttpRequest], func.HttpResponse],
+) -> func.HttpResponse:
+    """Run ``handler`` with method checks, typed-error mapping, CORS and a request id."""
+    request_id = uuid.uuid4().hex
+    allow = ", ".join((*allowed, "OPTIONS"))
+    origin = req.headers.get("Origin")
+    try:
+        if req.method == "OPTIONS":
+            headers = {"Allow": allow, **cors.preflight_headers(req.headers)}
+            response = func.HttpResponse(status_code=204, headers=headers)
+        elif req.method not in allowed:
+            response = _error_response(
+                "method_not_allowed",
+                f"{req.method} is not supported here; use {' or '.join(allowed)}.",
+                {"Allow": allow},
+            )
+        else:
+            response = handler(req)
+    except ApiError as exc:
+        response = _error_response(exc.code, exc.message, exc.headers)
+    except IsitError as exc:
+        # The core's messages are written for people and carry no server paths.
+        response = _error_response(exc.code, exc.message)
+    except Exception:
+        log.exception(
+            "Unexpected error handling %s %s (request id %s)", req.method, req.url, request_id
+        )
+        response = _error_response("internal_error", INTERNAL_ERROR_MESSAGE)
+    headers = response.headers
+    headers[REQUEST_ID_HEADER] = request_id
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers.setdefault("Cache-Control", "no-store")
+    if req.method != "OPTIONS":
+        for name, value in cors.response_headers(origin).items():
+            headers[name] = value
+    return response
+
+
+def _mimetype(req: func.HttpRequest) -> str:
+    return req.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+
+
+def _check_declared_length(req: func.HttpRequest, limit: int) -> None:
+    """Refuse an oversized upload from its Content-Length before looking at the body."""
+    declared = req.headers.get("Content-Length", "").strip()
+    if declared.isdigit() and int(declared) > limit:
+        raise ApiError("too_large", _too_large_message(int(declared), limit))
+
+
+def _too_large_message(size: int, limit: int) -> str:
+    return (
+        f"The upload is {size / 1e6:.1f} MB; the limit is {limit / 1e6:.1f} MB. "
+        "Use a smaller photo."
+    )
+
+
+def _multipart_image(req: func.HttpRequest) -> bytes:
+    try:
+        files = req.files  # parsed by werkzeug
+        form = req.form
+    except Exception as exc:  # a third-party parser on untrusted bytes: any failure is a 400
+        log.info("Unreadable multipart body: %s", type(exc).__name__)
+        raise ApiError(
+            "bad_request",
+            "The multipart/form-data body could not be read. Send the photo as a file in a "
+            "form field named 'image'.",
+        ) from exc
+    upload = files.get("image")
+    if upload is None:
+        hint = (
+            " The 'image' field holds text; attach the photo as a file."
+            if "image" in form
+            else " (If you sent one, the multipart body may be malformed.)"
+        )
+        raise ApiError(
+            "missing_image_field",
+            "The form has no file in a field named 'image'." + hint,
+        )
+    return upload.read()
+
+
+def _image_bytes(req: func.HttpRequest, limits: DecodeLimits) -> bytes:
+    _check_declared_length(req, limits.max_bytes)
+    body = req.get_body() or b""
+    if len(body) > limits.max_bytes:
+        raise ApiError("too_large", _too_large_message(len(body), limits.max_bytes))
+    if not body:
+        raise ApiError(
+            "empty_body", "The request has no body. POST the photo's bytes or a form with it."
+        )
+    mimetype = _mimetype(req)
+    if mimetype == "multipart/form-data":
+        data = _multipart_image(req)
+    elif mimetype.startswith("image/") or mimetype == "application/octet-stream":
+        data = body
+    else:
+        shown = mimetype or "no Content-Type"
+        raise ApiError(
+            "unsupported_media_type",
+            f"Cannot read an upload sent as {shown}. Send the photo with Content-Type "
+            "image/jpeg (or another image/* type), application/octet-stream, or as "
+            "multipart/form-data with the file in field 'image'.",
+        )
+    if not data:
+        raise ApiError("empty_body", "The uploaded file is empty (0 bytes). Choose a photo.")
+    return data
+
+
+# ---------------------------------------------------------------- the routes
+
+
+def _classify(req: func.HttpRequest) -> func.HttpResponse:
+    started = time.perf_counter()
+    limits = upload_limits()
+    data = _image_bytes(req, limits)
+    bundle = get_model()
+    prediction = bundle.predict(data, limits=limits)
+    payload = {
+        "label": prediction.label,
+        "confidence": round(prediction.confidence, 4),
+        "unknown": prediction.unknown,
+        "best_guess": prediction.best_guess,
+        "scores": [{"label": s.label, "score": round(s.score, 4)} for s in prediction.scores],
+        "model": {"name": bundle.metadata.name, "version": bundle.metadata.version},
+        "elapsed_ms": round((time.perf_counter() - started) * 1000, 1),
+    }
+    return _json_response(payload)
+
+
+def _model_info(req: func.HttpRequest) -> func.HttpResponse:
+    return _json_response(get_model().describe(), headers={"Cache-Control": "no-cache"})
+
+
+def _health(req: func.HttpRequest) -> func.HttpResponse:
+    try:
+        bundle = get_model()
+    except ApiError as exc:
+        payload = {
+            "status": "unavailable",
+            "reason": exc.message,
+            "error": {"code": exc.code, "message": exc.message},
+        }
+        return _json_response(payload, status=503)
+    meta = bundle.metadata
+    return _json_response({"status": "ok", "model": {"name": meta.name, "version": meta.version}})
+
+
+@app.route(route="classify", methods=list(ROUTE_METHODS))
+def classify(req: func.HttpRequest) -> func.HttpResponse:
+    return _serve(req, ("POST",), _classify)
+
+
+@app.route(route="model", methods=list(ROUTE_METHODS))
+def model(req: func.HttpRequest) -> func.HttpResponse:
+    return _serve(req, ("GET",), _model_info)
+
+
+@app.route(route="health", methods=list(ROUTE_METHODS))
+def health(req: func.HttpRequest) -> func.HttpResponse:
+    return _serve(req, ("GET",), _health)
