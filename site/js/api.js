@@ -1,0 +1,78 @@
+// Talking to the isit API. Every failure becomes an ApiError the view can explain.
+import { API_BASE_URL } from "../config.js";
+
+const TIMEOUT_MS = 30000;
+
+export class ApiError extends Error {
+  /**
+   * @param {string} code   the API's snake_case code, or "network" / "timeout" / "bad_response"
+   * @param {number} status HTTP status (0 when no answer arrived)
+   * @param {string} message the server's message for a person, if it sent one
+   */
+  constructor(code, status, message) {
+    super(message || code);
+    this.name = "ApiError";
+    this.code = code;
+    this.status = status;
+  }
+}
+
+function url(path) {
+  return `${API_BASE_URL.replace(/\/+$/, "")}${path}`;
+}
+
+// One fetch with a timeout that also honours the caller's AbortSignal.
+async function request(path, init = {}, signal) {
+  const controller = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort();
+  }, TIMEOUT_MS);
+  const onAbort = () => controller.abort();
+  signal?.addEventListener("abort", onAbort, { once: true });
+  let response;
+  try {
+    response = await fetch(url(path), { ...init, signal: controller.signal });
+  } catch (err) {
+    if (signal?.aborted) throw err; // the visitor moved on; nothing to show
+    if (timedOut) throw new ApiError("timeout", 0, "");
+    throw new ApiError("network", 0, "");
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener("abort", onAbort);
+  }
+  let body = null;
+  try {
+    body = await response.json();
+  } catch {
+    // A proxy's HTML error page, or an empty body: handled below by status.
+  }
+  if (!response.ok) {
+    const error = body && typeof body.error === "object" ? body.error : {};
+    throw new ApiError(error.code || `http_${response.status}`, response.status, error.message);
+  }
+  if (body === null) throw new ApiError("bad_response", response.status, "");
+  return body;
+}
+
+/** GET /api/model: name, version, labels, input_size, ... */
+export function fetchModel(signal) {
+  return request("/api/model", { headers: { Accept: "application/json" } }, signal);
+}
+
+/**
+ * POST /api/classify. Images with a known image/* type go as raw bytes (smallest request);
+ * anything else goes as multipart so the server can still sniff the format.
+ */
+export function classify(blob, filename, signal) {
+  const headers = { Accept: "application/json" };
+  let body = blob;
+  if (blob.type.startsWith("image/")) {
+    headers["Content-Type"] = blob.type;
+  } else {
+    body = new FormData();
+    body.append("image", blob, filename || "photo");
+  }
+  return request("/api/classify", { method: "POST", headers, body }, signal);
+}

@@ -1,0 +1,132 @@
+// Drawing the page's states. Only textContent is used for server data: labels are not HTML.
+import { formatBytes, formatPercent, humanLabel } from "./labels.js";
+import { describeError } from "./messages.js";
+
+const $ = (id) => document.getElementById(id);
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function button(text, onClick, className = "button") {
+  const node = el("button", className, text);
+  node.type = "button";
+  node.addEventListener("click", onClick);
+  return node;
+}
+
+/** The classes the model knows, shown before any upload. */
+export function showClasses(model) {
+  const box = $("classes");
+  box.replaceChildren(el("span", "classes-intro", "This model knows: "));
+  const list = el("ul", "chips");
+  for (const label of model.labels || []) list.append(el("li", "chip", humanLabel(label)));
+  box.append(list);
+  const parts = [model.name, model.version && `version ${model.version}`].filter(Boolean);
+  $("model-info").textContent = parts.length ? `Model: ${parts.join(", ")}` : "";
+}
+
+export function showClassesError(error, onRetry) {
+  const { title } = describeError(error);
+  $("classes").replaceChildren(
+    el("span", "classes-error", `Couldn't load what this model knows (${title.toLowerCase()}). `),
+    button("Retry", onRetry, "link-button"),
+  );
+}
+
+/** The photo being judged; alt text names the file. */
+export function showPreview(blob, name) {
+  const img = $("preview");
+  if (img.src) URL.revokeObjectURL(img.src);
+  img.src = URL.createObjectURL(blob);
+  img.alt = `Your photo: ${name}`;
+  img.hidden = false;
+  img.onerror = () => { img.hidden = true; }; // e.g. HEIC: no preview, the server still reads it
+  $("drop").dataset.state = "filled";
+  $("drop-hint").querySelector(".drop-big").textContent = "Drop or paste another photo, or";
+}
+
+export function setDragging(on) {
+  $("drop").classList.toggle("dragging", on);
+}
+
+function setResult(state, ...children) {
+  const box = $("result");
+  box.dataset.state = state;
+  box.replaceChildren(...children);
+  $("result-actions").replaceChildren();
+}
+
+export function showPreparing() {
+  setResult("busy", el("span", "spinner"), el("p", "busy-text", "Preparing your photo…"));
+}
+
+export function showBusy() {
+  setResult("busy", el("span", "spinner"), el("p", "busy-text", "Asking the model…"));
+}
+
+function scoreList(scores, highlight) {
+  const list = el("ul", "scores");
+  const sorted = [...scores].sort((a, b) => b.score - a.score);
+  for (const { label, score } of sorted) {
+    const item = el("li", label === highlight ? "score top" : "score");
+    const bar = el("span", "bar");
+    bar.setAttribute("aria-hidden", "true");
+    const fill = el("span", "fill");
+    fill.style.width = `${Math.max(0, Math.min(1, score)) * 100}%`;
+    bar.append(fill);
+    item.append(el("span", "score-label", humanLabel(label)),
+      el("span", "score-value", formatPercent(score)), bar);
+    list.append(item);
+  }
+  return list;
+}
+
+function duration(seconds) {
+  return seconds < 1 ? `${Math.round(seconds * 1000)} ms` : `${seconds.toFixed(1)} s`;
+}
+
+function uploadNote(upload, seconds) {
+  const sent = `Sent ${formatBytes(upload.blob.size)}`;
+  const shrunk = upload.resized
+    ? ` (shrunk from ${upload.originalWidth}×${upload.originalHeight}, ${formatBytes(upload.originalBytes)})`
+    : "";
+  return el("p", "note", `${sent}${shrunk} · answered in ${duration(seconds)}`);
+}
+
+/** The model's answer: big verdict, then a bar per class. */
+export function showResult(result, upload, seconds, knownLabels) {
+  const scores = result.scores || [];
+  if (result.unknown) {
+    const labels = knownLabels.length ? knownLabels : scores.map((s) => s.label);
+    const guess = scores.find((s) => s.label === result.best_guess);
+    setResult("unknown",
+      el("p", "verdict", "Not sure"),
+      el("p", "explain",
+        `This doesn't look like any of: ${labels.map(humanLabel).join(", ")}.`),
+      ...(guess
+        ? [el("p", "explain",
+          `Closest guess: ${humanLabel(guess.label)}, ${formatPercent(guess.score)}.`)]
+        : []),
+      scoreList(scores, null),
+      uploadNote(upload, seconds));
+    return;
+  }
+  const verdict = el("p", "verdict");
+  verdict.append(el("span", "verdict-label", humanLabel(result.label)),
+    el("span", "verdict-score", ` — ${formatPercent(result.confidence)}`));
+  setResult("known", verdict, scoreList(scores, result.label), uploadNote(upload, seconds));
+}
+
+/** A failure, in words, with "Try again" when resending can help. */
+export function showError(error, { onRetry, onPick }) {
+  const { title, detail, retry } = describeError(error);
+  setResult("error", el("p", "error-title", title), el("p", "explain", detail));
+  const actions = [];
+  if (retry) actions.push(button("Try again", onRetry, "button primary"));
+  actions.push(button("Choose another photo", onPick, retry ? "button" : "button primary"));
+  $("result-actions").replaceChildren(...actions);
+}
