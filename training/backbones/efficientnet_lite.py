@@ -15,14 +15,18 @@ Input: ``(pixel - 127) / 128`` per channel (the reference's preprocessing), NHWC
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-import keras
 import numpy as np
 
 from isit.imaging import PreprocessSpec
 from isit.metadata import FEATURES, INPUT_NAME
 from training.backbones import weights
-from training.backbones.torch_to_keras import TorchToKeras, freeze, relu6
+
+if TYPE_CHECKING:  # Keras is imported only to build: listing backbones stays fast.
+    import keras
+
+    from training.backbones.torch_to_keras import TorchToKeras
 
 NAME = "efficientnet_lite0"
 WEIGHTS = weights.EFFICIENTNET_LITE0
@@ -37,19 +41,19 @@ STAGES = ((1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80)
 
 def _mbconv(t: TorchToKeras, x, index: int, kernel: int, stride: int, expand: int, out: int):
     prefix = f"_blocks.{index}"
-    name = t._name(prefix)
+    name = t.name(prefix)
     inputs = x
     if expand != 1:
         x = t.conv(x, prefix + "._expand_conv", padding="same")
         x = t.batchnorm(x, prefix + "._bn0", eps=BN_EPS)
-        x = relu6(x, name + "_expand_relu6")
+        x = t.relu6(x, name + "_expand_relu6")
     x = t.depthwise(x, prefix + "._depthwise_conv", stride=stride, padding="same")
     x = t.batchnorm(x, prefix + "._bn1", eps=BN_EPS)
-    x = relu6(x, name + "_depthwise_relu6")
+    x = t.relu6(x, name + "_depthwise_relu6")
     x = t.conv(x, prefix + "._project_conv", padding="same")
     x = t.batchnorm(x, prefix + "._bn2", eps=BN_EPS)
     if stride == 1 and inputs.shape[-1] == out:
-        x = keras.layers.Add(name=name + "_add")([inputs, x])
+        x = t.add(name=name + "_add")([inputs, x])
     return x
 
 
@@ -61,11 +65,15 @@ def build_keras(
     ``classifier=False``: ``image`` -> global-average-pooled ``features`` ``[N, 1280]``.
     ``classifier=True``: the full ImageNet classifier, ``image`` -> softmax ``[N, 1000]``.
     """
+    import keras
+
+    from training.backbones.torch_to_keras import TorchToKeras, freeze
+
     t = TorchToKeras(state if state is not None else WEIGHTS.load())
     image = keras.Input((SPEC.size, SPEC.size, 3), name=INPUT_NAME, dtype="float32")
     x = t.conv(image, "_conv_stem", stride=2, padding="same")
     x = t.batchnorm(x, "_bn0", eps=BN_EPS)
-    x = relu6(x, "stem_relu6")
+    x = t.relu6(x, "stem_relu6")
     index = 0
     for repeats, kernel, first_stride, expand, out in STAGES:
         for i in range(repeats):
@@ -73,7 +81,7 @@ def build_keras(
             index += 1
     x = t.conv(x, "_conv_head", padding="same")
     x = t.batchnorm(x, "_bn1", eps=BN_EPS)
-    x = relu6(x, "head_relu6")
+    x = t.relu6(x, "head_relu6")
     x = keras.layers.GlobalAveragePooling2D(name=FEATURES)(x)
     if classifier:
         x = t.dense(x, "_fc", activation="softmax")  # dropout is inference-inactive

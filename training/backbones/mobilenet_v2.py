@@ -10,14 +10,18 @@ epsilon 1e-5. Input: NHWC float32 normalised with ImageNet mean/std (the core's
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-import keras
 import numpy as np
 
 from isit.imaging import PreprocessSpec
 from isit.metadata import FEATURES, INPUT_NAME
 from training.backbones import weights
-from training.backbones.torch_to_keras import TorchToKeras, freeze, relu6
+
+if TYPE_CHECKING:  # Keras is imported only to build: listing backbones stays fast.
+    import keras
+
+    from training.backbones.torch_to_keras import TorchToKeras
 
 NAME = "mobilenet_v2"
 WEIGHTS = weights.MOBILENET_V2
@@ -36,7 +40,7 @@ def _conv_bn_relu(t: TorchToKeras, x, prefix: str, *, stride: int = 1, depthwise
     else:
         x = t.conv(x, prefix + ".0", stride=stride)
     x = t.batchnorm(x, prefix + ".1", eps=BN_EPS)
-    return relu6(x, t._name(prefix) + "_relu6")
+    return t.relu6(x, t.name(prefix) + "_relu6")
 
 
 def _inverted_residual(t: TorchToKeras, x, index: int, expand: int, out: int, stride: int):
@@ -50,7 +54,7 @@ def _inverted_residual(t: TorchToKeras, x, index: int, expand: int, out: int, st
     x = t.conv(x, f"{prefix}.{part + 1}")  # 1x1 linear projection
     x = t.batchnorm(x, f"{prefix}.{part + 2}", eps=BN_EPS)
     if stride == 1 and inputs.shape[-1] == out:
-        x = keras.layers.Add(name=f"features_{index}_add")([inputs, x])
+        x = t.add(name=f"features_{index}_add")([inputs, x])
     return x
 
 
@@ -63,6 +67,10 @@ def build_keras(
     ``classifier=True``: the full ImageNet classifier, ``image`` -> softmax ``[N, 1000]``
     (the .pth's Linear layer; used to prove the weights really are pretrained).
     """
+    import keras
+
+    from training.backbones.torch_to_keras import TorchToKeras, freeze
+
     t = TorchToKeras(state if state is not None else WEIGHTS.load())
     image = keras.Input((SPEC.size, SPEC.size, 3), name=INPUT_NAME, dtype="float32")
     x = _conv_bn_relu(t, image, "features.0", stride=2)

@@ -42,7 +42,7 @@ class TorchToKeras:
         return np.asarray(self.state[key], dtype=np.float32)
 
     @staticmethod
-    def _name(prefix: str) -> str:
+    def name(prefix: str) -> str:
         return prefix.replace(".", "_")
 
     def _pad(self, x: keras.KerasTensor, kernel: int, stride: int, padding: Padding, name: str):
@@ -64,7 +64,7 @@ class TorchToKeras:
     ) -> keras.KerasTensor:
         weight = self.take(prefix + ".weight")
         out_channels, _, kh, kw = weight.shape
-        name = self._name(prefix)
+        name = self.name(prefix)
         x, keras_padding = self._pad(x, kh, stride, padding, name)
         layer = keras.layers.Conv2D(
             out_channels, (kh, kw), strides=stride, padding=keras_padding, use_bias=bias, name=name
@@ -82,7 +82,7 @@ class TorchToKeras:
         channels, one, kh, kw = weight.shape
         if one != 1 or channels != x.shape[-1]:
             raise BackboneError(f"{prefix} is not a depthwise convolution over {x.shape[-1]}.")
-        name = self._name(prefix)
+        name = self.name(prefix)
         x, keras_padding = self._pad(x, kh, stride, padding, name)
         layer = keras.layers.DepthwiseConv2D(
             (kh, kw), strides=stride, padding=keras_padding, use_bias=False, name=name
@@ -91,7 +91,7 @@ class TorchToKeras:
         return layer(x)
 
     def batchnorm(self, x: keras.KerasTensor, prefix: str, *, eps: float) -> keras.KerasTensor:
-        layer = keras.layers.BatchNormalization(epsilon=eps, momentum=0.99, name=self._name(prefix))
+        layer = keras.layers.BatchNormalization(epsilon=eps, momentum=0.99, name=self.name(prefix))
         arrays = [
             self.take(prefix + suffix)
             for suffix in (".weight", ".bias", ".running_mean", ".running_var")
@@ -103,9 +103,17 @@ class TorchToKeras:
         self, x: keras.KerasTensor, prefix: str, *, activation: str | None = None
     ) -> keras.KerasTensor:
         weight = self.take(prefix + ".weight")
-        layer = keras.layers.Dense(weight.shape[0], activation=activation, name=self._name(prefix))
+        layer = keras.layers.Dense(weight.shape[0], activation=activation, name=self.name(prefix))
         self._pending.append((layer, [weight.T, self.take(prefix + ".bias")]))
         return layer(x)
+
+    @staticmethod
+    def relu6(x: keras.KerasTensor, name: str) -> keras.KerasTensor:
+        return keras.layers.ReLU(max_value=6.0, name=name)(x)
+
+    @staticmethod
+    def add(name: str) -> keras.layers.Layer:
+        return keras.layers.Add(name=name)
 
     def load(self, *, unused_ok: Iterable[str] = ()) -> None:
         """Copy the recorded tensors into the (now built) layers; check nothing is left."""
@@ -130,10 +138,6 @@ class TorchToKeras:
                 f"{len(left)} tensors of the weights file were not used (first: {left[:3]}); "
                 "the rebuilt network does not match the file."
             )
-
-
-def relu6(x: keras.KerasTensor, name: str) -> keras.KerasTensor:
-    return keras.layers.ReLU(max_value=6.0, name=name)(x)
 
 
 def freeze(model: keras.Model) -> keras.Model:
