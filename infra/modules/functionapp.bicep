@@ -1,0 +1,210 @@
+// The isit API: a Python 3.11 Azure Function on the Flex Consumption plan (FC1).
+// - The model ships inside the deployment package (model/model.onnx beside
+//   function_app.py); MODEL_PATH points at it.
+// - Host storage and the deployment package are reached with the user-assigned
+//   managed identity; no storage key or connection string is stored anywhere.
+// - CORS allows exactly the page's origin(s); never '*'.
+// - Flex Consumption has no FTP endpoint and rejects siteConfig.ftpsState, so
+//   FTP is switched off through the basic-auth publishing policies below.
+
+@description('Azure region (must offer Flex Consumption: az functionapp list-flexconsumption-locations).')
+param location string
+
+@description('Tags applied to every resource.')
+param tags object
+
+@description('Function App name (also its default host name prefix).')
+param name string
+
+@description('Flex Consumption plan name.')
+param planName string
+
+@description('Storage account for the Functions host (AzureWebJobsStorage).')
+param storageAccountName string
+
+@description('URL of the blob container that receives the deployment package.')
+param deploymentContainerUrl string
+
+@description('Resource id of the user-assigned managed identity.')
+param identityId string
+
+@description('Client id of the user-assigned managed identity.')
+param identityClientId string
+
+@description('Application Insights connection string (not a secret: ingestion needs Entra ID auth).')
+param applicationInsightsConnectionString string
+
+@description('Origins allowed by CORS, e.g. the Static Web App URL. Must not contain *.')
+@minLength(1)
+param allowedOrigins array
+
+@description('Python version of the Functions worker.')
+@allowed([
+  '3.11'
+])
+param pythonVersion string = '3.11'
+
+@description('Instances kept warm for the HTTP functions. 0 = scale to zero (cheapest, cold starts); 1+ = no cold start, billed while idle.')
+@minValue(0)
+@maxValue(20)
+param alwaysReadyInstanceCount int = 0
+
+@description('Upper bound on scale-out; caps the bill under a traffic spike.')
+@minValue(1)
+@maxValue(1000)
+param maximumInstanceCount int = 40
+
+@description('Memory per instance in MB.')
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+@description('Path of the ONNX model, relative to function_app.py.')
+param modelPath string = 'model/model.onnx'
+
+@description('Largest accepted upload in bytes.')
+@minValue(1)
+param maxUploadBytes int = 10485760
+
+@description('Largest accepted image size in pixels (width x height).')
+@minValue(1)
+param maxImagePixels int = 80000000
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  // checkov:skip=CKV_AZURE_225:Zone redundancy on Flex Consumption needs always-ready instances in several zones, which is billed while idle; a demo classifier can accept a zonal outage.
+  name: planName
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: {
+    name: 'FC1'
+    tier: 'FlexConsumption'
+  }
+  properties: {
+    reserved: true
+  }
+}
+
+resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
+  // checkov:skip=CKV_AZURE_13:The API is public on purpose (anyone may classify a photo from the page); abuse is bounded by upload limits and maximumInstanceCount. Flex Consumption does not support App Service Authentication either.
+  // checkov:skip=CKV_AZURE_17:Client certificates would make the public page unable to call the API.
+  // checkov:skip=CKV_AZURE_78:Flex Consumption has no FTP endpoint and ARM rejects siteConfig.ftpsState for it; FTP publishing is disabled by the basicPublishingCredentialsPolicies 'ftp' resource.
+  // checkov:skip=CKV_AZURE_212:Scale to zero is the default so an idle app costs nothing; raise alwaysReadyInstanceCount to keep instances warm.
+  // checkov:skip=CKV_AZURE_213:A platform health check pings instances every minute, which would keep a scale-to-zero app awake and billed; GET /api/health is there for external uptime probes.
+  // checkov:skip=CKV_AZURE_222:The API must be reachable from visitors' browsers, so public network access stays enabled.
+  name: name
+  location: location
+  tags: union(tags, { 'azd-service-name': 'api' })
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${identityId}': {}
+    }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    clientAffinityEnabled: false
+    publicNetworkAccess: 'Enabled'
+    siteConfig: {
+      minTlsVersion: '1.2'
+      scmMinTlsVersion: '1.2'
+      http20Enabled: true
+      cors: {
+        allowedOrigins: allowedOrigins
+        supportCredentials: false
+      }
+      appSettings: [
+        // Host storage through the managed identity (no AzureWebJobsStorage connection string).
+        {
+          name: 'AzureWebJobsStorage__accountName'
+          value: storageAccountName
+        }
+        {
+          name: 'AzureWebJobsStorage__credential'
+          value: 'managedidentity'
+        }
+        {
+          name: 'AzureWebJobsStorage__clientId'
+          value: identityClientId
+        }
+        // Telemetry, authenticated with the same identity.
+        {
+          name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
+          value: applicationInsightsConnectionString
+        }
+        {
+          name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
+          value: 'ClientId=${identityClientId};Authorization=AAD'
+        }
+        // isit settings read by function_app.py.
+        {
+          name: 'MODEL_PATH'
+          value: modelPath
+        }
+        {
+          name: 'ALLOWED_ORIGINS'
+          value: join(allowedOrigins, ',')
+        }
+        {
+          name: 'MAX_UPLOAD_BYTES'
+          value: string(maxUploadBytes)
+        }
+        {
+          name: 'MAX_IMAGE_PIXELS'
+          value: string(maxImagePixels)
+        }
+      ]
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: deploymentContainerUrl
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identityId
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        maximumInstanceCount: maximumInstanceCount
+        instanceMemoryMB: instanceMemoryMB
+        alwaysReady: alwaysReadyInstanceCount > 0 ? [
+          {
+            name: 'http'
+            instanceCount: alwaysReadyInstanceCount
+          }
+        ] : []
+      }
+      runtime: {
+        name: 'python'
+        version: pythonVersion
+      }
+    }
+  }
+}
+
+// Basic-auth (user name + password) publishing off: azd and Core Tools deploy with Entra ID.
+resource ftpPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: functionApp
+  name: 'ftp'
+  properties: {
+    allow: false
+  }
+}
+
+resource scmPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: functionApp
+  name: 'scm'
+  properties: {
+    allow: false
+  }
+}
+
+output name string = functionApp.name
+output url string = 'https://${functionApp.properties.defaultHostName}'
