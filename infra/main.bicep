@@ -52,7 +52,7 @@ param instanceMemoryMB int = 2048
 
 @description('Largest accepted upload in bytes (default 10 MB).')
 @minValue(1)
-param maxUploadBytes int = 10485760
+param maxUploadBytes int = 10000000
 
 @description('Largest accepted image in pixels (default 80 megapixels).')
 @minValue(1)

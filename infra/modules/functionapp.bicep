@@ -67,7 +67,7 @@ param modelPath string = 'model/model.onnx'
 
 @description('Largest accepted upload in bytes.')
 @minValue(1)
-param maxUploadBytes int = 10485760
+param maxUploadBytes int = 10000000
 
 @description('Largest accepted image size in pixels (width x height).')
 @minValue(1)
@@ -174,7 +174,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       scaleAndConcurrency: {
         maximumInstanceCount: maximumInstanceCount
         instanceMemoryMB: instanceMemoryMB
-        alwaysReady: alwaysReadyInstanceCount > 0 ? [
+        alwaysReady: (alwaysReadyInstanceCount > 0) ? [
           {
             name: 'http'
             instanceCount: alwaysReadyInstanceCount
