@@ -121,3 +121,148 @@ def jpeg_with_size(jpeg: bytes, width: int, height: int) -> bytes:
             return bytes(data)
         i += 2 + length
     raise ValueError("no SOF marker found")
+
+
+# ---------------------------------------------------------------- malformed requests (fuzz)
+
+IMAGE_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF")
+CONTENT_TYPES = (
+    "image/jpeg",
+    "image/png",
+    "image/*",
+    "image/webp",
+    "application/octet-stream",
+    "IMAGE/JPEG; charset=utf-8",
+    "text/plain",
+    "application/json",
+    "",
+    "multipart/form-data",
+    "multipart/form-data; boundary=",
+    'multipart/form-data; boundary="unterminated',
+    "application/x-www-form-urlencoded",
+    "image",
+    "/",
+    ";;;",
+    "image/jpeg\x00",
+    "ímage/jpég",
+    "multipart/mixed; boundary=x",
+)
+METHODS = ("POST",) * 12 + ("GET", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+@dataclass
+class FuzzCase:
+    kind: str
+    method: str
+    headers: dict[str, str]
+    body: bytes
+
+
+def _base_images() -> dict[str, bytes]:
+    import modelgen
+
+    images = {
+        fmt: modelgen.photo("red", (64, 48), fmt, seed=i) for i, fmt in enumerate(IMAGE_FORMATS)
+    }
+    images["PROGRESSIVE_JPEG"] = modelgen.photo("blue", (80, 60), "JPEG", progressive=True)
+    return images
+
+
+def _declared_size(fmt: str, data: bytes, width: int, height: int) -> bytes:
+    """``data`` with its header claiming ``width x height`` (structure otherwise kept)."""
+    if fmt.endswith("JPEG"):
+        return jpeg_with_size(data, width, height)
+    buf = bytearray(data)
+    if fmt == "PNG":
+        ihdr = bytes(buf[16:29])
+        ihdr = struct.pack(">II", width, height) + ihdr[8:]
+        buf[16:29] = ihdr
+        buf[29:33] = struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+    elif fmt == "GIF":
+        buf[6:10] = struct.pack("<HH", width & 0xFFFF, height & 0xFFFF)
+    elif fmt == "BMP":
+        buf[18:26] = struct.pack("<ii", width, height)
+    elif fmt == "WEBP":
+        # VP8 frame header: 14-bit dimensions after the start code.
+        at = bytes(buf).find(b"\x9d\x01\x2a")
+        if at > 0:
+            buf[at + 3 : at + 7] = struct.pack("<HH", width & 0x3FFF, height & 0x3FFF)
+    elif fmt == "TIFF":
+        return png_bomb(width, height)
+    return bytes(buf)
+
+
+def _multipart_variants(rng, image: bytes) -> tuple[bytes, str]:
+    body, ctype = multipart({"image": ("photo.jpg", image, "image/jpeg")}, boundary="b0und")
+    choice = rng.randrange(10)
+    if choice == 0:  # truncated anywhere
+        return body[: rng.randrange(len(body))], ctype
+    if choice == 1:  # header names another boundary
+        return body, "multipart/form-data; boundary=other"
+    if choice == 2:  # no boundary parameter at all
+        return body, "multipart/form-data"
+    if choice == 3:  # closing delimiter missing
+        return body.replace(b"--b0und--", b""), ctype
+    if choice == 4:  # garbage part headers
+        return body.replace(b"Content-Disposition", bytes(rng.randbytes(12))), ctype
+    if choice == 5:  # an absurdly long boundary
+        long = "x" * rng.randrange(71, 5000)
+        return multipart({"image": ("a", image, None)}, boundary=long)
+    if choice == 6:  # only a preamble
+        return rng.randbytes(rng.randrange(1, 300)), ctype
+    if choice == 7:  # two image fields, one empty
+        body, ctype = multipart({"image": ("a", b"", None)}, boundary="b0und")
+        return body + body, ctype
+    if choice == 8:  # CRLFs stripped
+        return body.replace(b"\r\n", b"\n"), ctype
+    return body[: rng.randrange(len(body))] + rng.randbytes(rng.randrange(200)), ctype
+
+
+def fuzz_cases(count: int, seed: int = 1234) -> list[FuzzCase]:
+    """``count`` malformed requests from a seeded generator (the same ones every run)."""
+    import random
+
+    rng = random.Random(seed)
+    images = _base_images()
+    names = list(images)
+    cases: list[FuzzCase] = []
+    for _ in range(count):
+        kind = rng.choice(
+            ("random", "truncated", "corrupted", "dimensions", "multipart", "headers")
+        )
+        fmt = rng.choice(names)
+        image = images[fmt]
+        ctype = rng.choice(CONTENT_TYPES)
+        method = "POST"
+        headers: dict[str, str] = {}
+        if kind == "random":
+            body = rng.randbytes(rng.randrange(0, 4096))
+        elif kind == "truncated":
+            body = image[: rng.randrange(0, len(image))]
+            ctype = rng.choice(("image/jpeg", "application/octet-stream", ctype))
+        elif kind == "corrupted":
+            buf = bytearray(image)
+            for _ in range(rng.randrange(1, 24)):
+                buf[rng.randrange(len(buf))] = rng.randrange(256)
+            body = bytes(buf)
+            ctype = rng.choice(("image/png", "application/octet-stream", ctype))
+        elif kind == "dimensions":
+            huge = rng.random() < 0.8
+            top = 65_535 if huge else 3_000
+            width, height = rng.randrange(1, top), rng.randrange(1, top)
+            body = _declared_size(fmt, image, width, height)
+            ctype = "application/octet-stream"
+        elif kind == "multipart":
+            body, ctype = _multipart_variants(rng, image)
+        else:
+            body = image if rng.random() < 0.5 else rng.randbytes(rng.randrange(0, 512))
+            method = rng.choice(METHODS)
+            headers["Content-Length"] = rng.choice(
+                ("-1", "abc", "99999999999999999999", "", " 12 ", str(len(body)), "0x10")
+            )
+            if rng.random() < 0.3:
+                headers["Origin"] = rng.choice(("null", "https://evil.example", "\x7f", ""))
+        if ctype and "Content-Type" not in headers:
+            headers["Content-Type"] = ctype
+        cases.append(FuzzCase(kind, method, headers, body))
+    return cases
