@@ -48,7 +48,9 @@ def api_base_url(raw: str | None) -> str:
     if parts.scheme != "https" and not (parts.scheme == "http" and local):
         raise HookError(f"API_URL must be an https:// URL, got {raw!r}.")
     if not parts.hostname or parts.query or parts.fragment:
-        raise HookError(f"API_URL must be a plain origin like https://name.azurewebsites.net, got {raw!r}.")
+        raise HookError(
+            f"API_URL must be a plain origin like https://name.azurewebsites.net, got {raw!r}."
+        )
     return url
 
 
@@ -59,9 +61,7 @@ def set_api_base_url(config_path: Path, value: str) -> bool:
     text = config_path.read_text(encoding="utf-8")
     match = _ASSIGNMENT.search(text)
     if match is None:
-        raise HookError(
-            f"{config_path} has no line like `export const API_BASE_URL = \"\";` to set."
-        )
+        raise HookError(f'{config_path} has no line like `export const API_BASE_URL = "";` to set.')
     literal = json.dumps(value)  # a valid JS string literal, quotes escaped
     new_text = text[: match.start()] + match.group("head") + literal + text[match.end() :]
     if new_text == text:

@@ -89,7 +89,6 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
 }
 
 resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
-  // checkov:skip=CKV_AZURE_13:The API is public on purpose (anyone may classify a photo from the page); abuse is bounded by upload limits and maximumInstanceCount. Flex Consumption does not support App Service Authentication either.
   // checkov:skip=CKV_AZURE_17:Client certificates would make the public page unable to call the API.
   // checkov:skip=CKV_AZURE_78:Flex Consumption has no FTP endpoint and ARM rejects siteConfig.ftpsState for it; FTP publishing is disabled by the basicPublishingCredentialsPolicies 'ftp' resource.
   // checkov:skip=CKV_AZURE_212:Scale to zero is the default so an idle app costs nothing; raise alwaysReadyInstanceCount to keep instances warm.
