@@ -16,6 +16,7 @@ import logging
 import mimetypes
 import os
 import re
+import socket
 import sys
 import threading
 import uuid
@@ -92,10 +93,22 @@ def route_prefix(host_json: Path = ROOT / "host.json") -> str:
     return str(config.get("extensions", {}).get("http", {}).get("routePrefix", "api"))
 
 
+_indexed: dict[int, list[Any]] = {}
+_indexed_lock = threading.Lock()
+
+
+def _functions_of(app: func.FunctionApp) -> list[Any]:
+    # get_functions() may run only once per app (it records names to check uniqueness).
+    with _indexed_lock:
+        if id(app) not in _indexed:
+            _indexed[id(app)] = app.get_functions()
+        return _indexed[id(app)]
+
+
 def load_routes(app: func.FunctionApp, prefix: str) -> list[Route]:
     """The HTTP functions registered on ``app`` (via ``get_functions()``)."""
     routes = []
-    for function in app.get_functions():
+    for function in _functions_of(app):
         trigger = function.get_trigger()
         if trigger is None or trigger.get_binding_name() != "httpTrigger":
             continue
@@ -149,6 +162,12 @@ class RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "isit-devhost"
     timeout = READ_TIMEOUT_S
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out in separate writes; without this, Nagle's algorithm and
+        # the client's delayed ACK add ~40 ms to every keep-alive response.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     # ------------------------------------------------------------ dispatch
 
