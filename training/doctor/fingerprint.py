@@ -1,0 +1,171 @@
+"""One pass over each file: read it, hash it, decode it once, and compute its perceptual hashes.
+
+A file the doctor accepts is a file the Function can read: decoding goes through the core
+decoder ``isit.imaging.decode`` with the same limits. Large JPEGs decode in draft mode
+(reduced scale), which is all the perceptual hash needs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+import imagehash
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from isit.errors import ImageError
+from isit.imaging import DEFAULT_LIMITS, DecodeLimits, decode, read_image_bytes
+
+DRAFT_MIN_SIDE = 256  # JPEGs decode at the smallest scale keeping this shorter side
+HASH_BASE = 96  # grey square the crop alignments are cut from
+THUMB_SIDE = 64  # stored grey thumbnail, for verifying near-duplicate candidates
+# Crop alignments per axis, as (start, end) fractions: the full frame, and 95% windows at
+# the start, centre and end. A copy with up to ~5% cut off any sides lines up with one of
+# the 4 x 4 boxes to within ~1.25% of the frame (see duplicates.py).
+AXIS_WINDOWS = ((0.0, 1.0), (0.0, 0.95), (0.025, 0.975), (0.05, 1.0))
+CROP_BOXES = tuple((x0, y0, x1, y1) for (x0, x1) in AXIS_WINDOWS for (y0, y1) in AXIS_WINDOWS)
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What the doctor keeps of one readable image (a few KB, not the pixels)."""
+
+    sha256: str  # of the file bytes: exact copies, and training's feature-cache key
+    pixel_sha256: str  # of the decoded RGB pixels: a re-saved PNG of the same pixels
+    width: int  # upright (after EXIF orientation), in pixels
+    height: int
+    format: str
+    nbytes: int
+    phashes: np.ndarray  # uint64[len(CROP_BOXES)]; [0] is the full frame
+    thumb: np.ndarray  # uint8[THUMB_SIDE, THUMB_SIDE] grey, aspect ignored
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    kind: str  # "empty", "not_an_image", "unsupported_format", "too_large", "too_small", ...
+    reason: str
+
+
+_ERROR_KINDS = {"empty_body": "empty"}
+
+
+def phash64(img: Image.Image) -> int:
+    """imagehash's 64-bit DCT perceptual hash as one integer."""
+    bits = imagehash.phash(img).hash.ravel()
+    return int.from_bytes(np.packbits(bits).tobytes(), "big")
+
+
+def fingerprint_image(img: Image.Image) -> tuple[np.ndarray, np.ndarray]:
+    """Perceptual hashes of the full frame and of the crop alignments, plus a grey thumb."""
+    grey = img.convert("L").resize((HASH_BASE, HASH_BASE), Image.Resampling.BILINEAR)
+    hashes = np.fromiter(
+        (
+            phash64(
+                grey.resize(
+                    (32, 32), Image.Resampling.BILINEAR, box=tuple(v * HASH_BASE for v in box)
+                )
+            )
+            for box in CROP_BOXES
+        ),
+        dtype=np.uint64,
+        count=len(CROP_BOXES),
+    )
+    thumb = np.asarray(grey.resize((THUMB_SIDE, THUMB_SIDE), Image.Resampling.BILINEAR))
+    return hashes, thumb
+
+
+def fingerprint_file(
+    path: str, min_side: int = 32, limits: DecodeLimits = DEFAULT_LIMITS
+) -> Fingerprint | Unreadable:
+    """Fingerprint one file, or say in plain words why it cannot be used."""
+    try:
+        data = read_image_bytes(path, limits=limits)
+    except ImageError as exc:
+        return Unreadable(exc.code, exc.message)
+    except OSError as exc:
+        return Unreadable(
+            "unreadable",
+            f"cannot be read ({exc.strerror or exc}); check its permissions or copy it again",
+        )
+    try:
+        decoded = decode(data, limits=limits, min_side=DRAFT_MIN_SIDE)
+    except ImageError as exc:
+        return Unreadable(_ERROR_KINDS.get(exc.code, exc.code), exc.message)
+    img = decoded.image
+    width, height = decoded.original_size
+    if (img.width > img.height) != (width > height) and img.width != img.height:
+        width, height = height, width  # EXIF rotated it by 90 degrees
+    if min(width, height) < min_side:
+        return Unreadable(
+            "too_small",
+            f"is only {width}x{height} pixels; photos need at least "
+            f"{min_side} pixels on the shorter side. Use a larger version.",
+        )
+    pixels = hashlib.sha256(f"{img.width}x{img.height}:".encode())
+    pixels.update(img.tobytes())
+    hashes, thumb = fingerprint_image(img)
+    return Fingerprint(
+        sha256=hashlib.sha256(data).hexdigest(),
+        pixel_sha256=pixels.hexdigest(),
+        width=width,
+        height=height,
+        format=decoded.format,
+        nbytes=len(data),
+        phashes=hashes,
+        thumb=thumb,
+    )
+
+
+def _job(args: tuple[str, int]) -> Fingerprint | Unreadable:
+    return fingerprint_file(args[0], args[1])
+
+
+def default_workers() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def show_progress(progress: bool | None) -> bool:
+    """None means: only when a person is watching (stderr is a terminal)."""
+    return sys.stderr.isatty() if progress is None else bool(progress)
+
+
+def fingerprint_files(
+    paths: Iterable[Path],
+    *,
+    min_side: int = 32,
+    workers: int | None = None,
+    progress: bool | None = None,
+) -> Iterator[Fingerprint | Unreadable]:
+    """Fingerprints in the order of ``paths``; several processes for long lists."""
+    jobs = [(str(p), min_side) for p in paths]
+    workers = default_workers() if workers is None else max(1, workers)
+    bar = tqdm(
+        total=len(jobs),
+        unit="img",
+        desc="checking",
+        disable=not show_progress(progress),
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
+    try:
+        if workers == 1 or len(jobs) < 64:
+            results: Iterable[Fingerprint | Unreadable] = map(_job, jobs)
+            for result in results:
+                bar.update()
+                yield result
+            return
+        # "spawn", not fork: the caller may be a training process with TensorFlow threads.
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            for result in pool.map(_job, jobs, chunksize=16):
+                bar.update()
+                yield result
+    finally:
+        bar.close()

@@ -1,0 +1,272 @@
+"""The doctor's findings: a DatasetReport, its JSON form and a summary for people."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from isit.errors import IsitError
+
+NEGATIVE_CLASS_NAMES = ("other", "unknown")  # training uses these as "none of the above"
+JSON_VERSION = 1
+
+
+class DatasetInvalid(IsitError):
+    """The folder cannot be trained on as it is; ``.fatal`` lists what to fix."""
+
+    code = "dataset_invalid"
+
+    def __init__(self, fatal: list[str]) -> None:
+        super().__init__("The photo folder has problems to fix first:\n- " + "\n- ".join(fatal))
+        self.fatal = list(fatal)
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str  # relative to the data folder
+    kind: str  # not_an_image, empty, too_small, too_large, unsupported_format, hidden, ...
+    reason: str  # a sentence a person can act on
+
+    def to_json(self) -> dict[str, str]:
+        return {"path": self.path, "reason": self.reason, "kind": self.kind}
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """One readable image. Copies share ``group_key`` and ``split``."""
+
+    path: str  # relative to the data folder, forward slashes
+    label: str
+    split: str  # train / val / test of its whole duplicate group
+    group: int | None  # index into DatasetReport.duplicate_groups; None if it has no copies
+    group_key: str  # smallest sha256 in its group (its own when alone): drives the split
+    sha256: str  # of the file bytes (training's feature-cache key)
+    width: int
+    height: int
+    representative: bool  # the one image of its group that training uses
+    conflict: bool  # its group spans two or more classes: left out by default
+    user_split: str | None = None  # the split folder it sits in, if the user made one
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "label": self.label,
+            "split": self.split,
+            "group": self.group,
+            "group_key": self.group_key,
+            "sha256": self.sha256,
+            "width": self.width,
+            "height": self.height,
+            "representative": self.representative,
+            "conflict": self.conflict,
+            "user_split": self.user_split,
+        }
+
+
+@dataclass
+class ClassInfo:
+    files: int = 0  # readable images in the folder, copies included
+    usable: int = 0  # distinct images (one per duplicate group), conflicts left out
+    copies: int = 0  # readable images not counted because they copy another
+    conflicting: int = 0  # readable images in cross-class groups
+    split: dict[str, int] = field(default_factory=lambda: {"train": 0, "val": 0, "test": 0})
+    held_out_ok: bool = True  # enough distinct images for a meaningful val AND test
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "files": self.files,
+            "usable": self.usable,
+            "copies": self.copies,
+            "conflicting": self.conflicting,
+            "split": dict(self.split),
+            "held_out_ok": self.held_out_ok,
+        }
+
+
+@dataclass
+class DatasetReport:
+    """Everything ``check_dataset`` found. Paths are relative to ``root``."""
+
+    root: Path
+    settings: dict[str, Any]
+    images: list[ImageRecord] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    duplicate_groups: list[list[str]] = field(default_factory=list)
+    duplicate_kinds: list[str] = field(default_factory=list)  # per group: identical_bytes...
+    conflicts: list[list[str]] = field(default_factory=list)
+    leaks: list[list[str]] = field(default_factory=list)  # groups across user split folders
+    class_info: dict[str, ClassInfo] = field(default_factory=dict)
+    user_splits: list[str] = field(default_factory=list)
+    fatal: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    # -- what training uses -------------------------------------------------------------
+    @property
+    def ok(self) -> bool:
+        return not self.fatal
+
+    @property
+    def classes(self) -> dict[str, int]:
+        """Label -> usable, de-duplicated image count (conflicts left out)."""
+        return {label: info.usable for label, info in self.class_info.items()}
+
+    @property
+    def labels(self) -> list[str]:
+        return sorted(self.class_info)
+
+    @property
+    def negative_classes(self) -> list[str]:
+        return [c for c in self.labels if c.lower() in NEGATIVE_CLASS_NAMES]
+
+    @property
+    def cross_validation(self) -> bool:
+        """True when some class is too small for held-out val/test: use k-fold instead."""
+        return any(not info.held_out_ok for info in self.class_info.values())
+
+    @property
+    def imbalance_ratio(self) -> float | None:
+        counts = [c for c in self.classes.values() if c > 0]
+        return max(counts) / min(counts) if counts else None
+
+    def usable_images(self, *, include_conflicts: bool = False) -> list[ImageRecord]:
+        """One record per duplicate group (its representative), with the group's split."""
+        return [
+            r for r in self.images if r.representative and (include_conflicts or not r.conflict)
+        ]
+
+    def split_images(self, split: str, *, include_conflicts: bool = False) -> list[ImageRecord]:
+        return [
+            r for r in self.usable_images(include_conflicts=include_conflicts) if r.split == split
+        ]
+
+    def split_counts(self) -> dict[str, int]:
+        counts = Counter(r.split for r in self.usable_images())
+        return {s: counts.get(s, 0) for s in ("train", "val", "test")}
+
+    def cross_validation_folds(self, k: int = 5) -> dict[str, int]:
+        """Path of each usable image -> fold 0..k-1, stratified per class."""
+        from training.doctor.split import cross_validation_folds
+
+        usable = self.usable_images()
+        keys: dict[str, list[str]] = {}
+        for r in usable:
+            keys.setdefault(r.label, []).append(r.group_key)
+        folds = cross_validation_folds(keys, k)
+        return {r.path: folds[r.group_key] for r in usable}
+
+    def raise_if_fatal(self) -> None:
+        if self.fatal:
+            raise DatasetInvalid(self.fatal)
+
+    # -- JSON ---------------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        """The documented schema (classes, problems, duplicate_groups, conflicts, split,
+        fatal) plus details: warnings, per-class info, every image record, settings."""
+        return {
+            "classes": self.classes,
+            "problems": [p.to_json() for p in self.problems],
+            "duplicate_groups": [list(g) for g in self.duplicate_groups],
+            "conflicts": [list(g) for g in self.conflicts],
+            "split": {r.path: r.split for r in self.images if not r.conflict},
+            "fatal": list(self.fatal),
+            "version": JSON_VERSION,
+            "root": str(self.root),
+            "ok": self.ok,
+            "warnings": list(self.warnings),
+            "cross_validation": self.cross_validation,
+            "imbalance_ratio": self.imbalance_ratio,
+            "negative_classes": self.negative_classes,
+            "split_counts": self.split_counts(),
+            "user_splits": list(self.user_splits),
+            "leaks": [list(g) for g in self.leaks],
+            "duplicate_kinds": list(self.duplicate_kinds),
+            "class_details": {k: v.to_json() for k, v in sorted(self.class_info.items())},
+            "images": [r.to_json() for r in self.images],
+            "settings": dict(self.settings),
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def _listing(items: list[str], limit: int) -> list[str]:
+    lines = [f"    {item}" for item in items[:limit]]
+    if len(items) > limit:
+        lines.append(f"    ... and {len(items) - limit} more (see --json)")
+    return lines
+
+
+def format_summary(report: DatasetReport, *, limit: int = 10) -> str:
+    """A readable summary: classes, problems, duplicates, split, warnings, fatal errors."""
+    readable = len(report.images)
+    lines = [
+        f"Checked {report.root}: {readable} readable images, "
+        f"{len(report.class_info)} classes, {len(report.problems)} problems "
+        f"({report.seconds:.1f} s)."
+    ]
+    if report.user_splits:
+        lines.append(f"Using your split folders: {', '.join(s + '/' for s in report.user_splits)}")
+    if report.class_info:
+        width = max(8, *(len(c) for c in report.class_info))
+        lines.append("")
+        lines.append(f"  {'class':<{width}}  usable  files  copies  conflicts  train/val/test")
+        for label in report.labels:
+            info = report.class_info[label]
+            s = info.split
+            note = (
+                "  (negative class: 'none of the above')"
+                if label in report.negative_classes
+                else ""
+            )
+            lines.append(
+                f"  {label:<{width}}  {info.usable:>6}  {info.files:>5}  "
+                f"{info.copies:>6}  {info.conflicting:>9}  "
+                f"{s['train']}/{s['val']}/{s['test']}{note}"
+            )
+        counts = report.split_counts()
+        lines.append(
+            f"  {'total':<{width}}  {sum(report.classes.values()):>6}  {readable:>5}"
+            f"  {'':>6}  {'':>9}  {counts['train']}/{counts['val']}/{counts['test']}"
+        )
+    if report.problems:
+        lines.append("")
+        lines.append(f"Problems ({len(report.problems)} files skipped, nothing was changed):")
+        lines += _listing([f"{p.path}: {p.reason}" for p in report.problems], limit)
+    if report.duplicate_groups:
+        copies = sum(len(g) - 1 for g in report.duplicate_groups)
+        lines.append("")
+        lines.append(
+            f"Duplicates: {len(report.duplicate_groups)} groups of copies; each counts "
+            f"once ({copies} extra files not counted)."
+        )
+        lines += _listing(
+            [
+                f"[{kind.replace('_', ' ')}] " + "  =  ".join(group)
+                for group, kind in zip(report.duplicate_groups, report.duplicate_kinds, strict=True)
+            ],
+            limit,
+        )
+    if report.conflicts:
+        lines.append("")
+        lines.append(
+            f"Conflicts: {len(report.conflicts)} photos appear in two or more classes; "
+            "training leaves them out. Keep each in one class folder only."
+        )
+        lines += _listing(["  vs  ".join(group) for group in report.conflicts], limit)
+    if report.warnings:
+        lines.append("")
+        lines.append("Warnings:")
+        lines += [f"  - {w}" for w in report.warnings]
+    lines.append("")
+    if report.fatal:
+        lines.append(f"NOT READY ({len(report.fatal)} to fix):")
+        lines += [f"  - {f}" for f in report.fatal]
+    else:
+        how = (
+            "k-fold cross-validation"
+            if report.cross_validation
+            else "the held-out val and test splits"
+        )
+        lines.append(f"OK: ready to train; accuracy will be measured with {how}.")
+    return "\n".join(lines)

@@ -1,0 +1,112 @@
+"""Stable, stratified train/val/test assignment of duplicate groups.
+
+A group's split is a pure function of its key (the smallest SHA-256 of its files): the key
+is hashed to a number u in [0, 1) and u < train goes to train, u < train + val to val, the
+rest to test. Adding or removing other photos never moves a group, so the old retrain
+script's failure (every new photo reshuffles the test set) cannot happen here. Done per
+class, every class gets about the configured fractions.
+
+One exception keeps small classes honest: when the fractions leave a class with no group in
+val or test, the group of the largest split whose u lies nearest that band moves into it. That
+move may be undone when a later photo lands in the split by itself. A class too small to
+hold out at least ``MIN_HELD_OUT`` groups in each of val and test is flagged: training then
+estimates accuracy by k-fold cross-validation (``cross_validation_folds``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping, Sequence
+
+SPLITS = ("train", "val", "test")
+MIN_HELD_OUT = 2  # expected groups per class in each of val and test
+
+
+def parse_split(text: str) -> tuple[float, float, float]:
+    """'80/10/10', '0.8,0.1,0.1' or '70 15 15' to fractions summing to 1."""
+    parts = [p for p in text.replace(",", "/").replace(" ", "/").split("/") if p]
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(values) != 3 or min(values) < 0 or sum(values) <= 0:
+        raise ValueError(f"--split {text!r}: give three numbers train/val/test, e.g. 80/10/10")
+    return validate_fractions(tuple(v / sum(values) for v in values))  # type: ignore[arg-type]
+
+
+def validate_fractions(split: Sequence[float]) -> tuple[float, float, float]:
+    if len(split) != 3 or min(split) < 0 or sum(split) <= 0:
+        raise ValueError(f"split {tuple(split)} needs three non-negative fractions")
+    total = float(sum(split))
+    train, val, test = (float(v) / total for v in split)
+    if train <= 0 or val <= 0 or test <= 0:
+        raise ValueError(
+            f"split {train:.0%}/{val:.0%}/{test:.0%}: train, val and test all need a share, "
+            "e.g. 80/10/10"
+        )
+    return train, val, test
+
+
+def unit(key: str) -> float:
+    """A group key to a number in [0, 1), uniformly and reproducibly."""
+    digest = hashlib.sha256(b"isit-split:" + key.encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def by_fraction(u: float, fractions: Mapping[str, float]) -> str:
+    """The split whose band holds u; bands in train, val, test order, renormalised."""
+    total = sum(fractions.values())
+    edge = 0.0
+    for name in SPLITS:
+        if name in fractions:
+            edge += fractions[name] / total
+            if u < edge:
+                return name
+    return [n for n in SPLITS if n in fractions][-1]
+
+
+def min_groups_for_held_out(split: tuple[float, float, float]) -> int:
+    """Smallest class size whose expected val and test counts are MIN_HELD_OUT each."""
+    return math.ceil(MIN_HELD_OUT / min(split[1], split[2]) - 1e-9)
+
+
+def guard_empty(
+    assigned: dict[str, str],
+    units: Mapping[str, float],
+    movable: set[str],
+    targets: Sequence[str] = ("val", "test"),
+) -> None:
+    """Per class: fill an empty val or test from the nearest movable group, if one can go.
+
+    ``assigned`` maps group key -> split for one class and is changed in place. A group
+    moves only from a split that keeps at least one group.
+    """
+    for target in targets:
+        if any(s == target for s in assigned.values()):
+            continue
+        counts = {s: sum(1 for v in assigned.values() if v == s) for s in SPLITS}
+        # Take from the largest split that can spare one; nearest to the target's band.
+        donors = [s for s in ("train", "val", "test") if s != target and counts[s] >= 2]
+        if not donors:
+            continue
+        donor = max(donors, key=lambda s: (counts[s], s == "train"))
+        pool = [k for k, s in assigned.items() if s == donor and k in movable]
+        if not pool:
+            continue
+        # The bands run train < val < test, so the donor's largest u is nearest to them.
+        nearest = max(pool, key=lambda k: (units[k], k))
+        assigned[nearest] = target
+
+
+def cross_validation_folds(
+    keys_by_class: Mapping[str, Sequence[str]], k: int = 5
+) -> dict[str, int]:
+    """Group key -> fold 0..k-1, stratified: each class's groups dealt round-robin by u."""
+    if k < 2:
+        raise ValueError("cross-validation needs at least 2 folds")
+    folds: dict[str, int] = {}
+    for keys in keys_by_class.values():
+        for rank, key in enumerate(sorted(keys, key=lambda g: (unit(g), g))):
+            folds[key] = rank % k
+    return folds
