@@ -58,3 +58,9 @@ class InvalidOption(FetchError):
     """A command-line value that cannot work (empty tag, bad output folder...)."""
 
     code = "invalid_option"
+
+
+class StorageError(FetchError):
+    """DATA_DIR cannot be written (disk full, permissions)."""
+
+    code = "cannot_write"

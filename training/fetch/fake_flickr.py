@@ -80,6 +80,7 @@ class FakeFlickr:
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
+        self._port = 0
         self._thread: threading.Thread | None = None
         self._images_served = 0
 
@@ -87,16 +88,20 @@ class FakeFlickr:
     def start(self, port: int = 0) -> FakeFlickr:
         """Serve on 127.0.0.1; port 0 picks a free port (see ``base``)."""
         self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
+        self._port = self._server.server_address[1]
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        with self._lock:  # may race with the stop_after_images thread
+            server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
 
     def __enter__(self) -> FakeFlickr:
         return self.start()
@@ -106,8 +111,8 @@ class FakeFlickr:
 
     @property
     def base(self) -> str:
-        assert self._server is not None, "start() the server first"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        assert self._port, "start() the server first"
+        return f"http://127.0.0.1:{self._port}"
 
     @property
     def api_base(self) -> str:
@@ -221,9 +226,12 @@ class FakeFlickr:
             queue = self.faults.get(photo_id)
             action = queue.pop(0) if queue else "ok"
             self._images_served += 1
-            stop_now = self.stop_after_images is not None and (
-                self._images_served >= self.stop_after_images
-            )
+            limit = self.stop_after_images
+            stop_now = limit is not None and self._images_served == limit
+            gone = limit is not None and self._images_served > limit
+        if gone:  # accepted while shutting down: hang up without an answer
+            request.close_connection = True
+            return
         if not photo_id.isdigit() or size not in SIDES:
             self._send(request, 404, b"no such photo", "text/plain")
             return

@@ -248,6 +248,7 @@ class FlickrFetcher:
         outcome = ClassOutcome(label, already_had=self._count_in(label))
         need = None if target is None else max(0, target - outcome.already_had)
         if need == 0:
+            self._describe_unlisted(label, candidates)
             return outcome
         window = self.options.workers * 2
         in_flight: dict[Future[ManifestRow | Failure], Photo] = {}
@@ -305,6 +306,20 @@ class FlickrFetcher:
         finally:
             bar.close()
         return outcome
+
+    def _describe_unlisted(self, label: str, candidates: Iterator[Photo]) -> None:
+        """Manifest rows for files of ``label`` that have none (a run killed before writing it)."""
+        unlisted = {
+            photo_id
+            for photo_id, path in self.existing.items()
+            if path.parent.name == label and photo_id not in self.rows
+        }
+        for photo in candidates:
+            if not unlisted:
+                return
+            if photo.id in unlisted:
+                self._remember_existing(photo)
+                unlisted.discard(photo.id)
 
     def _bar_disabled(self) -> bool | None:
         return None if self.progress is None else not self.progress

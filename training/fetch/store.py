@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from training.fetch.errors import InvalidOption
+from training.fetch.errors import InvalidOption, StorageError
 
 MANIFEST_NAME = "manifest.csv"
 TEMP_SUFFIX = ".part"
@@ -78,6 +78,13 @@ def _row_from_csv(data: dict[str, str]) -> ManifestRow | None:
     return ManifestRow(**values)
 
 
+def _cannot_write(folder: Path, exc: OSError) -> StorageError:
+    return StorageError(
+        f"Cannot write into {folder} ({exc.strerror or exc}). Free some disk space or fix the "
+        "folder's permissions, or choose another --out; then run the same command again."
+    )
+
+
 class PhotoStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
@@ -116,7 +123,10 @@ class PhotoStore:
 
     def save(self, label: str, photo_id: str, extension: str, data: bytes) -> Path:
         folder = self.root / label
-        folder.mkdir(exist_ok=True)
+        try:
+            folder.mkdir(exist_ok=True)
+        except OSError as exc:
+            raise _cannot_write(folder, exc) from exc
         final = folder / f"{photo_id}.{extension}"
         temp = folder / f".{photo_id}.{uuid.uuid4().hex[:8]}{TEMP_SUFFIX}"
         try:
@@ -125,6 +135,8 @@ class PhotoStore:
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(temp, final)
+        except OSError as exc:
+            raise _cannot_write(folder, exc) from exc
         finally:
             temp.unlink(missing_ok=True)  # only still there if something failed
         return final
@@ -156,6 +168,8 @@ class PhotoStore:
                 writer.writeheader()
                 writer.writerows(_row_to_csv(row) for row in kept)
             os.replace(temp, self.manifest_path)
+        except OSError as exc:
+            raise _cannot_write(self.root, exc) from exc
         finally:
             temp.unlink(missing_ok=True)
         return len(kept)
