@@ -1,0 +1,430 @@
+"""`python -m training train DATA_DIR --out OUT_DIR`: check, featurise, train, evaluate, export.
+
+Also the Python API :func:`train` (used by the demo, the benchmarks and the tests).
+Steps, each timed (metrics.json ``timings``): dataset check -> backbone -> cached
+features -> Keras head -> unknown threshold -> held-out evaluation -> one ONNX file
+-> ONNX/Keras parity on the test images -> metrics.json and report.html.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from isit.errors import IsitError
+from isit.imaging import preprocess, read_image_bytes
+from isit.metadata import BackboneInfo, ModelMetadata, UnknownSpec
+from training import unknown as ood
+from training.evaluation import classification_metrics
+from training.feature_cache import Entry, FeatureCache, sha256_bytes
+from training.head import HeadConfig, HeadTrainer, predict_proba, train_head
+from training.report import HeldOut, Probes, ReportInput, write_report
+from training.train_data import DatasetError, Sample, TrainingData, load_training_data
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+DEFAULT_BACKBONE = "mobilenet_v2"
+CV_FOLDS = 5
+# Below this many validation images the threshold uses out-of-fold scores instead.
+MIN_VAL_FOR_THRESHOLD = 20
+
+
+@dataclass
+class TrainResult:
+    model_path: Path
+    metrics_path: Path
+    report_path: Path
+    metrics: dict[str, Any]
+    labels: list[str]
+    threshold: float
+    cache_hits: int
+    cache_computed: int
+    seconds: float
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = round(self.timings.get(name, 0.0) + time.perf_counter() - start, 3)
+
+
+def _say(message: str, quiet: bool) -> None:
+    if not quiet:
+        print(message, file=sys.stderr, flush=True)
+
+
+def _entries(samples: list[Sample], view: int = 0) -> list[Entry]:
+    return [Entry(s.sha256, s.path, view) for s in samples]
+
+
+def _oof_probabilities(
+    x: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    n_classes: int,
+    config: HeadConfig,
+    folds: int = CV_FOLDS,
+    x_aug: np.ndarray | None = None,
+    y_aug_index: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold probabilities and centroid distances by grouped, stratified k-fold.
+
+    Duplicates share a group, so no image is scored by a head that saw its twin. Each
+    fold's head stops early on a grouped slice of its own training part.
+    """
+    from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold
+
+    folds = max(2, min(folds, int(np.bincount(y).min())))
+    probabilities = np.zeros((len(y), n_classes), dtype=np.float32)
+    distances = np.zeros(len(y), dtype=np.float32)
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=config.seed)
+    trainer = HeadTrainer(x.shape[1], n_classes, config)
+    for train_idx, held_idx in splitter.split(x, y, groups):
+        inner = GroupShuffleSplit(n_splits=1, test_size=0.15, random_state=config.seed)
+        fit_rel, stop_rel = next(inner.split(train_idx, y[train_idx], groups[train_idx]))
+        fit_idx, stop_idx = train_idx[fit_rel], train_idx[stop_rel]
+        x_fit, y_fit = x[fit_idx], y[fit_idx]
+        if x_aug is not None and y_aug_index is not None and len(x_aug):
+            keep = np.isin(y_aug_index, fit_idx)
+            x_fit = np.concatenate([x_fit, x_aug[keep]])
+            y_fit = np.concatenate([y_fit, y[y_aug_index[keep]]])
+        head = trainer.fit(x_fit, y_fit, x[stop_idx], y[stop_idx]).model
+        probabilities[held_idx] = predict_proba(head, x[held_idx])
+        centroids = ood.class_centroids(x[train_idx], y[train_idx], n_classes)
+        _, distances[held_idx] = ood.components(x[held_idx], probabilities[held_idx], centroids)
+    return probabilities, distances
+
+
+def train(
+    data_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    backbone: str = DEFAULT_BACKBONE,
+    epochs: int = 60,
+    seed: int = 0,
+    augment: int = 0,
+    hidden: int = 0,
+    include_conflicts: bool = False,
+    probes: bool = True,
+    quiet: bool = False,
+    progress: bool = True,
+) -> TrainResult:
+    """Train a classifier on ``data_dir`` and write model.onnx, metrics.json, report.html.
+
+    Raises :class:`training.train_data.DatasetError` (with the dataset check's messages)
+    when the folder has fatal problems, and other :class:`isit.errors.IsitError` s.
+    """
+    started = time.perf_counter()
+    timer = _Timer()
+    out = Path(out_dir)
+    config = HeadConfig(epochs=epochs, seed=seed, hidden=hidden)
+
+    with timer.step("check"):
+        data: TrainingData = load_training_data(data_dir, include_conflicts=include_conflicts)
+    labels = data.labels
+    n_classes = len(labels)
+    negative_labels = tuple(label for label in labels if label.lower() in ood.NEGATIVE_LABELS)
+    negative_idx = [labels.index(label) for label in negative_labels]
+    _say(data.summary, quiet)
+
+    with timer.step("backbone"):
+        from isit.features import FeatureExtractor
+        from training.backbones.provision import provision
+        from training.backbones.registry import get_backbone
+
+        backbone_def = get_backbone(backbone)
+        extractor = FeatureExtractor(provision(backbone))
+    cache = FeatureCache(extractor, progress=progress and not quiet)
+    spec = extractor.spec
+
+    with timer.step("features"):
+        x_train = cache.get(_entries(data.train), "train features")
+        x_val = cache.get(_entries(data.val), "validation features")
+        x_test = cache.get(_entries(data.test), "test features")
+        aug_samples = [s for s in data.train for _ in range(augment)]
+        aug_views = [k for _ in data.train for k in range(1, augment + 1)]
+        x_aug = cache.get(
+            [Entry(s.sha256, s.path, k) for s, k in zip(aug_samples, aug_views, strict=True)],
+            f"augmented views (x{augment})",
+        )
+        probe_items = ood.probe_images() if probes else []
+        x_probe = cache.get(
+            [Entry(sha256_bytes(b), b) for _, b in probe_items], "unknown-photo probes"
+        )
+    y_train = np.array([labels.index(s.label) for s in data.train], dtype=np.int64)
+    y_val = np.array([labels.index(s.label) for s in data.val], dtype=np.int64)
+    y_test = np.array([labels.index(s.label) for s in data.test], dtype=np.int64)
+    y_aug = np.array([labels.index(s.label) for s in aug_samples], dtype=np.int64)
+
+    cross_validated = data.cross_validate
+    with timer.step("head"):
+        result = train_head(
+            np.concatenate([x_train, x_aug]) if augment else x_train,
+            np.concatenate([y_train, y_aug]) if augment else y_train,
+            x_val,
+            y_val,
+            n_classes,
+            config,
+        )
+        head = result.model
+        centroids = ood.class_centroids(x_train, y_train, n_classes)
+
+    with timer.step("evaluate"):
+        if cross_validated:
+            # Too few photos for a trustworthy test split: every number (and the threshold)
+            # comes from out-of-fold predictions over all photos, duplicates grouped.
+            pool = data.train + data.val + data.test
+            x_all = np.concatenate([x_train, x_val, x_test])
+            y_all = np.concatenate([y_train, y_val, y_test])
+            groups = np.array([s.group for s in pool])
+            aug_index = np.array(
+                [i for i in range(len(data.train)) for _ in range(augment)], dtype=np.int64
+            )
+            held_p, held_dist = _oof_probabilities(
+                x_all, y_all, groups, n_classes, config, x_aug=x_aug, y_aug_index=aug_index
+            )
+            held_doubt = 1.0 - held_p.max(axis=1)
+            params = ood.OodParams(
+                centroids,
+                max(float(np.quantile(held_doubt, 0.95)), ood._PROB_FLOOR),
+                max(float(np.quantile(held_dist, 0.95)), ood._DIST_FLOOR),
+            )
+            held_scores = 0.5 * (held_doubt / params.prob_scale + held_dist / params.dist_scale)
+            threshold = ood.choose_threshold(held_scores)
+            held_samples, y_held = pool, y_all
+            evaluation_kind = f"{CV_FOLDS}-fold cross-validation, duplicates grouped"
+        else:
+            val_p = predict_proba(head, x_val)
+            if len(y_val) >= MIN_VAL_FOR_THRESHOLD:
+                params = ood.fit_params(centroids, x_val, val_p)
+                threshold = ood.choose_threshold(ood.ood_scores(x_val, val_p, params))
+            else:
+                # Few validation photos: calibrate on out-of-fold scores of train + val.
+                x_tv = np.concatenate([x_train, x_val])
+                y_tv = np.concatenate([y_train, y_val])
+                groups = np.array([s.group for s in data.train + data.val])
+                oof_p, oof_dist = _oof_probabilities(x_tv, y_tv, groups, n_classes, config)
+                doubt = 1.0 - oof_p.max(axis=1)
+                params = ood.OodParams(
+                    centroids,
+                    max(float(np.quantile(doubt, 0.95)), ood._PROB_FLOOR),
+                    max(float(np.quantile(oof_dist, 0.95)), ood._DIST_FLOOR),
+                )
+                threshold = ood.choose_threshold(
+                    0.5 * (doubt / params.prob_scale + oof_dist / params.dist_scale)
+                )
+            held_p = predict_proba(head, x_test)
+            held_scores = ood.ood_scores(x_test, held_p, params)
+            held_samples, y_held = data.test, y_test
+            evaluation_kind = "test split"
+        test_metrics = classification_metrics(y_held, held_p, labels)
+        held_unknown = ood.is_unknown(held_p, held_scores, threshold, negative_idx)
+        positive = ~np.isin(y_held, negative_idx)  # negatives are not "in distribution"
+        accepted = float((~held_unknown[positive]).mean()) if positive.any() else 0.0
+        probe_p = predict_proba(head, x_probe)
+        probe_scores = ood.ood_scores(x_probe, probe_p, params)
+        probe_rejected = ood.is_unknown(probe_p, probe_scores, threshold, negative_idx)
+    unknown_metrics = {
+        "threshold": threshold,
+        "method": ood.METHOD,
+        "in_distribution_accepted": accepted,
+        "probe_rejected": float(probe_rejected.mean()) if len(probe_rejected) else 0.0,
+        "probe_n": len(probe_items),
+        "negative_labels": list(negative_labels),
+        "prob_scale": params.prob_scale,
+        "dist_scale": params.dist_scale,
+    }
+
+    metadata = ModelMetadata(
+        kind="classifier",
+        name=Path(data_dir).resolve().name or "isit-model",
+        version=time.strftime("%Y%m%d-%H%M%S"),
+        preprocess=spec,
+        backbone=BackboneInfo(
+            name=extractor.metadata.backbone.name,
+            weights_sha256=extractor.metadata.backbone.weights_sha256,
+            feature_dim=extractor.feature_dim,
+        ),
+        labels=tuple(labels),
+        unknown=UnknownSpec(
+            threshold=threshold, method=ood.METHOD, negative_labels=negative_labels
+        ),
+        metrics={
+            "accuracy": test_metrics["accuracy"],
+            "n": test_metrics["n"],
+            "evaluation": evaluation_kind,
+            "in_distribution_accepted": accepted,
+            "probe_rejected": unknown_metrics["probe_rejected"],
+        },
+    )
+
+    out.mkdir(parents=True, exist_ok=True)
+    model_path = out / "model.onnx"
+    with timer.step("export"):
+        from training.export_model import check_parity, export, serving_function
+
+        serve = serving_function(backbone_def.build_keras(), head, params, spec.size)
+        export(serve, metadata, model_path)
+    with timer.step("parity"):
+        # Prefer the test images; with cross-validation every image is "held out".
+        parity_samples = (data.test or data.val or data.train)[:64]
+        batch = np.stack([preprocess(read_image_bytes(s.path), spec) for s in parity_samples])
+        parity = check_parity(model_path, serve, batch)
+
+    seconds = round(time.perf_counter() - started, 3)
+    metrics: dict[str, Any] = {
+        "test": test_metrics,
+        "evaluation": evaluation_kind,
+        "unknown": unknown_metrics,
+        "split": {"train": len(data.train), "val": len(data.val), "test": len(data.test)},
+        "labels": labels,
+        "backbone": backbone_def.name,
+        "epochs_run": result.epochs_run,
+        "best_epoch": result.best_epoch,
+        "augment": augment,
+        "seed": seed,
+        "parity": parity,
+        "cache": {"hits": cache.hits, "computed": cache.computed},
+        "train_seconds": seconds,
+        "timings": timer.timings,
+        "warnings": data.warnings,
+    }
+    metrics_path = out / "metrics.json"
+    with timer.step("report"):
+        metrics_path.write_text(json.dumps(metrics, indent=2, ensure_ascii=False), "utf-8")
+        report_path = write_report(
+            ReportInput(
+                title=f"isit model “{metadata.name}” — {backbone_def.name}",
+                labels=labels,
+                metrics=metrics,
+                held_out=HeldOut(
+                    names=[s.relative for s in held_samples],
+                    sources=[s.path for s in held_samples],
+                    y_true=y_held,
+                    probabilities=held_p,
+                    ood=held_scores,
+                    unknown=held_unknown,
+                ),
+                evaluation_kind=evaluation_kind,
+                history=result.history,
+                warnings=data.warnings,
+                probes=Probes(
+                    names=[name for name, _ in probe_items],
+                    sources=[b for _, b in probe_items],
+                    ood=probe_scores,
+                    rejected=probe_rejected,
+                )
+                if probe_items
+                else None,
+                threshold=threshold,
+                facts={
+                    "photos (train / validation / test)": (
+                        f"{len(data.train)} / {len(data.val)} / {len(data.test)}"
+                    ),
+                    "classes": ", ".join(labels),
+                    "backbone": backbone_def.name,
+                    "epochs (best)": f"{result.epochs_run} ({result.best_epoch})",
+                    "augmented views per photo": str(augment),
+                    "training time": f"{seconds:.1f} s",
+                },
+            ),
+            out / "report.html",
+        )
+    # Rewrite with the report step's time included.
+    metrics["timings"] = timer.timings
+    metrics_path.write_text(json.dumps(metrics, indent=2, ensure_ascii=False), "utf-8")
+    return TrainResult(
+        model_path=model_path,
+        metrics_path=metrics_path,
+        report_path=report_path,
+        metrics=metrics,
+        labels=labels,
+        threshold=threshold,
+        cache_hits=cache.hits,
+        cache_computed=cache.computed,
+        seconds=seconds,
+        timings=timer.timings,
+    )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("data_dir", metavar="DATA_DIR", help="folder with one sub-folder per class")
+    parser.add_argument("--out", required=True, metavar="OUT_DIR", help="where to write the model")
+    parser.add_argument(
+        "--backbone",
+        default=DEFAULT_BACKBONE,
+        help="mobilenet_v2 (default), efficientnet_lite0 or keras:<name>",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--epochs", type=int, default=60, help="maximum epochs (default 60)")
+    parser.add_argument(
+        "--augment", type=int, default=0, metavar="K", help="K cached augmented views per photo"
+    )
+    parser.add_argument(
+        "--hidden", type=int, default=0, metavar="UNITS", help="add a hidden layer of UNITS"
+    )
+    parser.add_argument(
+        "--include-conflicts",
+        action="store_true",
+        help="also train on images that appear in more than one class folder",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.epochs < 1:
+        print("error: --epochs must be at least 1", file=sys.stderr)
+        return 2
+    if args.augment < 0:
+        print("error: --augment must be 0 or more", file=sys.stderr)
+        return 2
+    try:
+        result = train(
+            args.data_dir,
+            args.out,
+            backbone=args.backbone,
+            epochs=args.epochs,
+            seed=args.seed,
+            augment=args.augment,
+            hidden=args.hidden,
+            include_conflicts=args.include_conflicts,
+        )
+    except DatasetError as exc:
+        print(exc.message, file=sys.stderr)
+        return 1
+    except IsitError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    test = result.metrics["test"]
+    unknown = result.metrics["unknown"]
+    print(
+        f"accuracy {test['accuracy']:.3f} on {test['n']} held-out photos "
+        f"({result.metrics['evaluation']}); unknown threshold {unknown['threshold']:.4f}: "
+        f"{unknown['in_distribution_accepted']:.1%} of held-out photos accepted, "
+        f"{unknown['probe_rejected']:.1%} of {unknown['probe_n']} unrelated photos rejected"
+    )
+    print(f"model:   {result.model_path}")
+    print(f"metrics: {result.metrics_path}")
+    print(f"report:  {result.report_path}")
+    print(
+        f"({result.seconds:.1f} s; features: {result.cache_hits} cached, "
+        f"{result.cache_computed} computed)"
+    )
+    return 0
