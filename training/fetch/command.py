@@ -98,8 +98,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def dataset_check_summary(data_dir: Path) -> str:
-    """The dataset check's summary of DATA_DIR (``training.doctor``)."""
-    from training.doctor import check_dataset, format_summary
+    """The dataset check's summary of DATA_DIR (the same check as `python -m training check`)."""
+    from training.doctor import check_dataset, format_summary  # only when it is run
 
     return format_summary(check_dataset(data_dir))
 
