@@ -27,7 +27,8 @@ from pycep import BicepParser
 
 ROOT = Path(__file__).resolve().parents[1]
 INFRA = ROOT / "infra"
-CHECKOV = ROOT / ".venv-iac" / "bin" / "checkov"
+# Overridable so a test can prove a missing checkov fails loudly instead of skipping.
+CHECKOV = Path(os.environ.get("ISIT_CHECKOV", ROOT / ".venv-iac" / "bin" / "checkov"))
 HOOK = INFRA / "hooks" / "site_config.py"
 
 STORAGE_BLOB_DATA_OWNER = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"
@@ -145,7 +146,7 @@ def checkov_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     errors and reports nothing for files it skips, so a silent no-op must not pass."""
     if not CHECKOV.is_file():
         pytest.fail(
-            f"{CHECKOV.relative_to(ROOT)} is missing: run `make iac-venv` "
+            f"{CHECKOV} is missing: run `make iac-venv` "
             "(checkov lives in its own venv because its pins clash with TensorFlow)."
         )
     work = tmp_path_factory.mktemp("checkov")
@@ -181,6 +182,31 @@ def checkov_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         pytest.fail(f"checkov printed no JSON (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
     assert isinstance(report, dict), "expected one bicep report"
     return report
+
+
+def test_missing_checkov_fails_and_says_make_iac_venv(tmp_path: Path) -> None:
+    env = {**os.environ, "ISIT_CHECKOV": str(tmp_path / "no-checkov")}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            f"{Path(__file__)}::test_checkov_parses_every_template",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 1, proc.stdout[-2000:]
+    assert "make iac-venv" in proc.stdout
+    assert "1 error" in proc.stdout or "1 failed" in proc.stdout
+    assert "skipped" not in proc.stdout
 
 
 def _checks(report: dict[str, Any], kind: str, folder: str) -> list[dict[str, Any]]:
@@ -297,6 +323,25 @@ def test_function_app_is_https_only_with_tls12_and_no_ftp(
     for policy in policies.values():
         assert policy["parent"] == "functionApp"
         assert policy["properties"]["allow"] is False
+
+
+def test_no_site_property_that_flex_consumption_rejects(
+    templates: dict[str, dict[str, Any]],
+) -> None:
+    """ARM refuses these on FC1 sites (error 51021); runtime and scale live in functionAppConfig."""
+    site_config = one_resource(templates, "Microsoft.Web/sites")["properties"]["siteConfig"]
+    rejected = {
+        "linuxFxVersion",
+        "windowsFxVersion",
+        "pythonVersion",
+        "alwaysOn",
+        "ftpsState",
+        "use32BitWorkerProcess",
+        "preWarmedInstanceCount",
+        "functionAppScaleLimit",
+        "functionsRuntimeScaleMonitoringEnabled",
+    }
+    assert not rejected & set(site_config)
 
 
 def test_function_uses_its_managed_identity_for_storage(

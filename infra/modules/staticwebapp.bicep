@@ -21,7 +21,6 @@ resource staticWebApp 'Microsoft.Web/staticSites@2024-04-01' = {
   properties: {
     allowConfigFileUpdates: true
     stagingEnvironmentPolicy: 'Disabled'
-    enterpriseGradeCdnStatus: 'Disabled'
     buildProperties: {
       skipGithubActionWorkflowGeneration: true
     }
