@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import threading
 import time
@@ -132,11 +133,22 @@ def get_model() -> ModelBundle:
 # ---------------------------------------------------------------- request plumbing
 
 
+def _finite(value: Any) -> Any:
+    """NaN/inf (e.g. an undefined metric) as null: browsers' JSON.parse rejects NaN."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
 def _json_response(
     payload: Any, status: int = 200, headers: dict[str, str] | None = None
 ) -> func.HttpResponse:
     return func.HttpResponse(
-        json.dumps(payload, ensure_ascii=False),
+        json.dumps(_finite(payload), ensure_ascii=False, allow_nan=False),
         status_code=status,
         mimetype="application/json",
         headers=headers or {},

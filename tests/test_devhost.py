@@ -388,3 +388,27 @@ def test_soak_2000_requests_4_concurrent(devhost_process, served_examples):
     assert after - before < 30 * 1024  # bounded growth: well under 30 MB over 2,000 requests
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=10) == 0
+
+
+def test_cli_explains_a_busy_port(served_model_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "devhost",
+                "--port",
+                str(port),
+                "--model",
+                str(served_model_path),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert out.returncode == 1
+    assert f"127.0.0.1:{port}" in out.stderr and "--port" in out.stderr

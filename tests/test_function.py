@@ -493,3 +493,16 @@ def test_modelgen_model_matches_the_contract(tmp_path):
     assert bundle.labels == ("red_thing", "blue_thing")
     assert bundle.predict(modelgen.photo("red")).label == "red_thing"
     assert bundle.predict(modelgen.photo("grey")).unknown
+
+
+def test_non_finite_numbers_become_null(api, monkeypatch):
+    original = ModelBundle.describe
+
+    def with_nan(self):
+        return {**original(self), "metrics": {"auc": float("nan"), "per_class": [float("inf")]}}
+
+    monkeypatch.setattr(ModelBundle, "describe", with_nan)
+    reply = call("model", "GET")
+    assert reply.status == 200
+    assert b"NaN" not in reply.body and b"Infinity" not in reply.body
+    assert reply.json["metrics"] == {"auc": None, "per_class": [None]}
