@@ -9,12 +9,13 @@ export function humanLabel(label) {
     .join(" ");
 }
 
-/** 0.9962 -> "99.6%". Never rounds a non-certain score up to "100%" or down to "0%". */
+/** 0.9962 -> "99.6%". A score that is not 0 or 1 never shows as "0.0%" or "100.0%". */
 export function formatPercent(score) {
   const pct = Math.min(Math.max(Number(score) || 0, 0), 1) * 100;
-  if (pct > 0 && pct < 0.1) return "<0.1%";
-  if (pct < 100 && pct > 99.9) return ">99.9%";
-  return `${pct.toFixed(1)}%`;
+  const text = pct.toFixed(1);
+  if (pct > 0 && text === "0.0") return "<0.1%";
+  if (pct < 100 && text === "100.0") return ">99.9%";
+  return `${text}%`;
 }
 
 /** 183456 -> "179 KB". */

@@ -26,7 +26,13 @@ export function showClasses(model) {
   for (const label of model.labels || []) list.append(el("li", "chip", humanLabel(label)));
   box.append(list);
   const parts = [model.name, model.version && `version ${model.version}`].filter(Boolean);
-  $("model-info").textContent = parts.length ? `Model: ${parts.join(", ")}` : "";
+  const metrics = model.metrics || {};
+  const tested = Number(metrics.n ?? metrics.test_images) || 0;
+  // Only held-out numbers are worth showing; a model without them says nothing.
+  if (typeof metrics.accuracy === "number" && tested > 0) {
+    parts.push(`right on ${formatPercent(metrics.accuracy)} of ${tested} held-out photos`);
+  }
+  $("model-info").textContent = parts.length ? `Model: ${parts.join(", ")}.` : "";
 }
 
 export function showClassesError(error, onRetry) {

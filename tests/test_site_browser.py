@@ -1,0 +1,550 @@
+"""The web page in a real Chromium, against the real dev host serving a real ONNX model.
+
+Debian's chromium (``apt-get install chromium``) driven by Playwright with
+``executable_path`` (``playwright install`` cannot download browsers offline). Model and
+labelled example photos come from the ``served_model_path`` / ``served_examples``
+fixtures (tests/conftest.py). Screenshots of every state at 1280 px and 390 px wide are
+kept under ``test-artifacts/site/``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+ROOT = Path(__file__).resolve().parent.parent
+SITE = ROOT / "site"
+ARTIFACTS = ROOT / "test-artifacts" / "site"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+RESULT_DONE = "#result[data-state=known], #result[data-state=unknown], #result[data-state=error]"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="Chromium not found at /usr/bin/chromium: install it with "
+        "`apt-get install chromium` (.ci/run does) to run the browser tests",
+    ),
+]
+
+
+def human(label: str) -> str:
+    """The page's rule: ``darth_vader`` -> ``Darth Vader``."""
+    return " ".join(w[:1].upper() + w[1:] for w in re.split(r"[_\-\s]+", label) if w)
+
+
+def big_photo(example: bytes, size: tuple[int, int] = (4000, 3000), **exif_kw) -> bytes:
+    """``example`` blown up to a 12 MP camera-like JPEG (noise keeps it a realistic size)."""
+    img = Image.open(io.BytesIO(example)).convert("RGB").resize(size, Image.BILINEAR)
+    rng = np.random.default_rng(7)
+    pixels = np.asarray(img, np.int16) + rng.integers(-14, 15, (size[1], size[0], 3), np.int16)
+    out = io.BytesIO()
+    Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(
+        out, "JPEG", quality=92, **exif_kw
+    )
+    return out.getvalue()
+
+
+def jpeg_file(name: str, data: bytes, mime: str = "image/jpeg") -> dict:
+    return {"name": name, "mimeType": mime, "buffer": data}
+
+
+# ---------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def server(served_model_path):
+    from devhost.server import start
+
+    host = start(port=0, site_dir=SITE, model_path=served_model_path)
+    yield host
+    host.stop()
+
+
+@pytest.fixture(scope="module")
+def examples(served_examples):
+    known = [(data, label) for data, label in served_examples if label != "unknown"]
+    unknown = [data for data, label in served_examples if label == "unknown"]
+    assert known and unknown, "served_examples needs a known and an 'unknown' example"
+    return {"known": known, "unknown": unknown[0]}
+
+
+@pytest.fixture(scope="module")
+def model_info(server):
+    import urllib.request
+
+    with urllib.request.urlopen(server.url + "/api/model") as response:
+        return json.load(response)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        yield chromium
+        chromium.close()
+
+
+class Console:
+    """Console errors and uncaught exceptions of a page."""
+
+    def __init__(self, page) -> None:
+        self.errors: list[str] = []
+        page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+        page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
+
+    def unexpected(self) -> list[str]:
+        # Chromium logs every non-2xx/aborted fetch itself; those are what error tests provoke.
+        return [e for e in self.errors if not e.startswith("Failed to load resource")]
+
+
+def open_page(browser, server, width=1280, height=800, mobile=False):
+    context = browser.new_context(
+        viewport={"width": width, "height": height}, is_mobile=mobile, has_touch=mobile
+    )
+    page = context.new_page()
+    console = Console(page)
+    page.goto(server.url + "/")
+    page.wait_for_selector("#classes .chip")
+    return page, console
+
+
+@pytest.fixture
+def page(browser, server):
+    page, console = open_page(browser, server)
+    page.console = console
+    yield page
+    page.context.close()
+
+
+def shot(page, name: str) -> None:
+    """The whole page. The viewport is stretched to the page's height first: Chromium's own
+    full-page capture drops mobile emulation (touch, coarse pointer) while it shoots."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    viewport = page.viewport_size
+    height = page.evaluate("document.documentElement.scrollHeight")
+    page.set_viewport_size({"width": viewport["width"], "height": max(height, viewport["height"])})
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+    page.set_viewport_size(viewport)
+
+
+def upload(page, data: bytes, name: str = "photo.jpg", mime: str = "image/jpeg") -> str:
+    """Choose a file with the real file input; returns the final result state."""
+    page.set_input_files("#file", files=[jpeg_file(name, data, mime)])
+    page.wait_for_selector(RESULT_DONE)
+    return page.get_attribute("#result", "data-state")
+
+
+def fulfil_json(status: int, payload: dict):
+    return lambda route: route.fulfill(
+        status=status, content_type="application/json", body=json.dumps(payload)
+    )
+
+
+# ---------------------------------------------------------------- the happy paths
+
+
+def test_known_classes_are_listed_before_any_upload(page, model_info):
+    chips = page.locator("#classes .chip").all_inner_texts()
+    assert chips == [human(label) for label in model_info["labels"]]
+    assert page.get_attribute("#result", "data-state") == "idle"
+    assert model_info["name"] in page.inner_text("#model-info")
+    assert page.console.unexpected() == []
+
+
+def test_upload_shows_the_right_label_with_a_bar_per_class(page, examples, model_info):
+    for i, (data, label) in enumerate(examples["known"]):
+        assert upload(page, data, f"example{i}.jpg") == "known"
+        assert page.inner_text("#result .verdict-label") == human(label)
+        assert re.fullmatch(r" — (>?\d+\.\d|<0\.1)%", page.inner_text("#result .verdict-score"))
+        bars = page.locator("#result .score")
+        assert bars.count() == len(model_info["labels"])
+        assert page.inner_text("#result .score.top .score-label") == human(label)
+        img = page.locator("#preview")
+        assert img.is_visible() and img.get_attribute("alt") == f"Your photo: example{i}.jpg"
+    assert page.console.unexpected() == []
+
+
+def test_an_image_the_model_calls_unknown_gets_the_unknown_state(page, examples, model_info):
+    assert upload(page, examples["unknown"], "odd.jpg") == "unknown"
+    text = page.inner_text("#result")
+    names = ", ".join(human(label) for label in model_info["labels"])
+    assert "Not sure" in text
+    assert f"This doesn't look like any of: {names}." in text
+    assert "Closest guess:" in text
+    assert page.locator("#result .score.top").count() == 0  # no class is crowned
+    assert page.console.unexpected() == []
+
+
+def test_busy_state_while_the_photo_is_sent(page, examples):
+    held = []
+    page.route("**/api/classify", lambda route: held.append(route))
+    page.set_input_files("#file", files=[jpeg_file("a.jpg", examples["known"][0][0])])
+    page.wait_for_selector("#result[data-state=busy] >> text=Asking the model")
+    assert held, "the upload was not sent"
+    held[0].continue_()
+    page.wait_for_selector("#result[data-state=known]")
+
+
+# ---------------------------------------------------------------- downscaling before upload
+
+
+def capture_uploads(page) -> list[bytes]:
+    """Bytes of every classify request, as they go to the server (route.continue_)."""
+    sent: list[bytes] = []
+
+    def handle(route):
+        sent.append(route.request.post_data_buffer or b"")
+        route.continue_()
+
+    page.route("**/api/classify", handle)
+    return sent
+
+
+def test_a_large_photo_is_downscaled_before_upload(page, examples, model_info):
+    data, label = examples["known"][0]
+    big = big_photo(data)
+    sent = capture_uploads(page)
+    assert upload(page, big, "camera.jpg") == "known"
+    assert page.inner_text("#result .verdict-label") == human(label)
+    (body,) = sent
+    received = Image.open(io.BytesIO(body))
+    side = min(1024, 2 * model_info["input_size"])
+    print(
+        f"\n4000x3000 JPEG: {len(big):,} bytes chosen -> {len(body):,} bytes uploaded "
+        f"({received.width}x{received.height})"
+    )
+    assert received.format == "JPEG"
+    assert max(received.size) == side
+    assert received.size == (side, round(side * 3 / 4))
+    assert len(big) > 2_000_000
+    assert len(body) < 150_000
+    note = page.inner_text("#result .note")
+    assert "shrunk from 4000×3000" in note
+
+
+def test_downscaling_respects_exif_orientation(page, examples):
+    """A camera stores pixels landscape and says "rotate 90°" in EXIF; the upload is upright."""
+    stored = Image.new("RGB", (4000, 3000))
+    stored.paste((220, 30, 30), (0, 0, 2000, 3000))  # left half red
+    stored.paste((30, 40, 215), (2000, 0, 4000, 3000))  # right half blue
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90° clockwise to display
+    out = io.BytesIO()
+    stored.save(out, "JPEG", quality=90, exif=exif.tobytes())
+    upright = ImageOps.exif_transpose(Image.open(io.BytesIO(out.getvalue())))
+    assert upright.size == (3000, 4000)
+
+    sent = capture_uploads(page)
+    upload(page, out.getvalue(), "rotated.jpg")
+    received = Image.open(io.BytesIO(sent[0])).convert("RGB")
+    assert received.width < received.height  # portrait, like the displayed photo
+    assert received.getexif().get(0x0112) in (None, 1)  # nothing left for the server to rotate
+    w, h = received.size
+    for spot in [(w // 2, h // 8), (w // 2, 7 * h // 8)]:
+        expected = upright.getpixel((spot[0] * 3000 // w, spot[1] * 4000 // h))
+        got = received.getpixel(spot)
+        assert max(abs(a - b) for a, b in zip(got, expected, strict=True)) < 40, (spot, got)
+
+
+def test_a_small_photo_is_sent_unchanged(page, examples):
+    data, _ = examples["known"][0]
+    assert max(Image.open(io.BytesIO(data)).size) <= 448
+    sent = capture_uploads(page)
+    upload(page, data, "small.jpg")
+    assert sent == [data]
+
+
+# ---------------------------------------------------------------- errors and retry
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "title"),
+    [
+        (413, "too_large", "This file is too large"),
+        (415, "unsupported_format", "This image format isn't supported"),
+        (415, "unsupported_media_type", "This kind of file isn't supported"),
+        (422, "too_many_pixels", "This image has too many pixels"),
+        (400, "not_an_image", "This file isn't a photo the model can read"),
+    ],
+)
+def test_file_errors_explain_and_offer_another_photo(page, examples, status, code, title):
+    message = f"Server says: {code} (a message for a person)."
+    page.route(
+        "**/api/classify", fulfil_json(status, {"error": {"code": code, "message": message}})
+    )
+    assert upload(page, examples["known"][0][0]) == "error"
+    assert page.inner_text("#result .error-title") == title
+    assert page.inner_text("#result .explain") == message
+    buttons = page.locator("#result-actions button")
+    assert buttons.all_inner_texts() == ["Choose another photo"]  # resending can't help
+    page.unroute("**/api/classify")
+    data, label = examples["known"][0]
+    with page.expect_file_chooser() as chooser:
+        buttons.first.click()
+    chooser.value.set_files(files=[jpeg_file("other.jpg", data)])
+    page.wait_for_selector("#result[data-state=known]")
+    assert page.inner_text("#result .verdict-label") == human(label)
+    assert page.console.unexpected() == []
+
+
+def test_server_error_then_try_again_works(page, examples):
+    page.route(
+        "**/api/classify",
+        fulfil_json(500, {"error": {"code": "internal_error", "message": "Something broke."}}),
+    )
+    assert upload(page, examples["known"][0][0]) == "error"
+    assert page.inner_text("#result .error-title") == "Something went wrong on the server"
+    shot(page, "error-500-1280")
+    page.unroute("**/api/classify")
+    page.get_by_role("button", name="Try again").click()
+    page.wait_for_selector("#result[data-state=known]")
+    assert page.console.unexpected() == []
+
+
+def test_network_failure_then_try_again_works(page, examples):
+    page.route("**/api/classify", lambda route: route.abort("internetdisconnected"))
+    assert upload(page, examples["known"][0][0]) == "error"
+    assert page.inner_text("#result .error-title") == "Can't reach the server"
+    assert "connection" in page.inner_text("#result .explain")
+    page.unroute("**/api/classify")
+    page.get_by_role("button", name="Try again").click()
+    page.wait_for_selector("#result[data-state=known]")
+
+
+def test_non_json_error_page_still_gets_a_message(page, examples):
+    """A proxy in front of the Function may answer 503 with HTML."""
+    page.route(
+        "**/api/classify",
+        lambda route: route.fulfill(status=503, content_type="text/html", body="<h1>busy</h1>"),
+    )
+    upload(page, examples["known"][0][0])
+    assert page.inner_text("#result .error-title") == "The model isn't available right now"
+    assert page.get_by_role("button", name="Try again").is_visible()
+
+
+def test_real_server_errors_reach_the_page(page, monkeypatch):
+    """No interception: the dev host's own 400 and 413 answers, as a visitor gets them."""
+    page.set_input_files("#file", files=[jpeg_file("notes.bin", b"this is not an image" * 50, "")])
+    page.wait_for_selector(RESULT_DONE)
+    assert page.inner_text("#result .error-title") == "This file isn't a photo the model can read"
+
+    monkeypatch.setenv("MAX_UPLOAD_BYTES", "2000")  # read by the Function on every request
+    noisy = Image.fromarray(np.random.default_rng(1).integers(0, 255, (200, 200, 3), np.uint8))
+    out = io.BytesIO()
+    noisy.save(out, "PNG")
+    assert len(out.getvalue()) > 2000
+    upload(page, out.getvalue(), "noise.png", "image/png")
+    assert page.inner_text("#result .error-title") == "This file is too large"
+
+
+def test_a_text_file_is_refused_without_asking_the_server(page):
+    sent = capture_uploads(page)
+    upload(page, b"hello", "notes.txt", "text/plain")
+    assert page.inner_text("#result .error-title") == "This file isn't a photo the model can read"
+    assert sent == []
+
+
+def test_model_list_failure_is_explained_and_retryable(browser, server):
+    context = browser.new_context()
+    page = context.new_page()
+    failing = True
+
+    def model_route(route):
+        if failing:
+            route.fulfill(
+                status=503,
+                content_type="application/json",
+                body=json.dumps(
+                    {"error": {"code": "model_unavailable", "message": "No model is deployed."}}
+                ),
+            )
+        else:
+            route.continue_()
+
+    page.route("**/api/model", model_route)
+    page.goto(server.url + "/")
+    page.wait_for_selector("#classes >> text=Couldn't load what this model knows")
+    failing = False
+    page.get_by_role("button", name="Retry").click()
+    page.wait_for_selector("#classes .chip")
+    context.close()
+
+
+# ---------------------------------------------------------------- other ways in
+
+
+def _dispatch_file(page, event: str, data: bytes, name: str) -> None:
+    """A drop or paste carrying a file, as the browser builds it (DataTransfer + File)."""
+    page.evaluate(
+        """([event, bytes, name]) => {
+            const dt = new DataTransfer();
+            dt.items.add(new File([new Uint8Array(bytes)], name, { type: "image/jpeg" }));
+            const target = event === "drop" ? document.getElementById("drop") : document;
+            const ev = event === "drop"
+              ? new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true })
+              : new ClipboardEvent("paste", { clipboardData: dt, bubbles: true, cancelable: true });
+            target.dispatchEvent(ev);
+        }""",
+        [event, list(data), name],
+    )
+
+
+@pytest.mark.parametrize("event", ["drop", "paste"])
+def test_drop_and_paste(page, examples, event):
+    data, label = examples["known"][0]
+    _dispatch_file(page, event, data, f"{event}.jpg")
+    page.wait_for_selector("#result[data-state=known]")
+    assert page.inner_text("#result .verdict-label") == human(label)
+    assert page.get_attribute("#preview", "alt") == f"Your photo: {event}.jpg"
+
+
+def test_phone_camera_button(browser, server, examples):
+    page, console = open_page(browser, server, 390, 844, mobile=True)
+    camera = page.get_by_role("button", name="Take a photo")
+    assert camera.is_visible()
+    assert page.get_attribute("#capture", "accept") == "image/*"
+    assert page.get_attribute("#capture", "capture") is not None
+    data, _ = examples["known"][0]
+    with page.expect_file_chooser() as chooser:
+        camera.click()
+    chooser.value.set_files(files=[jpeg_file("camera.jpg", data)])
+    page.wait_for_selector("#result[data-state=known]")
+    assert console.unexpected() == []
+    page.context.close()
+
+
+# ---------------------------------------------------------------- keyboard and accessibility
+
+
+def test_keyboard_only_flow(page, examples):
+    data, label = examples["known"][0]
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to choosing a photo"
+    page.keyboard.press("Enter")  # the skip link moves focus to the "Choose a photo" button
+    assert page.evaluate("document.activeElement.id") == "pick"
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none"  # the focus is visible
+    with page.expect_file_chooser() as chooser:
+        page.keyboard.press("Enter")
+    chooser.value.set_files(files=[jpeg_file("keys.jpg", data)])
+    page.wait_for_selector("#result[data-state=known]")
+    assert page.inner_text("#result .verdict-label") == human(label)
+
+    # An error, then "Try again" reached with Tab and pressed with Space.
+    page.route("**/api/classify", lambda route: route.abort())
+    with page.expect_file_chooser() as chooser:
+        page.keyboard.press("Enter")  # focus stayed on "Choose a photo"
+    chooser.value.set_files(files=[jpeg_file("keys.jpg", data)])
+    page.wait_for_selector("#result[data-state=error]")
+    page.unroute("**/api/classify")
+    for _ in range(5):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.textContent") == "Try again":
+            break
+    else:
+        pytest.fail("Tab never reached 'Try again'")
+    page.keyboard.press(" ")
+    page.wait_for_selector("#result[data-state=known]")
+
+
+def test_accessibility_basics(page, examples):
+    assert page.get_attribute("html", "lang") == "en"
+    assert page.get_attribute("#result", "aria-live") == "polite"
+    # Every visible control has a name a screen reader can say.
+    names = page.evaluate(
+        """() => [...document.querySelectorAll("button, a, input")]
+              .filter((e) => e.offsetParent !== null)
+              .map((e) => (e.getAttribute("aria-label") || e.textContent).trim())"""
+    )
+    assert names and all(names), names
+    upload(page, examples["known"][0][0], "cat.jpg")
+    assert page.get_attribute("#preview", "alt") == "Your photo: cat.jpg"
+    # The answer is inside the live region, so it is announced.
+    assert page.locator("#result .verdict").count() == 1
+
+
+# ---------------------------------------------------------------- layout, weight, screenshots
+
+
+@pytest.mark.parametrize(("width", "height"), [(1280, 800), (390, 844), (360, 740)])
+def test_layout_and_screenshots(browser, server, examples, width, height):
+    page, console = open_page(browser, server, width, height, mobile=width < 500)
+    shot(page, f"idle-{width}")
+    no_scroll = "document.documentElement.scrollWidth <= window.innerWidth"
+    assert page.evaluate(no_scroll)
+    data, _ = examples["known"][0]
+    states = [("known", data), ("unknown", examples["unknown"])]
+    for name, photo in states:
+        upload(page, big_photo(photo), f"{name}.jpg")
+        assert page.get_attribute("#result", "data-state") == name
+        assert page.evaluate(no_scroll), f"horizontal scroll at {width}px in state {name}"
+        shot(page, f"{name}-{width}")
+    page.route("**/api/classify", lambda route: route.abort())
+    upload(page, data)
+    assert page.evaluate(no_scroll)
+    shot(page, f"network-error-{width}")
+    assert console.unexpected() == []
+    page.context.close()
+
+
+def test_page_weight(browser, server):
+    """Everything the page transfers on load (HTML, CSS, modules, API JSON)."""
+    context = browser.new_context()
+    page = context.new_page()
+    sizes: dict[str, int] = {}
+    page.on("requestfinished", lambda r: sizes.__setitem__(r.url, r.sizes()["responseBodySize"]))
+    page.goto(server.url + "/")
+    page.wait_for_selector("#classes .chip")
+    page.wait_for_load_state("networkidle")
+    static = {u: s for u, s in sizes.items() if "/api/" not in u}
+    on_disk = sum(p.stat().st_size for p in SITE.rglob("*") if p.is_file())
+    print(
+        f"\npage weight: {sum(static.values()):,} bytes in {len(static)} files on load "
+        f"(+ {sum(sizes.values()) - sum(static.values()):,} bytes of API JSON); "
+        f"site/ on disk {on_disk:,} bytes"
+    )
+    assert not [u for u in sizes if not u.startswith(server.url)]  # nothing from elsewhere
+    assert sum(static.values()) == on_disk  # every file is used, nothing else is fetched
+    assert on_disk < 40_000
+    context.close()
+
+
+def test_label_and_number_formatting(page):
+    out = page.evaluate(
+        """async () => {
+            const l = await import("/js/labels.js");
+            return [l.humanLabel("darth_vader"), l.humanLabel("not-mila"), l.humanLabel("elsa"),
+                    l.formatPercent(0.9962), l.formatPercent(0.99996), l.formatPercent(1),
+                    l.formatPercent(0.0004), l.formatPercent(0), l.formatBytes(183456)];
+        }"""
+    )
+    assert out == [
+        "Darth Vader",
+        "Not Mila",
+        "Elsa",
+        "99.6%",
+        ">99.9%",
+        "100.0%",
+        "<0.1%",
+        "0.0%",
+        "179 KB",
+    ]
