@@ -81,6 +81,11 @@ def provisioned(backbone_name) -> Path:
 
 
 @pytest.fixture(scope="session")
+def keras_features(backbone_name):
+    return get_backbone(backbone_name).build_keras()
+
+
+@pytest.fixture(scope="session")
 def imagenet_onnx(backbone_name, tmp_path_factory) -> Path:
     """The full ImageNet classifier (features + the .pth's Linear 1280->1000), in ONNX."""
     builder = {"mobilenet_v2": mobilenet_v2, "efficientnet_lite0": efficientnet_lite}
@@ -111,18 +116,90 @@ def test_imagenet_classes_of_real_photos_through_onnxruntime(backbone_name, imag
     assert cat_top5[0] in CATS and coffee_top5[0] in COFFEE
 
 
-def test_keras_and_onnxruntime_features_agree(backbone_name, provisioned, images):
+def test_keras_and_onnxruntime_features_agree(backbone_name, provisioned, keras_features, images):
     bdef = get_backbone(backbone_name)
     extractor = FeatureExtractor(provisioned)
     onnx_features = extractor.from_bytes(list(images.values()))
     batch = preprocess_batch(list(images.values()), bdef.spec)
-    keras_features = np.asarray(bdef.build_keras()(batch, training=False))
-    assert onnx_features.shape == keras_features.shape == (len(images), 1280)
-    assert float(np.max(np.abs(onnx_features - keras_features))) <= 1e-4
+    from_keras = np.asarray(keras_features(batch, training=False))
+    assert onnx_features.shape == from_keras.shape == (len(images), 1280)
+    assert float(np.max(np.abs(onnx_features - from_keras))) <= 1e-4
     # Real features: non-negative (after ReLU6 and pooling), and different photos differ.
     assert onnx_features.min() >= 0 and onnx_features.std() > 0.1
     distances = np.linalg.norm(onnx_features[:, None] - onnx_features[None], axis=-1)
     assert distances[~np.eye(len(images), dtype=bool)].min() > 1.0
+
+
+# Convolutions computed independently, in numpy with torch's semantics (NCHW,
+# cross-correlation, explicit zero padding), from the torch weights as stored in the .pth.
+# Padding as each reference network does it: torchvision pads (k-1)//2 on every side; the
+# EfficientNet-Lite reference pads to ceil(size/stride) outputs, the odd pixel at the end.
+def torchvision_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    return (kernel - 1) // 2, (kernel - 1) // 2
+
+
+def efficientnet_reference_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    out = -(-size // stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+def numpy_conv_nhwc(x: np.ndarray, weight: np.ndarray, stride: int, pad: tuple[int, int]):
+    """``x`` NHWC, ``weight`` torch ``(out, in/groups, k, k)``; groups = 1 or depthwise."""
+    nchw = np.pad(x.transpose(0, 3, 1, 2).astype(np.float64), ((0, 0), (0, 0), pad, pad))
+    k = weight.shape[-1]
+    windows = np.lib.stride_tricks.sliding_window_view(nchw, (k, k), axis=(2, 3))
+    windows = windows[:, :, ::stride, ::stride]  # N, C, OH, OW, k, k
+    if weight.shape[1] == 1 and weight.shape[0] == x.shape[-1] and x.shape[-1] > 1:
+        out = np.einsum("ncijkl,ckl->ncij", windows, weight[:, 0].astype(np.float64))
+    else:
+        out = np.einsum("ncijkl,ockl->noij", windows, weight.astype(np.float64))
+    return out.transpose(0, 2, 3, 1)
+
+
+CONV_CASES = {
+    # torch key, stride
+    "mobilenet_v2": (
+        [("features.0.0", 2), ("features.1.conv.0.0", 1), ("features.2.conv.1.0", 2),
+         ("features.14.conv.1.0", 2), ("features.18.0", 1)],
+        torchvision_padding,
+    ),
+    "efficientnet_lite0": (
+        [("_conv_stem", 2), ("_blocks.1._depthwise_conv", 2), ("_blocks.3._depthwise_conv", 2),
+         ("_blocks.4._depthwise_conv", 1), ("_conv_head", 1)],
+        efficientnet_reference_padding,
+    ),
+}  # fmt: skip
+
+
+def test_convolutions_pad_and_transpose_exactly_like_the_reference(
+    backbone_name, keras_features, images
+):
+    import keras
+
+    cases, reference_padding = CONV_CASES[backbone_name]
+    bdef = get_backbone(backbone_name)
+    state = {"mobilenet_v2": MOBILENET_V2, "efficientnet_lite0": EFFICIENTNET_LITE0}[
+        backbone_name
+    ].load()
+    probes = []
+    for key, _ in cases:
+        conv = keras_features.get_layer(key.replace(".", "_"))
+        try:  # stride-2 torchvision convs have an explicit padding layer in front
+            layer_input = keras_features.get_layer(conv.name + "_pad").input
+        except ValueError:
+            layer_input = conv.input
+        probes += [layer_input, conv.output]
+    probe = keras.Model(keras_features.input, probes)
+    outputs = probe(preprocess(images["chelsea"], bdef.spec)[None], training=False)
+    for i, (key, stride) in enumerate(cases):
+        x, y = np.asarray(outputs[2 * i]), np.asarray(outputs[2 * i + 1])
+        weight = state[key + ".weight"]
+        pad = reference_padding(x.shape[1], weight.shape[-1], stride)
+        expected = numpy_conv_nhwc(x, weight, stride, pad)
+        assert y.shape == expected.shape, key
+        scale = max(1.0, float(np.abs(expected).max()))
+        assert float(np.abs(y - expected).max()) <= 1e-4 * scale, key
 
 
 def test_provisioned_backbone_metadata(backbone_name, provisioned):
