@@ -115,6 +115,65 @@ def write_model(path: str | Path, **kwargs) -> Path:
     return path
 
 
+def classifier_from_backbone(
+    backbone_path: str | Path,
+    out_path: str | Path,
+    labels: tuple[str, ...] = ("darth_vader", "elsa"),
+    *,
+    seed: int = 0,
+) -> Path:
+    """A timing stand-in for a trained model: a real backbone ONNX (kind ``backbone``) plus a
+    random linear head (softmax; ``ood_score = 1 - max probability``). Same graph cost as a
+    trained classifier on that backbone; its answers mean nothing."""
+    model = onnx.load(str(backbone_path))
+    props = {p.key: p.value for p in model.metadata_props}
+    backbone_meta = ModelMetadata.from_props(props)
+    dim = backbone_meta.backbone.feature_dim
+    rng = np.random.default_rng(seed)
+    graph = model.graph
+    graph.initializer.extend(
+        [
+            numpy_helper.from_array(
+                (rng.standard_normal((dim, len(labels))) * 0.05).astype(np.float32), "head_w"
+            ),
+            numpy_helper.from_array(np.zeros(len(labels), np.float32), "head_b"),
+            numpy_helper.from_array(np.asarray(1.0, np.float32), "head_one"),
+        ]
+    )
+    graph.node.extend(
+        [
+            helper.make_node("MatMul", ["features", "head_w"], ["head_mm"]),
+            helper.make_node("Add", ["head_mm", "head_b"], ["head_logits"]),
+            helper.make_node("Softmax", ["head_logits"], ["probabilities"], axis=-1),
+            helper.make_node("ReduceMax", ["probabilities"], ["head_max"], axes=[1], keepdims=0),
+            helper.make_node("Sub", ["head_one", "head_max"], [OOD_SCORE]),
+        ]
+    )
+    del graph.output[:]
+    graph.output.extend(
+        [
+            helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", len(labels)]),
+            helper.make_tensor_value_info(OOD_SCORE, TensorProto.FLOAT, ["N"]),
+        ]
+    )
+    meta = ModelMetadata(
+        kind="classifier",
+        name=f"{backbone_meta.name}-random-head",
+        version="bench-1",
+        preprocess=backbone_meta.preprocess,
+        backbone=backbone_meta.backbone,
+        labels=labels,
+        unknown=UnknownSpec(threshold=0.5, method="one_minus_max_prob"),
+        metrics={},
+    )
+    del model.metadata_props[:]
+    helper.set_model_props(model, meta.to_props())
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save_model(model, str(out_path))
+    return out_path
+
+
 def photo(
     colour: str | tuple[int, int, int] = "red",
     size: tuple[int, int] = (320, 240),
