@@ -4,7 +4,7 @@ Exactly torchvision's network, not ``keras.applications.MobileNetV2``: every 3x3
 pads symmetrically by 1 (Keras' own model pads its stride-2 convs only at the bottom
 and right, which shifts every feature map), ReLU6, inverted residuals, BatchNorm
 epsilon 1e-5. Input: NHWC float32 normalised with ImageNet mean/std (the core's
-``PreprocessSpec()`` defaults); the model transposes nothing, only the weights are.
+``PreprocessSpec()`` defaults). Only the weights are transposed (NCHW torch -> NHWC Keras).
 """
 
 from __future__ import annotations
