@@ -187,6 +187,11 @@ def _serve(
             response = handler(req)
     except ApiError as exc:
         response = _error_response(exc.code, exc.message, exc.headers)
+    except ModelError as exc:  # its message may name server files: log it, say less
+        log.error("Model error (request id %s): %s", request_id, exc.message)
+        response = _error_response(
+            "model_unavailable", "The model could not answer; the server log says why."
+        )
     except IsitError as exc:
         # The core's messages are written for people and carry no server paths.
         response = _error_response(exc.code, exc.message)

@@ -506,3 +506,15 @@ def test_non_finite_numbers_become_null(api, monkeypatch):
     assert reply.status == 200
     assert b"NaN" not in reply.body and b"Infinity" not in reply.body
     assert reply.json["metrics"] == {"auc": None, "per_class": [None]}
+
+
+def test_model_error_while_predicting_is_503_without_details(api, served_examples, monkeypatch):
+    from isit.errors import ModelError
+
+    def broken(self, data, **kwargs):
+        raise ModelError("The model at /srv/secret/model.onnx lacks the outputs ['x'].")
+
+    monkeypatch.setattr(ModelBundle, "predict", broken)
+    reply = call("classify", body=served_examples[0][0], headers={"Content-Type": "image/jpeg"})
+    assert_error(reply, 503, "model_unavailable")
+    assert b"/srv/secret" not in reply.body
