@@ -138,7 +138,9 @@ def train(
     config = HeadConfig(epochs=epochs, seed=seed, hidden=hidden)
 
     with timer.step("check"):
-        data: TrainingData = load_training_data(data_dir, include_conflicts=include_conflicts)
+        data: TrainingData = load_training_data(
+            data_dir, include_conflicts=include_conflicts, progress=None if progress else False
+        )
     labels = data.labels
     n_classes = len(labels)
     negative_labels = tuple(label for label in labels if label.lower() in ood.NEGATIVE_LABELS)
@@ -151,7 +153,7 @@ def train(
         from training.backbones.registry import get_backbone
 
         backbone_def = get_backbone(backbone)
-        extractor = FeatureExtractor(provision(backbone))
+        extractor = FeatureExtractor(provision(backbone, log=lambda m: _say(m, quiet)))
     cache = FeatureCache(extractor, progress=progress and not quiet)
     spec = extractor.spec
 

@@ -13,13 +13,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from isit.errors import IsitError
+from training.doctor import DatasetInvalid, check_dataset, format_summary
 
-
-class DatasetError(IsitError):
-    """The folder cannot be trained on; the message lists the dataset check's problems."""
-
-    code = "dataset_invalid"
+# Training stops with the dataset check's own error and messages.
+DatasetError = DatasetInvalid
 
 
 @dataclass(frozen=True)
@@ -43,35 +40,44 @@ class TrainingData:
 
 
 def load_training_data(
-    data_dir: str | os.PathLike[str], *, include_conflicts: bool = False
+    data_dir: str | os.PathLike[str],
+    *,
+    include_conflicts: bool = False,
+    progress: bool | None = None,
 ) -> TrainingData:
-    """Run the dataset check; raise :class:`DatasetError` on fatal problems."""
-    from training.doctor import check_dataset, format_summary
-
+    """Run the dataset check; raise :class:`DatasetInvalid` on its fatal problems."""
     root = Path(data_dir)
-    report = check_dataset(root)
-    if report.fatal:
-        raise DatasetError(
-            "The dataset check found problems that stop training:\n"
-            + "\n".join(f"  - {problem}" for problem in report.fatal)
-        )
+    report = check_dataset(root, progress=progress)
+    report.raise_if_fatal()
     splits: dict[str, list[Sample]] = {"train": [], "val": [], "test": []}
-    for record in report.training_records(include_conflicts=include_conflicts):
+    for record in report.usable_images(include_conflicts=include_conflicts):
         splits[record.split].append(
             Sample(
                 path=(root / record.path).resolve(),
                 relative=record.path,
                 label=record.label,
                 sha256=record.sha256,
-                group=str(record.group),
+                group=record.group_key,
             )
+        )
+    warnings = list(report.warnings)
+    if report.problems:
+        skipped = [p for p in report.problems if p.kind != "hidden"]
+        if skipped:
+            shown = "; ".join(f"{p.path}: {p.reason}" for p in skipped[:5])
+            more = f" (and {len(skipped) - 5} more)" if len(skipped) > 5 else ""
+            warnings.append(f"{len(skipped)} files were skipped: {shown}{more}")
+    if report.conflicts and not include_conflicts:
+        warnings.append(
+            f"{len(report.conflicts)} photos appear in more than one class folder and were "
+            "left out; put each in one folder (or train with --include-conflicts)."
         )
     return TrainingData(
         labels=list(report.labels),
         train=splits["train"],
         val=splits["val"],
         test=splits["test"],
-        cross_validate=bool(report.cross_validate),
-        warnings=list(report.warnings),
+        cross_validate=bool(report.cross_validation),
+        warnings=warnings,
         summary=format_summary(report),
     )
