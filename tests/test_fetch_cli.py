@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import csv
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -141,3 +144,33 @@ def test_as_a_real_process(server, tmp_path):
         "50000000003.jpg",
         "50000000006.jpg",
     ]
+
+
+def test_ctrl_c_stops_at_once_and_leaves_only_whole_files(tmp_path):
+    fake = FakeFlickr(sample_photos(90), image_delay=0.05).start()
+    try:
+        env = {**os.environ, "FLICKR_API_KEY": fake.api_key}
+        process = subprocess.Popen(
+            [sys.executable, "-m", "training", *cli(fake, tmp_path, "--negatives", "--no-check")],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            # a shell's background job ignores SIGINT; give the child the default handler
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
+        deadline = time.monotonic() + 60
+        while fake.count("image") < 8 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    finally:
+        fake.stop()
+    assert process.returncode == 130
+    assert err.strip().endswith("interrupted")
+    assert [p for p in tmp_path.rglob("*") if p.name.endswith(".part")] == []
+    files = {p.relative_to(tmp_path).as_posix() for p in tmp_path.glob("*/*.jpg")}
+    assert 8 <= len(files) < 60
+    with open(tmp_path / "manifest.csv", newline="", encoding="utf-8") as handle:
+        assert {row["file"] for row in csv.DictReader(handle)} == files

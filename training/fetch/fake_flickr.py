@@ -17,6 +17,7 @@ import argparse
 import io
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -74,6 +75,7 @@ class FakeFlickr:
     # photo id -> actions, consumed one per request: "429", "500", "cut" (connection closed
     # mid-body), "truncated" (a well-framed answer holding half a JPEG), "html", "ok".
     faults: dict[str, list[str]] = field(default_factory=dict)
+    image_delay: float = 0.0  # seconds before each image answer (a slow, far-away server)
     stop_after_images: int | None = None  # shut down (connection refused) after N images
     log: list[tuple[str, str]] = field(default_factory=list)  # ("api", method) / ("image", id)
 
@@ -236,6 +238,8 @@ class FakeFlickr:
             self._send(request, 404, b"no such photo", "text/plain")
             return
         body = make_jpeg(int(photo_id), SIDES[size])
+        if self.image_delay:
+            time.sleep(self.image_delay)
         if action == "429":
             self._send(request, 429, b"slow down", "text/plain", {"Retry-After": self.retry_after})
         elif action == "500":
@@ -290,7 +294,10 @@ def sample_photos(count: int, tag_every: int = 3, tag: str = "mila") -> list[Fak
 def _handler_for(state: FakeFlickr) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            state._handle(self)
+            try:
+                state._handle(self)
+            except (BrokenPipeError, ConnectionResetError):
+                return  # the client went away (killed, timed out): nothing to answer
 
         def log_message(self, format: str, *args: Any) -> None:
             return  # quiet: tests read ``state.log`` instead
@@ -302,8 +309,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--photos", type=int, default=60)
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds per image answer")
     args = parser.parse_args(argv)
-    server = FakeFlickr(sample_photos(args.photos)).start(args.port)
+    server = FakeFlickr(sample_photos(args.photos), image_delay=args.delay).start(args.port)
     print(f"fake Flickr API at {server.api_base} (key {server.api_key!r}, user mila_owner)")
     try:
         threading.Event().wait()
