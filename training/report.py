@@ -160,12 +160,19 @@ def render(data: ReportInput) -> str:
     wrong = np.flatnonzero(pred != held.y_true)
     right = np.flatnonzero(pred == held.y_true)
 
-    def caption(i: int, score: float | None = None) -> str:
-        score = confidence[i] if score is None else score
-        flag = " · unknown" if held.unknown[i] else ""
+    def caption(i: int, score_of: int | None = None) -> str:
+        """Thumbnail caption: the answer and its score (or one class's score), the truth."""
+        answer = "unknown" if held.unknown[i] else labels[pred[i]]
+        if score_of is None:
+            head = f"<b>{_esc(answer)}</b> {confidence[i]:.3f}"
+        else:
+            head = (
+                f"{_esc(labels[score_of])}: <b>{held.probabilities[i, score_of]:.3f}</b>"
+                f"<br>answer: {_esc(answer)}"
+            )
         return (
-            f"<b>{_esc(labels[pred[i]])}</b> {score:.3f}{flag}<br>"
-            f"true: {_esc(labels[held.y_true[i]])}<br><small>{_esc(held.names[i])}</small>"
+            f"{head}<br>true: {_esc(labels[held.y_true[i]])}<br>"
+            f"<small>{_esc(held.names[i])}</small>"
         )
 
     worst = wrong[np.argsort(-confidence[wrong], kind="stable")][:10]
@@ -211,13 +218,8 @@ def render(data: ReportInput) -> str:
 
     for c in range(min(2, len(labels))):
         order = np.argsort(-held.probabilities[:, c], kind="stable") if len(pred) else []
-        top = [
-            (held.sources[i], caption(int(i), float(held.probabilities[i, c]))) for i in order[:10]
-        ]
-        bottom = [
-            (held.sources[i], caption(int(i), float(held.probabilities[i, c])))
-            for i in list(order[::-1][:10])
-        ]
+        top = [(held.sources[i], caption(int(i), c)) for i in order[:10]]
+        bottom = [(held.sources[i], caption(int(i), c)) for i in list(order[::-1][:10])]
         parts.append(f"<h2>Score for “{_esc(labels[c])}”: top 10</h2>{_gallery(top)}")
         parts.append(f"<h2>Score for “{_esc(labels[c])}”: bottom 10</h2>{_gallery(bottom)}")
 
