@@ -206,7 +206,11 @@ class FlickrFetcher:
                         ),
                         tagset,
                     )
-                    outcomes.append(self._fill(pool, tag, candidates, self.options.limit))
+                    outcomes.append(
+                        self._fill(
+                            pool, tag, candidates, self.options.limit, first_pages[tag].total
+                        )
+                    )
                 if self.options.negatives:
                     target = self.options.negatives_limit or max(o.total for o in outcomes)
                     candidates = (
@@ -244,17 +248,23 @@ class FlickrFetcher:
         label: str,
         candidates: Iterator[Photo],
         target: int | None,
+        available: int | None = None,
     ) -> ClassOutcome:
+        """Download candidates into ``label/`` until it holds ``target`` photos (None: all).
+
+        ``available`` (the search's total) only sizes the progress bar when there is no target.
+        """
         outcome = ClassOutcome(label, already_had=self._count_in(label))
         need = None if target is None else max(0, target - outcome.already_had)
         if need == 0:
-            self._describe_unlisted(label, candidates)
+            self._add_missing_rows(label, candidates)
             return outcome
         window = self.options.workers * 2
         in_flight: dict[Future[ManifestRow | Failure], Photo] = {}
         exhausted = False
         unreachable_streak = 0
-        bar = tqdm(total=need, desc=label, unit="photo", disable=self._bar_disabled())
+        total = need if need is not None else max(0, (available or 0) - outcome.already_had)
+        bar = tqdm(total=total or None, desc=label, unit="photo", disable=self._bar_disabled())
         try:
             while True:
                 while (
@@ -284,7 +294,6 @@ class FlickrFetcher:
                         else 0
                     )
                     if unreachable_streak >= UNREACHABLE_ABORT:
-                        assert isinstance(result, Failure)
                         raise NetworkError(
                             f"Stopped while downloading into {label}/ "
                             f"({outcome.downloaded} new photos saved): the photo server cannot "
@@ -307,7 +316,7 @@ class FlickrFetcher:
             bar.close()
         return outcome
 
-    def _describe_unlisted(self, label: str, candidates: Iterator[Photo]) -> None:
+    def _add_missing_rows(self, label: str, candidates: Iterator[Photo]) -> None:
         """Manifest rows for files of ``label`` that have none (a run killed before writing it)."""
         unlisted = {
             photo_id
