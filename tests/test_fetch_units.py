@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from training.fetch.errors import FlickrApiError, UserNotFound
+from training.fetch.errors import FlickrApiError, NetworkError, UserNotFound
 from training.fetch.fetcher import negatives_label, parse_tags
 from training.fetch.flickr import (
     NSID_RE,
@@ -20,7 +20,13 @@ from training.fetch.flickr import (
     parse_photo,
     size_fallbacks,
 )
-from training.fetch.http import HttpClient, RetryPolicy, ServerBusy, retry_after_seconds
+from training.fetch.http import (
+    ConnectionLost,
+    HttpClient,
+    RetryPolicy,
+    ServerBusy,
+    retry_after_seconds,
+)
 from training.fetch.store import ManifestRow, PhotoStore
 
 
@@ -229,3 +235,11 @@ def test_manifest_round_trip_drops_rows_of_deleted_files(tmp_path):
     assert store.load_manifest() == {"1": rows[0]}
     assert kept.read_bytes() == b"data"
     assert [p.name for p in tmp_path.rglob("*.part")] == []
+
+
+def test_a_tls_failure_is_named_and_counts_as_unreachable(scripted):
+    server = scripted([ok({"stat": "ok"})] * 4)
+    https_url = server.url.replace("http://", "https://")  # TLS to a plain-HTTP server
+    with pytest.raises(NetworkError, match="secure connection failed") as caught:
+        HttpClient(FAST, sleep=Recorder()).get(https_url)
+    assert not isinstance(caught.value, ConnectionLost)

@@ -83,8 +83,8 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
 
 def _could_not_connect(exc: requests.RequestException) -> bool:
     """True when no connection was made at all (refused, DNS, connect timeout)."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return True
+    if isinstance(exc, requests.ConnectTimeout | requests.exceptions.SSLError):
+        return True  # a TLS failure (proxy, clock) will not go away for the next photo
     reason = exc.args[0] if exc.args else None
     if isinstance(reason, MaxRetryError):
         reason = reason.reason
@@ -94,6 +94,8 @@ def _could_not_connect(exc: requests.RequestException) -> bool:
 def _describe(exc: requests.RequestException) -> str:
     if isinstance(exc, requests.Timeout):
         return "timed out"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "secure connection failed: a proxy in between, or a wrong system clock?"
     text = str(exc).lower()
     if "refused" in text:
         return "connection refused"
