@@ -26,7 +26,7 @@ from isit.imaging import DEFAULT_LIMITS, DecodeLimits, decode, read_image_bytes
 
 DRAFT_MIN_SIDE = 256  # JPEGs decode at the smallest scale keeping this shorter side
 HASH_BASE = 96  # grey square the crop alignments are cut from
-THUMB_SIDE = 64  # stored grey thumbnail, for verifying near-duplicate candidates
+THUMB_SIDE = 64  # stored colour thumbnail, for verifying near-duplicate candidates
 # Crop alignments per axis, as (start, end) fractions: the full frame, and 95% windows at
 # the start, centre and end. A copy with up to ~5% cut off any sides lines up with one of
 # the 4 x 4 boxes to within ~1.25% of the frame (see duplicates.py).
@@ -45,7 +45,7 @@ class Fingerprint:
     format: str
     nbytes: int
     phashes: np.ndarray  # uint64[len(CROP_BOXES)]; [0] is the full frame
-    thumb: np.ndarray  # uint8[THUMB_SIDE, THUMB_SIDE] grey, aspect ignored
+    thumb: np.ndarray  # uint8[THUMB_SIDE, THUMB_SIDE, 3] RGB, aspect ignored
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ def phash64(img: Image.Image) -> int:
 
 
 def fingerprint_image(img: Image.Image) -> tuple[np.ndarray, np.ndarray]:
-    """Perceptual hashes of the full frame and of the crop alignments, plus a grey thumb."""
+    """Perceptual hashes of the full frame and of the crop alignments, plus a small thumb."""
     grey = img.convert("L").resize((HASH_BASE, HASH_BASE), Image.Resampling.BILINEAR)
     hashes = np.fromiter(
         (
@@ -78,7 +78,7 @@ def fingerprint_image(img: Image.Image) -> tuple[np.ndarray, np.ndarray]:
         dtype=np.uint64,
         count=len(CROP_BOXES),
     )
-    thumb = np.asarray(grey.resize((THUMB_SIDE, THUMB_SIDE), Image.Resampling.BILINEAR))
+    thumb = np.asarray(img.resize((THUMB_SIDE, THUMB_SIDE), Image.Resampling.BILINEAR))
     return hashes, thumb
 
 

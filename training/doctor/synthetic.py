@@ -43,9 +43,11 @@ def draw_photo(
     draw = ImageDraw.Draw(img)
     for _ in range(shapes):
         colour = colours[int(rng.integers(0, len(colours)))]
-        x0, x1 = sorted(rng.integers(-width // 4, width + width // 4, 2).tolist())
-        y0, y1 = sorted(rng.integers(-height // 4, height + height // 4, 2).tolist())
-        x1, y1 = max(x1, x0 + 4), max(y1, y0 + 4)
+        # At most 60% of the frame each way, so that no shape paints over the whole scene.
+        x0 = int(rng.integers(-width // 5, width))
+        y0 = int(rng.integers(-height // 5, height))
+        x1 = x0 + int(rng.integers(width // 10, width * 6 // 10))
+        y1 = y0 + int(rng.integers(height // 10, height * 6 // 10))
         kind = int(rng.integers(0, 3))
         if kind == 0:
             draw.ellipse((x0, y0, x1, y1), fill=colour)
