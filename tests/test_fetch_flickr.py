@@ -205,6 +205,20 @@ def test_files_without_a_manifest_row_get_one_and_stale_temp_files_go(server, tm
     assert_consistent(tmp_path)
 
 
+def test_a_photo_the_user_moved_to_another_class_stays_there(server, tmp_path):
+    fetch(server, tmp_path, negatives=True)
+    moved = sorted(mila_ids(server))[0]
+    (tmp_path / "mila" / f"{moved}.jpg").rename(tmp_path / "not_mila" / f"{moved}.jpg")
+
+    report = fetch(server, tmp_path, negatives=True)
+
+    assert server.count("image") == 20  # nothing fetched again
+    assert [(c.label, c.total) for c in report.classes] == [("mila", 9), ("not_mila", 11)]
+    rows = {row["photo_id"]: row for row in read_manifest(tmp_path)}
+    assert (rows[moved]["file"], rows[moved]["class"]) == (f"not_mila/{moved}.jpg", "not_mila")
+    assert_consistent(tmp_path)
+
+
 # -- broken downloads --------------------------------------------------------------------------
 
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from training.fetch.errors import FetchError
-from training.fetch.fetcher import FetchOptions, FetchReport, fetch_flickr
+from training.fetch.fetcher import FetchOptions, FetchReport, FlickrFetcher
 from training.fetch.flickr import API_BASE, MAX_PER_PAGE, SIZE_PIXELS
 from training.fetch.http import RetryPolicy
 
@@ -148,13 +148,17 @@ def run(args: argparse.Namespace) -> int:
         per_page=args.per_page,
         retry=RetryPolicy(attempts=max(1, args.attempts), backoff_base=max(0.0, args.backoff)),
     )
-    print(
-        f"Fetching {args.user}'s photos tagged {args.tags} "
-        f"({SIZE_PIXELS[args.size]} px) into {args.out} ...",
-        flush=True,
-    )
     try:
-        report = fetch_flickr(options, os.environ.get("FLICKR_API_KEY", ""))
+        fetcher = FlickrFetcher(options, os.environ.get("FLICKR_API_KEY", ""))
+        try:
+            print(
+                f"Fetching {args.user}'s photos tagged {', '.join(fetcher.tags)} "
+                f"({SIZE_PIXELS[args.size]} px) into {args.out} ...",
+                flush=True,
+            )
+            report = fetcher.run()
+        finally:
+            fetcher.http.close()
     except FetchError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 1

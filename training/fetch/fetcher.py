@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tqdm import tqdm
@@ -190,11 +190,7 @@ class FlickrFetcher:
         self.store.prepare()
         stale = self.store.remove_stale_temps()
         self.existing = self.store.existing()
-        self.rows = {
-            photo_id: row
-            for photo_id, row in self.store.load_manifest().items()
-            if photo_id in self.existing
-        }
+        self.rows = self._rows_for_existing_files()
         outcomes: list[ClassOutcome] = []
         try:
             tagset = frozenset(self.tags)
@@ -232,6 +228,17 @@ class FlickrFetcher:
             manifest_rows=manifest_rows,
             stale_temps_removed=stale,
         )
+
+    def _rows_for_existing_files(self) -> dict[str, ManifestRow]:
+        """The manifest's rows, following files the user moved to another class folder."""
+        rows = {}
+        for photo_id, row in self.store.load_manifest().items():
+            path = self.existing.get(photo_id)
+            if path is not None:
+                rows[photo_id] = replace(
+                    row, file=self.store.relative(path), label=path.parent.name
+                )
+        return rows
 
     def _positives(self, photos: Iterator[Photo], tagset: frozenset[str]) -> Iterator[Photo]:
         for photo in photos:
