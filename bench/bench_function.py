@@ -30,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -161,6 +162,9 @@ def bench_latency(model: Path, images: dict[str, bytes], quick: bool) -> dict:
     cpus = sorted(os.sched_getaffinity(0))
     os.sched_setaffinity(0, {cpus[0]})  # one core, as on a small Functions instance
     try:
+        import function_app
+        from isit.imaging import preprocess
+
         ours, naive = our_handler(), naive_handler(model)
         results = {}
         for name, data in images.items():
@@ -169,10 +173,18 @@ def bench_latency(model: Path, images: dict[str, bytes], quick: bool) -> dict:
             n_naive = (3 if big else 5) if quick else (10 if big else 20)
             t_ours = time_calls(ours, data, n_ours, warmup=3)
             t_naive = time_calls(naive, data, n_naive, warmup=1)
+            # Where our time goes: decode + preprocess, and the model alone.
+            bundle = function_app.get_model()
+            spec = bundle.metadata.preprocess
+            t_pre = time_calls(partial(preprocess, spec=spec), data, n_ours, warmup=1)
+            batch = preprocess(data, spec)[None]
+            t_model = time_calls(bundle.run, batch, n_ours, warmup=1)
             results[name] = {
                 "bytes": len(data),
                 "ours_p50_ms": statistics.median(t_ours),
                 "ours_p95_ms": percentile(t_ours, 95),
+                "decode_preprocess_p50_ms": statistics.median(t_pre),
+                "model_only_p50_ms": statistics.median(t_model),
                 "naive_p50_ms": statistics.median(t_naive),
                 "naive_p95_ms": percentile(t_naive, 95),
                 "speedup_p50": statistics.median(t_naive) / statistics.median(t_ours),
@@ -302,7 +314,7 @@ def bench_package_size() -> dict:
             "-r",
             str(ROOT / "requirements.txt"),
         ]
-        subprocess.run(pip, check=True)
+        subprocess.run(pip, check=True, stderr=subprocess.DEVNULL)
         site = next((venv / "lib").glob("python3*/site-packages"))
         for tool in ("pip", "setuptools", "_distutils_hack"):  # not part of the package
             shutil.rmtree(site / tool, ignore_errors=True)
@@ -337,6 +349,11 @@ def main() -> int:
         images[label], source = make_jpeg(size)
         print(f"image {label}: {len(images[label]) / 1e6:.2f} MB JPEG ({source})")
     report: dict = {"model": str(model), "model_origin": origin, "cpus": os.cpu_count()}
+    report["load_average_start"] = os.getloadavg()
+    print(
+        f"load average at start: {' '.join(f'{v:.1f}' for v in os.getloadavg())} "
+        f"on {os.cpu_count()} CPUs (a busy machine inflates every number below)"
+    )
 
     report["latency_one_core"] = latency = bench_latency(model, images, args.quick)
     print("\nhandler latency on one core (ISIT_ORT_THREADS=1, CPU affinity 1 core):")
@@ -345,6 +362,10 @@ def main() -> int:
             f"  {name:>9}: ours p50 {r['ours_p50_ms']:7.1f} ms  p95 {r['ours_p95_ms']:7.1f} ms"
             f" | naive p50 {r['naive_p50_ms']:7.1f} ms  p95 {r['naive_p95_ms']:7.1f} ms"
             f" | speedup x{r['speedup_p50']:.1f}"
+        )
+        print(
+            f"  {'':>9}  of which decode+preprocess p50 {r['decode_preprocess_p50_ms']:.1f} ms,"
+            f" model alone p50 {r['model_only_p50_ms']:.1f} ms"
         )
 
     total = 200 if args.quick else 800

@@ -13,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 
+import modelgen
 import pytest
 import requests
 from function_helpers import ROOT, SETTINGS, call, fuzz_cases, multipart, png_bomb
@@ -142,9 +143,9 @@ def test_http_replies_match_direct_handler_calls(host, client, served_examples):
             assert got == want, where
 
 
-def test_error_codes_over_http(host, client, settings, served_examples, tmp_path):
+def test_error_codes_over_http(host, client, settings, tmp_path):
     url = host.url + "/api/classify"
-    data = served_examples[1][0]
+    data = modelgen.photo("blue", (640, 480))  # > 4000 bytes
 
     def code(reply):
         return reply.status_code, reply.json()["error"]["code"]

@@ -152,7 +152,7 @@ def test_random_bytes_and_truncated_images_are_400(api, served_examples):
         400,
         "not_an_image",
     )
-    jpeg = served_examples[0][0]
+    jpeg = modelgen.photo("red", (320, 240))
     error = assert_error(
         call("classify", body=jpeg[: len(jpeg) // 2], headers={"Content-Type": "image/jpeg"}),
         400,
@@ -195,7 +195,7 @@ def test_declared_length_over_limit_is_413_before_reading(api):
 
 def test_body_over_limit_is_413(api, served_examples):
     api.setenv("MAX_UPLOAD_BYTES", "5000")
-    data = served_examples[1][0]
+    data = modelgen.photo("blue", (640, 480))
     assert len(data) > 5000
     assert_error(
         call("classify", body=data, headers={"Content-Type": "image/jpeg"}), 413, "too_large"
@@ -250,7 +250,7 @@ def test_too_many_pixels_is_422(api, served_examples):
         422,
         "too_many_pixels",
     )
-    huge_jpeg = jpeg_with_size(served_examples[0][0], 60_000, 60_000)
+    huge_jpeg = jpeg_with_size(modelgen.photo("red"), 60_000, 60_000)
     assert_error(
         call("classify", body=huge_jpeg, headers={"Content-Type": "image/jpeg"}),
         422,
