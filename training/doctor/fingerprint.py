@@ -13,7 +13,8 @@ import sys
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from multiprocessing import get_context
+from multiprocessing import get_all_start_methods, get_context
+from multiprocessing.context import BaseContext
 from pathlib import Path
 
 import imagehash
@@ -128,6 +129,13 @@ def _job(args: tuple[str, int]) -> Fingerprint | Unreadable:
     return fingerprint_file(args[0], args[1])
 
 
+def _pool_context() -> BaseContext:
+    """fork starts workers in milliseconds; spawn is safe when TensorFlow's threads run."""
+    threaded = any(name in sys.modules for name in ("tensorflow", "torch", "onnxruntime"))
+    methods = get_all_start_methods()
+    return get_context("fork" if "fork" in methods and not threaded else "spawn")
+
+
 def default_workers() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
@@ -162,8 +170,7 @@ def fingerprint_files(
                 bar.update()
                 yield result
             return
-        # "spawn", not fork: the caller may be a training process with TensorFlow threads.
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        with ProcessPoolExecutor(workers, mp_context=_pool_context()) as pool:
             for result in pool.map(_job, jobs, chunksize=16):
                 bar.update()
                 yield result
