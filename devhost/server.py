@@ -156,6 +156,12 @@ class DevHostServer(ThreadingHTTPServer):
         self.quiet = quiet
         super().__init__(address, RequestHandler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up mid-reply is normal (a closed browser tab), not a fault.
+        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            return
+        super().handle_error(request, client_address)
+
 
 class RequestHandler(BaseHTTPRequestHandler):
     server: DevHostServer
