@@ -35,3 +35,43 @@ def served_examples(served_model_path):
         (modelgen.photo("green", (200, 300), "PNG", seed=3), "green_thing"),
         (modelgen.photo("grey", seed=4), "unknown"),
     ]
+
+
+# ---------------------------------------------------------------- a really trained model
+# Trained once per session on the generated sample photos (training/sampledata.py); the
+# Function and web-page tests can serve it through `trained_model_path`.
+SAMPLE_PER_CLASS = 45
+
+
+@pytest.fixture(scope="session")
+def sample_dataset_dir(tmp_path_factory):
+    """A generated, learnable photo folder: circles/, squares/, triangles/ (odd names too)."""
+    from training.sampledata import generate
+
+    return generate(
+        tmp_path_factory.mktemp("sample-data") / "shapes",
+        per_class=SAMPLE_PER_CLASS,
+        min_side=64,
+        max_side=160,
+        seed=7,
+    )
+
+
+@pytest.fixture(scope="session")
+def trained_model(sample_dataset_dir, tmp_path_factory):
+    """``training.train_command.TrainResult`` of one real `train` on the sample photos."""
+    from training.train_command import train
+
+    return train(
+        sample_dataset_dir,
+        tmp_path_factory.mktemp("trained") / "model",
+        seed=0,
+        quiet=True,
+        progress=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def trained_model_path(trained_model):
+    """Path of the trained ``model.onnx`` (labels circles, squares, triangles)."""
+    return trained_model.model_path

@@ -1,0 +1,147 @@
+"""End to end: `train` on generated photos -> model.onnx, metrics.json, report.html."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import numpy as np
+import pytest
+
+from isit.bundle import ModelBundle
+from isit.imaging import read_image_bytes
+from training.cli import main
+from training.doctor import check_dataset
+from training.sampledata import CLASSES
+
+pytestmark = pytest.mark.slow
+
+
+def test_train_learns_the_sample_photos(trained_model):
+    metrics = trained_model.metrics
+    test = metrics["test"]
+    assert test["n"] >= 10
+    assert test["accuracy"] >= 0.9
+    assert set(test["per_class"]) == set(CLASSES)
+    for values in test["per_class"].values():
+        assert set(values) == {"precision", "recall", "f1", "n"}
+    assert test["confusion"]["labels"] == list(CLASSES)
+    matrix = np.array(test["confusion"]["matrix"])
+    assert matrix.shape == (3, 3) and matrix.sum() == test["n"]
+    assert np.trace(matrix) / matrix.sum() == pytest.approx(test["accuracy"])
+    assert 0.0 <= test["ece"] <= 1.0
+    assert metrics["backbone"] == "mobilenet_v2"
+    assert metrics["train_seconds"] > 0
+    # metrics.json on disk is what the API returned.
+    on_disk = json.loads(trained_model.metrics_path.read_text("utf-8"))
+    assert on_disk["test"] == test
+    assert set(on_disk["unknown"]) >= {"threshold", "in_distribution_accepted", "probe_rejected"}
+
+
+def test_split_comes_from_the_dataset_check(trained_model, sample_dataset_dir):
+    report = check_dataset(sample_dataset_dir, progress=False)
+    assert trained_model.metrics["split"] == report.split_counts()
+    # Every photo is used, odd names (spaces, unicode, brackets) included.
+    assert sum(trained_model.metrics["split"].values()) == len(report.usable_images())
+    names = {r.path.split("/")[-1] for r in report.usable_images()}
+    assert {"my photo 0", "café ünïcode 1", "[draft] shape (#2)", "写真 3"} <= {
+        n.rsplit(".", 1)[0] for n in names
+    }
+
+
+def test_onnx_file_is_the_whole_model_and_matches_keras(trained_model, sample_dataset_dir):
+    parity = trained_model.metrics["parity"]
+    assert parity["n"] == trained_model.metrics["split"]["test"]
+    assert parity["max_probability_diff"] <= 1e-4
+
+    bundle = ModelBundle(trained_model.model_path)
+    meta = bundle.metadata
+    assert meta.kind == "classifier"
+    assert meta.labels == CLASSES
+    assert meta.backbone.name == "mobilenet_v2" and meta.backbone.feature_dim == 1280
+    assert meta.unknown.threshold == pytest.approx(trained_model.threshold)
+    assert meta.metrics["accuracy"] == pytest.approx(trained_model.metrics["test"]["accuracy"])
+
+    # The served model (through the core, as the Function runs it) scores the test split
+    # exactly as training reported.
+    report = check_dataset(sample_dataset_dir, progress=False)
+    test = report.split_images("test")
+    predictions = bundle.predict_many([read_image_bytes(sample_dataset_dir / r.path) for r in test])
+    accuracy = np.mean([p.best_guess == r.label for p, r in zip(predictions, test, strict=True)])
+    assert accuracy == pytest.approx(trained_model.metrics["test"]["accuracy"])
+
+
+def test_unknown_threshold_accepts_held_out_and_rejects_unrelated(trained_model):
+    unknown = trained_model.metrics["unknown"]
+    assert unknown["threshold"] > 0
+    assert unknown["in_distribution_accepted"] >= 0.8  # >= 95% on val by construction
+    assert unknown["probe_n"] >= 20
+    assert unknown["probe_rejected"] >= 0.8
+
+
+def test_report_is_self_contained_and_has_the_sections(trained_model):
+    html = trained_model.report_path.read_text("utf-8")
+    for heading in (
+        "held-out",
+        "Per class",
+        "Most confidently wrong",
+        "Least confident right",
+        "Score for “circles”: top 10",
+        "Score for “squares”: bottom 10",
+        "Unknown photos",
+        "Training curves",
+    ):
+        assert heading in html
+    assert f"<b>{trained_model.metrics['test']['n']}</b>" in html
+    assert html.count("data:image/png;base64,") >= 3  # confusion, unknown histogram, curves
+    assert html.count("data:image/jpeg;base64,") >= 10  # thumbnails
+    # Nothing loaded from elsewhere.
+    assert not re.search(r"""(src|href)=["']?(https?:|//|file:)""", html)
+
+
+def test_retrain_reuses_cached_features_and_learns_a_negatives_class(
+    trained_model, sample_dataset_dir, tmp_path
+):
+    """A second train (other settings, plus an `other/` folder) recomputes only new photos."""
+    data = tmp_path / "data"
+    shutil.copytree(sample_dataset_dir, data)
+    rng = np.random.default_rng(3)
+    other = data / "other"
+    other.mkdir()
+    from PIL import Image
+
+    for i in range(12):  # plain noisy gradients, no shapes: "none of the above"
+        pixels = rng.uniform(0, 255, 3) + rng.normal(0, 25, (96, 96, 3))
+        Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(other / f"o{i}.png")
+    from training.train_command import train
+
+    result = train(data, tmp_path / "out", seed=1, epochs=40, quiet=True, progress=False)
+    first = trained_model.metrics["cache"]
+    assert result.cache_computed == 12  # the new photos only
+    assert result.cache_hits == first["hits"] + first["computed"]
+    meta = ModelBundle(result.model_path).metadata
+    assert meta.labels == tuple(sorted((*CLASSES, "other")))
+    assert meta.unknown.negative_labels == ("other",)
+    # 12 photos of `other` are too few for a held-out test: numbers come from k-fold.
+    assert "cross-validation" in result.metrics["evaluation"]
+    assert result.metrics["test"]["n"] == sum(result.metrics["split"].values())
+    assert result.metrics["test"]["accuracy"] >= 0.9
+
+
+def test_train_stops_on_the_dataset_checks_fatal_errors(tmp_path, capsys):
+    from training.sampledata import generate
+
+    data = generate(tmp_path / "one-class", per_class=6, classes=("circles",), seed=1)
+    fatal = check_dataset(data, progress=False).fatal
+    assert fatal
+    assert main(["train", str(data), "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    for message in fatal:
+        assert message in err
+    assert not (tmp_path / "out" / "model.onnx").exists()
+
+
+def test_train_cli_refuses_bad_settings(tmp_path, capsys):
+    assert main(["train", str(tmp_path), "--out", str(tmp_path / "o"), "--epochs", "0"]) == 2
+    assert "--epochs" in capsys.readouterr().err

@@ -1,0 +1,124 @@
+"""The training pieces on their own: metrics, unknown score, feature cache, sample data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from isit.imaging import decode
+from training import unknown as ood
+from training.evaluation import classification_metrics, expected_calibration_error
+from training.feature_cache import Entry, FeatureCache, augment, sha256_bytes
+from training.sampledata import CLASSES, generate
+
+
+def test_ece_of_perfectly_calibrated_and_overconfident_scores():
+    # 10 answers at confidence 0.8, 8 of them right: calibrated.
+    p = np.tile([[0.8, 0.2]], (10, 1))
+    y = np.array([0] * 8 + [1] * 2)
+    assert expected_calibration_error(p, y) == pytest.approx(0.0)
+    # Same confidence, only half right: off by 0.3.
+    y = np.array([0] * 5 + [1] * 5)
+    assert expected_calibration_error(p, y) == pytest.approx(0.3)
+
+
+def test_classification_metrics_by_hand():
+    labels = ["a", "b", "c"]
+    y = np.array([0, 0, 1, 1, 2])
+    p = np.eye(3)[[0, 1, 1, 1, 2]] * 0.9 + 0.1 / 3
+    m = classification_metrics(y, p, labels)
+    assert m["n"] == 5 and m["accuracy"] == pytest.approx(0.8)
+    assert m["confusion"]["matrix"] == [[1, 1, 0], [0, 2, 0], [0, 0, 1]]
+    assert m["per_class"]["a"] == {
+        "precision": 1.0,
+        "recall": 0.5,
+        "f1": pytest.approx(2 / 3),
+        "n": 2,
+    }
+    assert m["per_class"]["b"]["precision"] == pytest.approx(2 / 3)
+
+
+def test_threshold_accepts_at_least_95_percent():
+    rng = np.random.default_rng(0)
+    for n in (7, 20, 101, 1000):
+        scores = rng.gamma(2.0, 1.0, n)
+        threshold = ood.choose_threshold(scores)
+        accepted = np.mean(scores <= threshold)
+        assert accepted >= 0.95
+        # ...and not much more than needed (the smallest such threshold, up to rounding).
+        assert np.mean(scores < threshold / 1.01 - 1e-6) < 0.95 or n < 20
+
+
+def test_ood_score_grows_away_from_the_training_photos():
+    rng = np.random.default_rng(1)
+    centres = rng.normal(0, 1, (3, 64)) * 3
+    y = np.repeat(np.arange(3), 30)
+    x = np.abs(centres[y] + rng.normal(0, 0.5, (90, 64))).astype(np.float32)
+    probs = np.eye(3)[y] * 0.9 + 0.1 / 3
+    centroids = ood.class_centroids(x, y, 3)
+    params = ood.fit_params(centroids, x, probs)
+    near = ood.ood_scores(x, probs, params)
+    far_x = np.abs(rng.normal(0, 3, (20, 64))).astype(np.float32)
+    far = ood.ood_scores(far_x, np.full((20, 3), 1 / 3), params)
+    assert far.min() > np.quantile(near, 0.95)
+    # The formula the ONNX graph implements.
+    doubt, dist = ood.components(x, probs, centroids)
+    assert np.allclose(near, 0.5 * (doubt / params.prob_scale + dist / params.dist_scale))
+
+
+def test_negatives_class_wins_means_unknown():
+    probs = np.array([[0.9, 0.1, 0.0], [0.1, 0.2, 0.7]])
+    scores = np.array([0.1, 0.1])
+    assert ood.is_unknown(probs, scores, 1.0, [2]).tolist() == [False, True]
+    assert ood.is_unknown(probs, scores, 0.05, []).tolist() == [True, True]
+
+
+def test_probe_images_ship_offline_and_decode():
+    probes = ood.probe_images()
+    assert len(probes) >= 20
+    names = {name for name, _ in probes}
+    assert {"skimage:astronaut.png", "sklearn:china.jpg"} <= names
+    for _, data in probes:
+        decode(data)
+
+
+def test_augmented_views_are_deterministic_and_different():
+    img = Image.fromarray(np.random.default_rng(0).integers(0, 255, (120, 160, 3), np.uint8))
+    a1 = np.asarray(augment(img, "ab" * 32, 1))
+    again = np.asarray(augment(img, "ab" * 32, 1))
+    a2 = np.asarray(augment(img, "ab" * 32, 2))
+    assert np.array_equal(a1, again)
+    assert a1.shape != a2.shape or not np.array_equal(a1, a2)
+
+
+def test_sample_data_is_deterministic_varied_and_readable(tmp_path):
+    a = generate(tmp_path / "a", per_class=6, seed=3)
+    b = generate(tmp_path / "b", per_class=6, seed=3)
+    files_a = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    assert files_a == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    assert all((a / f).read_bytes() == (b / f).read_bytes() for f in files_a)
+    assert {f.parts[0] for f in files_a} == set(CLASSES)
+    assert len({f.suffix for f in files_a}) >= 3
+    sizes = {decode((a / f).read_bytes()).image.size for f in files_a}
+    assert len(sizes) > 5
+
+
+@pytest.mark.slow
+def test_feature_cache_computes_once_per_view(trained_model, sample_dataset_dir, tmp_path):
+    from isit.features import FeatureExtractor
+    from training.backbones.provision import provision
+
+    extractor = FeatureExtractor(provision("mobilenet_v2"))
+    paths = sorted((sample_dataset_dir / "circles").iterdir())[:2]
+    entries = [Entry(sha256_bytes(p.read_bytes()), p, view) for p in paths for view in (0, 1, 2)]
+    cache = FeatureCache(extractor, tmp_path / "cache", progress=False)
+    first = cache.get(entries)
+    assert first.shape == (6, 1280) and cache.computed == 6 and cache.hits == 0
+    assert not np.allclose(first[0], first[1])  # an augmented view is another picture
+    # The un-augmented view equals the backbone run on the core's preprocessing.
+    direct = extractor.from_bytes([paths[0].read_bytes()])[0]
+    assert np.allclose(first[0], direct, atol=1e-5)
+    again = FeatureCache(extractor, tmp_path / "cache", progress=False)
+    assert np.array_equal(again.get(entries), first)
+    assert again.computed == 0 and again.hits == 6
