@@ -273,15 +273,17 @@ def test_user_split_folders_are_respected_and_leaks_reported(tmp_path: Path) -> 
             folder.mkdir(parents=True)
             for i in range(count):
                 draw_photo(seed * 1000 + offset + i).save(folder / f"{i}.jpg", quality=90)
-    shutil.copyfile(root / "train/a/0.jpg", root / "test/a/leak.jpg")
+    shutil.copyfile(root / "train/a/0.jpg", root / "test/a/x.jpg")
     report = check_dataset(root, workers=1, progress=False)
     assert report.ok and report.user_splits == ["train", "val", "test"]
-    assert report.leaks == [["test/a/leak.jpg", "train/a/0.jpg"]]
+    assert report.leaks == [["test/a/x.jpg", "train/a/0.jpg"]]
     assert any("leak" in w for w in report.warnings)
     for rec in report.images:
-        expected = "train" if rec.path == "test/a/leak.jpg" else rec.path.split("/")[0]
+        expected = "train" if rec.path == "test/a/x.jpg" else rec.path.split("/")[0]
         assert rec.split == expected, rec.path
     assert report.classes == {"a": 18, "b": 18}
+    leak_reps = [r.path for r in report.images if r.group is not None and r.representative]
+    assert leak_reps == ["train/a/0.jpg"]
     assert not report.cross_validation
 
 

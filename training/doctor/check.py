@@ -173,6 +173,11 @@ def _assign_splits(
             movable.add(u.key)
         if len(u.labels) == 1:
             by_class[next(iter(u.labels))][u.key] = u.split
+    for u in units:
+        if len(u.user_splits) > 1:  # a leak: train on a copy that sits in its own split folder
+            here = [i for i in u.members if readable[i][0].user_split == u.split]
+            if here and u.representative not in here:
+                u.representative = min(here, key=lambda i: readable[i][0].path)
     units_by_key = {u.key: u for u in units}
     for assigned in by_class.values():
         guard_empty(
