@@ -22,6 +22,7 @@ import json
 import logging
 import math
 import os
+import re
 import threading
 import time
 import uuid
@@ -41,6 +42,8 @@ APP_DIR = Path(__file__).resolve().parent
 DEFAULT_MODEL_PATH = APP_DIR / "model" / "model.onnx"
 DEFAULT_MAX_UPLOAD_BYTES = 10_000_000
 REQUEST_ID_HEADER = "X-Request-Id"
+MAX_FORM_PARTS = 20
+_BOUNDARY_RE = re.compile(r'boundary="([^"]+)"|boundary=([^;\s]+)', re.IGNORECASE)
 # Registered for every route so a wrong method gets our JSON 405 rather than the host's 404.
 ROUTE_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
@@ -228,7 +231,23 @@ def _too_large_message(size: int, limit: int) -> str:
     )
 
 
+def _count_parts(req: func.HttpRequest) -> int:
+    """How many parts a multipart body declares (delimiter count; cheap, before parsing)."""
+    match = _BOUNDARY_RE.search(req.headers.get("Content-Type", ""))
+    if not match:
+        return 0
+    boundary = (match.group(1) or match.group(2)).encode("latin-1", "replace")
+    return req.get_body().count(b"--" + boundary)
+
+
 def _multipart_image(req: func.HttpRequest) -> bytes:
+    # Parsing cost grows with the part count: a 10 MB form of tiny parts takes seconds.
+    if _count_parts(req) > MAX_FORM_PARTS:
+        raise ApiError(
+            "bad_request",
+            f"The form has more than {MAX_FORM_PARTS} parts. Send just the photo, as a file "
+            "in a form field named 'image'.",
+        )
     try:
         files = req.files  # parsed by werkzeug
         form = req.form

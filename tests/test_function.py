@@ -518,3 +518,25 @@ def test_model_error_while_predicting_is_503_without_details(api, served_example
     reply = call("classify", body=served_examples[0][0], headers={"Content-Type": "image/jpeg"})
     assert_error(reply, 503, "model_unavailable")
     assert b"/srv/secret" not in reply.body
+
+
+def test_multipart_with_thousands_of_parts_is_400(api):
+    # Refused before parsing: thousands of tiny parts would cost seconds of CPU.
+    fields = {f"f{i}": (None, b"x", None) for i in range(1500)}
+    body, ctype = multipart(fields)
+    error = assert_error(
+        call("classify", body=body, headers={"Content-Type": ctype}), 400, "bad_request"
+    )
+    assert "'image'" in error["message"]
+    assert "parts" in error["message"]
+    fields = {f"f{i}": (None, b"x", None) for i in range(10)}
+    fields["image"] = ("a.jpg", modelgen.photo("red"), "image/jpeg")
+    body, ctype = multipart(fields, boundary="quoted boundary")
+    ok = call(
+        "classify",
+        body=body,
+        headers={
+            "Content-Type": ctype.replace("boundary=quoted boundary", 'boundary="quoted boundary"')
+        },
+    )
+    assert ok.status == 200, ok.body
