@@ -274,9 +274,13 @@ def test_user_split_folders_are_respected_and_leaks_reported(tmp_path: Path) -> 
             for i in range(count):
                 draw_photo(seed * 1000 + offset + i).save(folder / f"{i}.jpg", quality=90)
     shutil.copyfile(root / "train/a/0.jpg", root / "test/a/x.jpg")
+    (root / "train" / "notes.txt").write_text("stray file in a split folder\n")
     report = check_dataset(root, workers=1, progress=False)
     assert report.ok and report.user_splits == ["train", "val", "test"]
     assert report.leaks == [["test/a/x.jpg", "train/a/0.jpg"]]
+    assert [(p.path, p.kind) for p in report.problems] == [
+        ("train/notes.txt", "outside_class_folder")
+    ]
     assert any("leak" in w for w in report.warnings)
     for rec in report.images:
         expected = "train" if rec.path == "test/a/x.jpg" else rec.path.split("/")[0]

@@ -107,7 +107,7 @@ def fingerprint_file(
     if min(width, height) < min_side:
         return Unreadable(
             "too_small",
-            f"is only {width}x{height} pixels; photos need at least "
+            f"Only {width}x{height} pixels, skipped: photos need at least "
             f"{min_side} pixels on the shorter side. Use a larger version.",
         )
     pixels = hashlib.sha256(f"{img.width}x{img.height}:".encode())

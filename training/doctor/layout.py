@@ -61,14 +61,6 @@ def _rel(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def _entries(folder: Path) -> tuple[list[Path], list[Path]]:
-    """Sub-folders and files of ``folder``, sorted by name (symlinks to folders are folders)."""
-    dirs, files = [], []
-    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
-        (dirs if entry.is_dir() else files).append(entry)
-    return dirs, files
-
-
 def _walk_class(folder: Path, root: Path, label: str, split: str | None, out: Layout) -> None:
     for current, dirnames, filenames in os.walk(folder):
         here = Path(current)
@@ -76,7 +68,7 @@ def _walk_class(folder: Path, root: Path, label: str, split: str | None, out: La
         for name in sorted(dirnames):
             if _hidden(name):
                 out.ignored.append(
-                    (_rel(here / name, root) + "/", "hidden", "hidden or system folder, skipped")
+                    (_rel(here / name, root) + "/", "hidden", "Hidden or system folder, skipped.")
                 )
             else:
                 keep.append(name)
@@ -84,9 +76,32 @@ def _walk_class(folder: Path, root: Path, label: str, split: str | None, out: La
         for name in sorted(filenames):
             path = here / name
             if _hidden(name):
-                out.ignored.append((_rel(path, root), "hidden", "hidden or system file, skipped"))
+                out.ignored.append((_rel(path, root), "hidden", "Hidden or system file, skipped."))
             else:
                 out.candidates.append(Candidate(_rel(path, root), label, split))
+
+
+def _visible_folders(folder: Path, root: Path, out: Layout) -> list[Path]:
+    """The sub-folders of ``folder`` that may be classes; files there are reported."""
+    visible = []
+    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+        rel = _rel(entry, root)
+        if _hidden(entry.name):
+            what = "folder" if entry.is_dir() else "file"
+            out.ignored.append(
+                (rel + "/" * entry.is_dir(), "hidden", f"Hidden or system {what}, skipped.")
+            )
+        elif entry.is_dir():
+            visible.append(entry)
+        else:
+            out.ignored.append(
+                (
+                    rel,
+                    "outside_class_folder",
+                    "Not inside a class folder, skipped: move it into the folder of its class.",
+                )
+            )
+    return visible
 
 
 def scan_layout(root: Path) -> Layout:
@@ -103,23 +118,7 @@ def scan_layout(root: Path) -> Layout:
             "sub-folder of photos per class."
         )
         return out
-    dirs, files = _entries(root)
-    for path in files:
-        kind = "hidden" if _hidden(path.name) else "outside_class_folder"
-        reason = (
-            "hidden or system file, skipped"
-            if kind == "hidden"
-            else "not inside a class folder, skipped; move it into the folder of its class"
-        )
-        out.ignored.append((_rel(path, root), kind, reason))
-    visible = []
-    for path in dirs:
-        if _hidden(path.name):
-            out.ignored.append(
-                (_rel(path, root) + "/", "hidden", "hidden or system folder, skipped")
-            )
-        else:
-            visible.append(path)
+    visible = _visible_folders(root, root, out)
     split_dirs = [d for d in visible if d.name.lower() in SPLIT_FOLDERS]
     if not split_dirs:
         out.class_names = [d.name for d in visible]
@@ -138,25 +137,8 @@ def scan_layout(root: Path) -> Layout:
     classes_by_split: dict[str, set[str]] = {}
     for split_dir in split_dirs:
         split = SPLIT_FOLDERS[split_dir.name.lower()]
-        class_dirs, stray = _entries(split_dir)
-        for path in stray:
-            hidden = _hidden(path.name)
-            out.ignored.append(
-                (
-                    _rel(path, root),
-                    "hidden" if hidden else "outside_class_folder",
-                    "hidden or system file, skipped"
-                    if hidden
-                    else "not inside a class folder, skipped; move it into the folder of its class",
-                )
-            )
         names = classes_by_split.setdefault(split, set())
-        for d in class_dirs:
-            if _hidden(d.name):
-                out.ignored.append(
-                    (_rel(d, root) + "/", "hidden", "hidden or system folder, skipped")
-                )
-                continue
+        for d in _visible_folders(split_dir, root, out):
             names.add(d.name)
             _walk_class(d, root, d.name, split, out)
     out.user_splits = [s for s in SPLITS if s in classes_by_split]

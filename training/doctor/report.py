@@ -190,6 +190,10 @@ class DatasetReport:
         }
 
 
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
 def _listing(items: list[str], limit: int) -> list[str]:
     lines = [f"    {item}" for item in items[:limit]]
     if len(items) > limit:
@@ -231,7 +235,9 @@ def format_summary(report: DatasetReport, *, limit: int = 10) -> str:
         )
     if report.problems:
         lines.append("")
-        lines.append(f"Problems ({len(report.problems)} files skipped, nothing was changed):")
+        lines.append(
+            f"Problems ({len(report.problems)} skipped; nothing in the folder was changed):"
+        )
         lines += _listing([f"{p.path}: {p.reason}" for p in report.problems], limit)
     if report.duplicate_groups:
         copies = sum(len(g) - 1 for g in report.duplicate_groups)
@@ -250,8 +256,8 @@ def format_summary(report: DatasetReport, *, limit: int = 10) -> str:
     if report.conflicts:
         lines.append("")
         lines.append(
-            f"Conflicts: {len(report.conflicts)} photos appear in two or more classes; "
-            "training leaves them out. Keep each in one class folder only."
+            f"Conflicts: {_count(len(report.conflicts), 'photo appears', 'photos appear')} in "
+            "two or more classes; training leaves them out. Keep each in one class folder only."
         )
         lines += _listing(["  vs  ".join(group) for group in report.conflicts], limit)
     if report.warnings:
