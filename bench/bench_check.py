@@ -2,7 +2,8 @@
 
 1. 2,000 generated 400x300 JPEG photos in 4 classes, with 40 exact and 40 resized copies
    planted (the copies are extra files, 2,080 in all): serial and with worker processes.
-2. ``../shared/data/vader_elsa`` if present (482 web photos, exactly two byte-identical
+2. 30 generated 12-megapixel JPEGs (draft-mode decoding).
+3. ``../shared/data/vader_elsa`` if present (482 web photos, exactly two byte-identical
    pairs): classes, duplicate groups, split sizes, and the closest pairs that were NOT
    merged, so the near-duplicate threshold can be judged.
 
@@ -71,6 +72,25 @@ def bench_generated() -> None:
             )
 
 
+def bench_large(count: int = 30) -> None:
+    """12-megapixel phone-size JPEGs: draft-mode decoding keeps these fast."""
+    with tempfile.TemporaryDirectory(prefix="isit-bench-check-large-") as tmp:
+        root = Path(tmp)
+        base = draw_photo(1, (4000, 3000), noise=3.0)
+        for i in range(count):
+            img = base.copy()
+            img.paste(draw_photo(100 + i, (2400, 1800)), (800 + 10 * i, 600))  # distinct content
+            folder = root / ("a" if i % 2 else "b")
+            folder.mkdir(exist_ok=True)
+            img.save(folder / f"{i}.jpg", quality=90)
+        report, seconds = run(root, 1)
+        print(
+            f"  {count} photos of 4000x3000, 1 worker: {seconds:.1f} s, {count / seconds:.1f} "
+            f"images/s ({count * 12 / seconds:.0f} MP/s); groups found: "
+            f"{len(report.duplicate_groups)}"
+        )
+
+
 def closest_unmerged(root: Path, limit: int = 5) -> list[tuple[float, str, str]]:
     paths = sorted(p for p in root.rglob("*") if p.is_file())
     fps = [f for f in fingerprint_files(paths, progress=False) if isinstance(f, Fingerprint)]
@@ -119,5 +139,7 @@ if __name__ == "__main__":
     print(f"cpus: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f} (shared machine?)")
     print("== 2,000 generated photos")
     bench_generated()
+    print("== large photos")
+    bench_large()
     print(f"== {VADER_ELSA}")
     bench_vader_elsa()

@@ -54,6 +54,7 @@ PLANTED_PROBLEMS = {
     ".DS_Store": "hidden",
     ".git/": "hidden",
     "labels.csv": "outside_class_folder",
+    "stray photo.jpg": "outside_class_folder",
     "cats/.hidden.jpg": "hidden",
     "cats/truncated.jpg": "not_an_image",
     "cats/empty.jpg": "empty",
@@ -97,6 +98,7 @@ def make_planted(root: Path) -> Path:
     (root / ".git").mkdir()
     (root / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
     (root / "labels.csv").write_text("path,label\n")
+    draw_photo(505).save(root / "stray photo.jpg")
     shutil.copyfile(cats[6], root / "cats" / ".hidden.jpg")
     whole = _jpeg_bytes(draw_photo(503))
     (root / "cats" / "truncated.jpg").write_bytes(whole[: len(whole) * 6 // 10])
@@ -137,6 +139,8 @@ def test_finds_exactly_the_planted_conflicts_and_problems(planted_report) -> Non
     assert "truncated" in reasons["cats/truncated.jpg"]
     assert "16x16" in reasons["cats/tiny.png"]
     assert "0 bytes" in reasons["cats/empty.jpg"]
+    assert "fine for notes and manifests" in reasons["labels.csv"]
+    assert "move it into the folder of its class" in reasons["stray photo.jpg"]
 
 
 def test_class_counts_count_each_group_once_and_leave_conflicts_out(planted_report) -> None:

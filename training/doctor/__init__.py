@@ -24,6 +24,7 @@ never modifies DATA_DIR and never raises for bad data (only ValueError for bad s
   conflicts left out). ``class_info[label]`` adds files, copies, conflicting, per-split
   counts and ``held_out_ok``. ``labels`` is sorted. ``negative_classes`` lists folders named
   ``other``/``unknown``: ordinary classes here, "none of the above" to training.
+- ``abspath(record)``: ``root / record.path``.
 - ``images``: an ``ImageRecord`` per readable image: ``path``, ``label``, ``split``
   (train/val/test of its whole group), ``group`` (index into ``duplicate_groups``, None
   without copies), ``group_key`` (smallest sha256 of the group), ``sha256`` (file bytes:

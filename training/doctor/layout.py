@@ -15,6 +15,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from PIL import Image
+
 SPLIT_FOLDERS = {
     "train": "train",
     "val": "val",
@@ -81,6 +83,12 @@ def _walk_class(folder: Path, root: Path, label: str, split: str | None, out: La
                 out.candidates.append(Candidate(_rel(path, root), label, split))
 
 
+def _outside_reason(path: Path) -> str:
+    if path.suffix.lower() in Image.registered_extensions():
+        return "A photo outside any class folder, skipped: move it into the folder of its class."
+    return "Not in a class folder, skipped (fine for notes and manifests)."
+
+
 def _visible_folders(folder: Path, root: Path, out: Layout) -> list[Path]:
     """The sub-folders of ``folder`` that may be classes; files there are reported."""
     visible = []
@@ -94,13 +102,7 @@ def _visible_folders(folder: Path, root: Path, out: Layout) -> list[Path]:
         elif entry.is_dir():
             visible.append(entry)
         else:
-            out.ignored.append(
-                (
-                    rel,
-                    "outside_class_folder",
-                    "Not inside a class folder, skipped: move it into the folder of its class.",
-                )
-            )
+            out.ignored.append((rel, "outside_class_folder", _outside_reason(entry)))
     return visible
 
 

@@ -157,6 +157,10 @@ class DatasetReport:
         folds = cross_validation_folds(keys, k)
         return {r.path: folds[r.group_key] for r in usable}
 
+    def abspath(self, record: ImageRecord) -> Path:
+        """Where the image's file is (records hold paths relative to ``root``)."""
+        return self.root / record.path
+
     def raise_if_fatal(self) -> None:
         if self.fatal:
             raise DatasetInvalid(self.fatal)
