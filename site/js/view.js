@@ -30,7 +30,7 @@ export function showClasses(model) {
   const tested = Number(metrics.n ?? metrics.test_images) || 0;
   // Only held-out numbers are worth showing; a model without them says nothing.
   if (typeof metrics.accuracy === "number" && tested > 0) {
-    parts.push(`right on ${formatPercent(metrics.accuracy)} of ${tested} held-out photos`);
+    parts.push(`right on ${Math.round(metrics.accuracy * tested)} of ${tested} held-out photos`);
   }
   $("model-info").textContent = parts.length ? `Model: ${parts.join(", ")}.` : "";
 }
@@ -61,9 +61,12 @@ export function setDragging(on) {
 
 function setResult(state, ...children) {
   const box = $("result");
+  // A keyboard user who pressed "Try again" would lose focus when the button goes away.
+  const actionHadFocus = $("result-actions").contains(document.activeElement);
   box.dataset.state = state;
   box.replaceChildren(...children);
   $("result-actions").replaceChildren();
+  if (actionHadFocus) box.focus();
 }
 
 export function showPreparing() {
@@ -115,7 +118,7 @@ export function showResult(result, upload, seconds, knownLabels) {
         `This doesn't look like any of: ${labels.map(humanLabel).join(", ")}.`),
       ...(guess
         ? [el("p", "explain",
-          `Closest guess: ${humanLabel(guess.label)}, ${formatPercent(guess.score)}.`)]
+          `If it had to pick: ${humanLabel(guess.label)} (${formatPercent(guess.score)}).`)]
         : []),
       scoreList(scores, null),
       uploadNote(upload, seconds));
