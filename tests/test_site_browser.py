@@ -412,6 +412,43 @@ def test_held_out_accuracy_is_shown_only_when_measured(browser, server, model_in
     context.close()
 
 
+def test_page_on_one_origin_talks_to_the_api_on_another(
+    browser, server, served_model_path, examples, monkeypatch
+):
+    """The deployed shape: static page on one host, config.js pointing at the Function on
+    another, which allows the page's origin (CORS, with a preflight for image/jpeg)."""
+    from devhost.server import start
+
+    monkeypatch.setenv("ALLOWED_ORIGINS", server.url)
+    api = start(port=0, site_dir=None, model_path=served_model_path)
+    try:
+        context = browser.new_context()
+        page = context.new_page()
+        console = Console(page)
+        config = f'export const API_BASE_URL = "{api.url}/";\n'  # a trailing slash is fine
+        page.route(
+            "**/config.js",
+            lambda route: route.fulfill(content_type="text/javascript", body=config),
+        )
+        api_calls: list[str] = []
+        page.on("request", lambda r: "/api/" in r.url and api_calls.append(r.url))
+        page.goto(server.url + "/")
+        page.wait_for_selector("#classes .chip")
+        data, label = examples["known"][0]
+        assert upload(page, data) == "known"
+        assert page.inner_text("#result .verdict-label") == human(label)
+        assert api_calls and all(u.startswith(api.url + "/api/") for u in api_calls)
+        assert console.unexpected() == []
+
+        # The same page when the Function does not allow its origin: a clear failure.
+        monkeypatch.setenv("ALLOWED_ORIGINS", "https://somewhere-else.example")
+        assert upload(page, data) == "error"
+        assert page.inner_text("#result .error-title") == "Can't reach the server"
+        context.close()
+    finally:
+        api.stop()
+
+
 # ---------------------------------------------------------------- other ways in
 
 
