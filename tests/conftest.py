@@ -15,20 +15,33 @@ os.environ.setdefault("ISIT_CACHE_DIR", tempfile.mkdtemp(prefix="isit-test-cache
 # by overriding both.
 import pytest
 
+# ISIT_SERVED_MODEL=trained serves the model `trained_model_path` trains (slower, real).
+SERVE_TRAINED = os.environ.get("ISIT_SERVED_MODEL") == "trained"
+
 
 @pytest.fixture(scope="session")
-def served_model_path(tmp_path_factory):
+def served_model_path(request, tmp_path_factory):
     """A small real classifier ONNX (mean colour -> linear -> softmax; tests/modelgen.py)."""
+    if SERVE_TRAINED:
+        return request.getfixturevalue("trained_model_path")
     import modelgen
 
     return modelgen.write_model(tmp_path_factory.mktemp("served-model") / "model.onnx")
 
 
 @pytest.fixture(scope="session")
-def served_examples(served_model_path):
+def served_examples(request, served_model_path):
     """``[(image bytes, expected label), ...]`` for ``served_model_path`` ("unknown" allowed)."""
     import modelgen
 
+    if SERVE_TRAINED:  # sample photos of each class the model learnt, and a flat grey photo
+        folder = request.getfixturevalue("sample_dataset_dir")
+        examples = []
+        for label in ("circles", "squares", "triangles"):
+            # Plainly named ones: the odd names/edge cases are training's business.
+            photos = sorted((folder / label).glob(f"{label}_0[0-4]*.*"))
+            examples += [(p.read_bytes(), label) for p in photos[-2:]]
+        return [*examples, (modelgen.photo("grey", noise=0), "unknown")]
     return [
         (modelgen.photo("red", seed=1), "red_thing"),
         (modelgen.photo("blue", (640, 480), seed=2), "blue_thing"),
