@@ -233,6 +233,8 @@ class RequestHandler(BaseHTTPRequestHandler):
             line = self.rfile.readline(1024).split(b";", 1)[0].strip()
             try:
                 size = int(line, 16)
+                if size < 0:
+                    raise ValueError(line)
             except ValueError:
                 self._send_json_error(400, "bad_request", "Malformed chunked body.", close=True)
                 return None

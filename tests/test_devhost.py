@@ -199,6 +199,14 @@ def test_host_refuses_oversized_and_malformed_framing(host):
         host, (b"POST /api/classify HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n")
     )
     assert status == 400
+    for chunk_size in (b"-5", b"zz"):
+        status, _ = raw_request(
+            host,
+            b"POST /api/classify HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + chunk_size
+            + b"\r\nabc\r\n0\r\n\r\n",
+        )
+        assert status == 400
 
 
 def test_cors_preflight_and_actual_requests(host, client):
