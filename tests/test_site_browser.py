@@ -104,11 +104,14 @@ def browser():
 
 
 class Console:
-    """Console errors and uncaught exceptions of a page."""
+    """Console errors, warnings and uncaught exceptions of a page."""
 
     def __init__(self, page) -> None:
         self.errors: list[str] = []
-        page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+        page.on(
+            "console",
+            lambda m: m.type in ("error", "warning") and self.errors.append(m.text),
+        )
         page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
 
     def unexpected(self) -> list[str]:
@@ -204,6 +207,24 @@ def test_busy_state_while_the_photo_is_sent(page, examples):
     page.wait_for_selector("#result[data-state=busy] >> text=Asking the model")
     assert held, "the upload was not sent"
     held[0].continue_()
+    page.wait_for_selector("#result[data-state=known]")
+
+
+def test_a_slow_answer_is_explained_then_times_out_with_try_again(page, examples):
+    """Cold starts: after 5 s the page says the server may be waking up; after 60 s it
+    gives up with a message and Try again (the page's clock is fast-forwarded)."""
+    page.clock.install()
+    held = []
+    page.route("**/api/classify", lambda route: held.append(route))
+    page.set_input_files("#file", files=[jpeg_file("a.jpg", examples["known"][0][0])])
+    page.wait_for_selector("#result[data-state=busy] >> text=Asking the model")
+    page.clock.run_for(6_000)
+    page.wait_for_selector("#result[data-state=busy] >> text=the server may be waking up")
+    page.clock.run_for(60_000)
+    page.wait_for_selector("#result[data-state=error]")
+    assert page.inner_text("#result .error-title") == "The server took too long to answer"
+    page.unroute("**/api/classify")
+    page.get_by_role("button", name="Try again").click()
     page.wait_for_selector("#result[data-state=known]")
 
 

@@ -1,7 +1,8 @@
 // Talking to the isit API. Every failure becomes an ApiError the view can explain.
 import { API_BASE_URL } from "../config.js";
 
-const TIMEOUT_MS = 30000;
+// Generous: a Function on a consumption plan may need a cold start (loading the model).
+const TIMEOUT_MS = 60000;
 
 export class ApiError extends Error {
   /**

@@ -4,6 +4,7 @@ import { prepareUpload } from "./downscale.js";
 import * as view from "./view.js";
 
 const $ = (id) => document.getElementById(id);
+const SLOW_MS = 5000; // after this long, explain the wait
 
 let model = null; // GET /api/model, once loaded
 let upload = null; // what was last prepared, kept so "Try again" resends the same bytes
@@ -25,6 +26,7 @@ async function send() {
   inFlight = controller;
   view.showBusy();
   const started = performance.now();
+  const slow = setTimeout(view.showSlow, SLOW_MS);
   try {
     const result = await classify(upload.blob, upload.name, controller.signal);
     view.showResult(result, upload, (performance.now() - started) / 1000, model?.labels || []);
@@ -32,6 +34,7 @@ async function send() {
     if (controller.signal.aborted) return; // superseded by a newer photo
     view.showError(error, { onRetry: send, onPick: () => $("file").click() });
   } finally {
+    clearTimeout(slow);
     if (inFlight === controller) inFlight = null;
   }
 }

@@ -77,6 +77,15 @@ export function showBusy() {
   setResult("busy", el("span", "spinner"), el("p", "busy-text", "Asking the model…"));
 }
 
+/** Still busy after a while: say why, so nobody gives up on a cold start. */
+export function showSlow() {
+  const text = document.querySelector("#result[data-state=busy] .busy-text");
+  if (text) {
+    text.textContent = "Still asking… the server may be waking up, which can take up to a "
+      + "minute the first time.";
+  }
+}
+
 function scoreList(scores, highlight) {
   const list = el("ul", "scores");
   const sorted = [...scores].sort((a, b) => b.score - a.score);
