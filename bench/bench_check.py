@@ -26,7 +26,13 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from training.doctor import check_dataset  # noqa: E402
-from training.doctor.duplicates import _Thumbs, candidate_pairs, correlation  # noqa: E402
+from training.doctor.duplicates import (  # noqa: E402
+    HAMMING_THRESHOLD,
+    MIN_CORRELATION,
+    _Thumbs,
+    candidate_pairs,
+    correlation,
+)
 from training.doctor.fingerprint import Fingerprint, default_workers, fingerprint_files  # noqa: E402
 from training.doctor.synthetic import draw_photo  # noqa: E402
 
@@ -97,7 +103,7 @@ def closest_unmerged(root: Path, limit: int = 5) -> list[tuple[float, str, str]]
     assert len(fps) == len(paths)
     thumbs = _Thumbs(fps)
     scored = []
-    for i, j in candidate_pairs(np.stack([f.phashes for f in fps])).tolist():
+    for i, j in candidate_pairs(np.stack([f.phashes for f in fps]), 16).tolist():
         if fps[i].sha256 == fps[j].sha256:
             continue
         scored.append(
@@ -130,7 +136,10 @@ def bench_vader_elsa() -> None:
         f"  cross-validation needed: {report.cross_validation}; "
         f"imbalance ratio {report.imbalance_ratio:.2f}"
     )
-    print("  closest hash candidates that were NOT merged (detail correlation; merge >= 0.78):")
+    print(
+        "  closest pairs within 16 hash bits that were NOT merged (detail correlation; "
+        f"merged at >= {MIN_CORRELATION} within {HAMMING_THRESHOLD} bits):"
+    )
     for score, a, b in closest_unmerged(VADER_ELSA):
         print(f"    {score:.3f}  {a}  vs  {b}")
 
