@@ -103,7 +103,8 @@ def test_report_is_self_contained_and_has_the_sections(trained_model):
 def test_retrain_reuses_cached_features_and_learns_a_negatives_class(
     trained_model, sample_dataset_dir, tmp_path
 ):
-    """A second train (other settings, plus an `other/` folder) recomputes only new photos."""
+    """A second train (other settings, an `other/` folder, one augmented view per training
+    photo) computes only the new photos and views; every feature seen before is reused."""
     data = tmp_path / "data"
     shutil.copytree(sample_dataset_dir, data)
     rng = np.random.default_rng(3)
@@ -116,9 +117,10 @@ def test_retrain_reuses_cached_features_and_learns_a_negatives_class(
         Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(other / f"o{i}.png")
     from training.train_command import train
 
-    result = train(data, tmp_path / "out", seed=1, epochs=40, quiet=True, progress=False)
+    result = train(data, tmp_path / "out", seed=1, epochs=40, augment=1, quiet=True, progress=False)
     first = trained_model.metrics["cache"]
-    assert result.cache_computed == 12  # the new photos only
+    assert result.metrics["augment"] == 1
+    assert result.cache_computed == 12 + result.metrics["split"]["train"]
     assert result.cache_hits == first["hits"] + first["computed"]
     meta = ModelBundle(result.model_path).metadata
     assert meta.labels == tuple(sorted((*CLASSES, "other")))

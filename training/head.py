@@ -24,7 +24,8 @@ class HeadConfig:
     learning_rate: float = 1e-3
     epochs: int = 60
     batch_size: int = 32
-    patience: int = 8  # early stopping on validation loss
+    patience: int = 6  # early stopping on validation loss...
+    min_delta: float = 1e-3  # ...once it improves by less than this (it creeps down forever)
     seed: int = 0
 
 
@@ -116,7 +117,10 @@ class HeadTrainer:
         callbacks = (
             [
                 keras.callbacks.EarlyStopping(
-                    monitor="val_loss", patience=config.patience, restore_best_weights=True
+                    monitor="val_loss",
+                    patience=config.patience,
+                    min_delta=config.min_delta,
+                    restore_best_weights=True,
                 )
             ]
             if has_val
