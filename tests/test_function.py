@@ -482,7 +482,7 @@ def test_decompression_bomb_is_rejected_fast_without_allocating(served_model_pat
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["status"] == 422 and result["code"] == "too_many_pixels"
     assert result["bytes"] < 20_000  # the file is tiny; decoded it would be 7.5 GB
-    assert result["seconds"] < 0.25
+    assert result["seconds"] < 0.5  # header-only: ~1 ms; generous for a busy machine
     assert result["py_peak"] < 2_000_000
     assert result["maxrss_growth_kb"] < 20_000
 
