@@ -509,6 +509,11 @@ def test_phone_camera_button(browser, server, examples):
         camera.click()
     chooser.value.set_files(files=[jpeg_file("camera.jpg", data)])
     page.wait_for_selector("#result[data-state=known]")
+    # The answer, below the photo on a phone, is scrolled into view.
+    page.wait_for_function(
+        """() => { const r = document.querySelector("#result").getBoundingClientRect();
+                   return r.top >= 0 && r.bottom <= innerHeight + 1; }"""
+    )
     assert console.unexpected() == []
     page.context.close()
 

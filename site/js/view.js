@@ -66,7 +66,14 @@ function setResult(state, ...children) {
   box.dataset.state = state;
   box.replaceChildren(...children);
   $("result-actions").replaceChildren();
-  if (actionHadFocus) box.focus();
+  if (actionHadFocus) box.focus({ preventScroll: true });
+  if (state !== "busy") requestAnimationFrame(() => reveal(box.parentElement));
+}
+
+// On a phone the answer sits below the photo: bring it (and its buttons) into view.
+function reveal(section) {
+  const calm = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+  section.scrollIntoView({ block: "nearest", behavior: calm ? "auto" : "smooth" });
 }
 
 export function showPreparing() {
