@@ -174,6 +174,8 @@ def test_duplicate_groups_never_cross_splits(planted_report) -> None:
     assert len(usable) == sum(planted_report.classes.values())
     assert len({r.group_key for r in usable}) == len(usable)  # one per group
     assert not any(r.conflict for r in usable)
+    with_conflicts = planted_report.usable_images(include_conflicts=True)
+    assert [r.path for r in with_conflicts if r.conflict] == ["cats/img_005.jpg"]
     # The representative of a resized copy is the larger original.
     small_group = next(r for r in planted_report.images if r.path == "cats/img_002 [small].jpg")
     rep = [r for r in planted_report.images if r.group == small_group.group and r.representative]
