@@ -36,7 +36,7 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(
         not CHROMIUM.exists(),
-        reason="Chromium not found at /usr/bin/chromium: install it with "
+        reason=f"Chromium not found at {CHROMIUM}: install it with "
         "`apt-get install chromium` (.ci/run does) to run the browser tests",
     ),
 ]
@@ -614,6 +614,16 @@ def test_page_weight(browser, server):
     assert sum(static.values()) == on_disk  # every file is used, nothing else is fetched
     assert on_disk < 40_000
     context.close()
+
+
+def test_upload_size_rule(page):
+    sides = page.evaluate(
+        """async () => {
+            const { targetSide } = await import("/js/downscale.js");
+            return [224, 300, 512, 600, undefined, 0].map(targetSide);
+        }"""
+    )
+    assert sides == [448, 600, 1024, 1024, 448, 448]  # 2x the input, at most 1024 px
 
 
 def test_label_and_number_formatting(page):
