@@ -297,6 +297,22 @@ def test_a_small_photo_is_sent_unchanged(page, examples):
     assert sent == [data]
 
 
+def test_a_photo_the_browser_cannot_decode_goes_as_it_is(page, examples):
+    """Chromium can't read TIFF (nor HEIC); the server can, so the page sends the file."""
+    data, label = examples["known"][0]
+    out = io.BytesIO()
+    Image.open(io.BytesIO(data)).convert("RGB").resize((1600, 1200)).save(out, "TIFF")
+    sent = capture_uploads(page)
+    assert upload(page, out.getvalue(), "scan.tif", "image/tiff") == "known"
+    assert sent == [out.getvalue()]
+    assert page.inner_text("#result .verdict-label") == human(label)
+    page.wait_for_selector("#preview", state="hidden")  # no broken-image icon
+    assert page.inner_text("#no-preview").startswith("No preview of scan.tif")
+    upload(page, data, "fine.jpg")  # the next photo has a preview again
+    assert page.is_visible("#preview") and not page.is_visible("#no-preview")
+    assert page.console.unexpected() == []
+
+
 # ---------------------------------------------------------------- errors and retry
 
 

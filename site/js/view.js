@@ -50,7 +50,13 @@ export function showPreview(blob, name) {
   img.src = URL.createObjectURL(blob);
   img.alt = `Your photo: ${name}`;
   img.hidden = false;
-  img.onerror = () => { img.hidden = true; }; // e.g. HEIC: no preview, the server still reads it
+  const note = $("no-preview");
+  note.hidden = true;
+  img.onerror = () => { // e.g. HEIC or TIFF: no preview here, but the server reads them
+    img.hidden = true;
+    note.textContent = `No preview of ${name} in this browser; the model can still read it.`;
+    note.hidden = false;
+  };
   $("drop").dataset.state = "filled";
   $("drop-hint").querySelector(".drop-big").textContent = "Drop or paste another photo, or";
 }
