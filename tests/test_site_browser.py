@@ -347,12 +347,23 @@ def test_file_errors_explain_and_offer_another_photo(page, examples, status, cod
 
 
 def test_server_error_then_try_again_works(page, examples):
+    from isit.http_errors import INTERNAL_ERROR_MESSAGE
+
     page.route(
         "**/api/classify",
-        fulfil_json(500, {"error": {"code": "internal_error", "message": "Something broke."}}),
+        lambda route: route.fulfill(
+            status=500,
+            content_type="application/json",
+            headers={"X-Request-Id": "req-1234"},
+            body=json.dumps(
+                {"error": {"code": "internal_error", "message": INTERNAL_ERROR_MESSAGE}}
+            ),
+        ),
     )
     assert upload(page, examples["known"][0][0]) == "error"
     assert page.inner_text("#result .error-title") == "Something went wrong on the server"
+    assert page.inner_text("#result .explain") == INTERNAL_ERROR_MESSAGE
+    assert page.inner_text("#result .note") == "Request id: req-1234"  # to report it
     shot(page, "error-500-1280")
     page.unroute("**/api/classify")
     page.get_by_role("button", name="Try again").click()

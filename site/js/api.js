@@ -10,11 +10,12 @@ export class ApiError extends Error {
    * @param {number} status HTTP status (0 when no answer arrived)
    * @param {string} message the server's message for a person, if it sent one
    */
-  constructor(code, status, message) {
+  constructor(code, status, message, requestId = "") {
     super(message || code);
     this.name = "ApiError";
     this.code = code;
     this.status = status;
+    this.requestId = requestId; // the server's X-Request-Id, for reporting a problem
   }
 }
 
@@ -51,7 +52,8 @@ async function request(path, init = {}, signal) {
   }
   if (!response.ok) {
     const error = body && typeof body.error === "object" ? body.error : {};
-    throw new ApiError(error.code || `http_${response.status}`, response.status, error.message);
+    throw new ApiError(error.code || `http_${response.status}`, response.status, error.message,
+      response.headers.get("X-Request-Id") || "");
   }
   if (body === null) throw new ApiError("bad_response", response.status, "");
   return body;

@@ -155,7 +155,10 @@ export function showResult(result, upload, seconds, knownLabels) {
 /** A failure, in words, with "Try again" when resending can help. */
 export function showError(error, { onRetry, onPick }) {
   const { title, detail, retry } = describeError(error);
-  setResult("error", el("p", "error-title", title), el("p", "explain", detail));
+  setResult("error", el("p", "error-title", title), el("p", "explain", detail),
+    ...(error.requestId && error.status >= 500
+      ? [el("p", "note", `Request id: ${error.requestId}`)] // what the message says to report
+      : []));
   const actions = [];
   if (retry) actions.push(button("Try again", onRetry, "button primary"));
   actions.push(button("Choose another photo", onPick, retry ? "button" : "button primary"));
