@@ -152,7 +152,7 @@ def cross_validation(data: Path, cache: Path) -> dict:
     groups = np.array([r.group_key for r in records])
     config = HeadConfig(seed=0)
     start = time.perf_counter()
-    probabilities, _ = _oof_probabilities(x, y, groups, len(labels), config, folds=5)
+    probabilities = _oof_probabilities(x, y, groups, len(labels), config, folds=5)
     seconds = time.perf_counter() - start
     correct = probabilities.argmax(axis=1) == y
     splitter = StratifiedGroupKFold(n_splits=5, shuffle=True, random_state=config.seed)

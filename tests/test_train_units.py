@@ -52,19 +52,24 @@ def test_threshold_accepts_at_least_95_percent():
 
 def test_ood_score_grows_away_from_the_training_photos():
     rng = np.random.default_rng(1)
-    centres = rng.normal(0, 1, (3, 64)) * 3
+    centres = np.abs(rng.normal(0, 1, (3, 64))) * 3
     y = np.repeat(np.arange(3), 30)
     x = np.abs(centres[y] + rng.normal(0, 0.5, (90, 64))).astype(np.float32)
-    probs = np.eye(3)[y] * 0.9 + 0.1 / 3
     centroids = ood.class_centroids(x, y, 3)
-    params = ood.fit_params(centroids, x, probs)
-    near = ood.ood_scores(x, probs, params)
-    far_x = np.abs(rng.normal(0, 3, (20, 64))).astype(np.float32)
-    far = ood.ood_scores(far_x, np.full((20, 3), 1 / 3), params)
+    assert np.allclose(np.linalg.norm(centroids, axis=1), 1.0)
+    near = ood.ood_scores(x, centroids)
+    far = ood.ood_scores(np.abs(rng.normal(0, 3, (20, 64))).astype(np.float32), centroids)
     assert far.min() > np.quantile(near, 0.95)
-    # The formula the ONNX graph implements.
-    doubt, dist = ood.components(x, probs, centroids)
-    assert np.allclose(near, 0.5 * (doubt / params.prob_scale + dist / params.dist_scale))
+    # A class centroid itself is at distance 0; scale does not matter (cosine).
+    assert ood.ood_scores(centroids * 7, centroids) == pytest.approx(np.zeros(3), abs=1e-6)
+    # Out-of-fold scores: no photo is scored against a centroid that contains it, so they
+    # are higher than in-sample ones, and a threshold on them accepts ~95% of new photos.
+    oof = ood.out_of_fold_scores(x, y, np.arange(90), 3)
+    assert oof.mean() > near.mean()
+    threshold = ood.choose_threshold(oof)
+    new = np.abs(centres[y] + rng.normal(0, 0.5, (90, 64))).astype(np.float32)
+    assert np.mean(ood.ood_scores(new, centroids) <= threshold) >= 0.9
+    assert np.all(ood.ood_scores(np.abs(rng.normal(0, 3, (20, 64))), centroids) > threshold)
 
 
 def test_negatives_class_wins_means_unknown():

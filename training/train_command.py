@@ -35,9 +35,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 DEFAULT_BACKBONE = "mobilenet_v2"
 CV_FOLDS = 5
-# The unknown threshold is a 95th percentile: on a few dozen validation photos it is mostly
-# noise. Below this many, it comes from out-of-fold scores of train + validation instead.
-MIN_VAL_FOR_THRESHOLD = 200
 
 
 @dataclass
@@ -85,8 +82,8 @@ def _oof_probabilities(
     folds: int = CV_FOLDS,
     x_aug: np.ndarray | None = None,
     y_aug_index: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Out-of-fold probabilities and centroid distances by grouped, stratified k-fold.
+) -> np.ndarray:
+    """Out-of-fold probabilities by grouped, stratified k-fold.
 
     Duplicates share a group, so no image is scored by a head that saw its twin. Each
     fold's head stops early on a grouped slice of its own training part.
@@ -95,7 +92,6 @@ def _oof_probabilities(
 
     folds = max(2, min(folds, int(np.bincount(y).min())))
     probabilities = np.zeros((len(y), n_classes), dtype=np.float32)
-    distances = np.zeros(len(y), dtype=np.float32)
     splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=config.seed)
     trainer = HeadTrainer(x.shape[1], n_classes, config)
     for train_idx, held_idx in splitter.split(x, y, groups):
@@ -109,9 +105,7 @@ def _oof_probabilities(
             y_fit = np.concatenate([y_fit, y[y_aug_index[keep]]])
         head = trainer.fit(x_fit, y_fit, x[stop_idx], y[stop_idx]).model
         probabilities[held_idx] = predict_proba(head, x[held_idx])
-        centroids = ood.class_centroids(x[train_idx], y[train_idx], n_classes)
-        _, distances[held_idx] = ood.components(x[held_idx], probabilities[held_idx], centroids)
-    return probabilities, distances
+    return probabilities
 
 
 def train(
@@ -193,71 +187,59 @@ def train(
         head = result.model
         centroids = ood.class_centroids(x_train, y_train, n_classes)
 
+    with timer.step("unknown"):
+        # Threshold: out-of-fold distances of the train + validation photos, each scored
+        # against centroids that never saw it; at least 95% of them are accepted.
+        calibration = ood.out_of_fold_scores(
+            np.concatenate([x_train, x_val]),
+            np.concatenate([y_train, y_val]),
+            np.array([s.group for s in data.train + data.val]),
+            n_classes,
+            seed=seed,
+        )
+        threshold = ood.choose_threshold(calibration)
+        # Acceptance is measured on the test photos, which took no part in choosing it.
+        test_p = predict_proba(head, x_test)
+        test_unknown = ood.is_unknown(
+            test_p, ood.ood_scores(x_test, centroids), threshold, negative_idx
+        )
+        positive = ~np.isin(y_test, negative_idx)  # negatives are not "in distribution"
+        accepted = float((~test_unknown[positive]).mean()) if positive.any() else 0.0
+        probe_p = predict_proba(head, x_probe)
+        probe_scores = ood.ood_scores(x_probe, centroids)
+        probe_rejected = ood.is_unknown(probe_p, probe_scores, threshold, negative_idx)
+
     with timer.step("evaluate"):
         if cross_validated:
-            # Too few photos for a trustworthy test split: every number (and the threshold)
-            # comes from out-of-fold predictions over all photos, duplicates grouped.
-            pool = data.train + data.val + data.test
-            x_all = np.concatenate([x_train, x_val, x_test])
-            y_all = np.concatenate([y_train, y_val, y_test])
-            groups = np.array([s.group for s in pool])
+            # Too few photos for a trustworthy test split: the numbers come from
+            # out-of-fold predictions over all photos, duplicates grouped.
+            held_samples = data.train + data.val + data.test
+            y_held = np.concatenate([y_train, y_val, y_test])
+            x_held = np.concatenate([x_train, x_val, x_test])
+            groups = np.array([s.group for s in held_samples])
             aug_index = np.array(
                 [i for i in range(len(data.train)) for _ in range(augment)], dtype=np.int64
             )
-            held_p, held_dist = _oof_probabilities(
-                x_all, y_all, groups, n_classes, config, x_aug=x_aug, y_aug_index=aug_index
+            held_p = _oof_probabilities(
+                x_held, y_held, groups, n_classes, config, x_aug=x_aug, y_aug_index=aug_index
             )
-            held_doubt = 1.0 - held_p.max(axis=1)
-            params = ood.OodParams(
-                centroids,
-                max(float(np.quantile(held_doubt, 0.95)), ood._PROB_FLOOR),
-                max(float(np.quantile(held_dist, 0.95)), ood._DIST_FLOOR),
-            )
-            held_scores = 0.5 * (held_doubt / params.prob_scale + held_dist / params.dist_scale)
-            threshold = ood.choose_threshold(held_scores)
-            held_samples, y_held = pool, y_all
+            held_scores = ood.out_of_fold_scores(x_held, y_held, groups, n_classes, seed=seed)
             evaluation_kind = f"{CV_FOLDS}-fold cross-validation, duplicates grouped"
         else:
-            val_p = predict_proba(head, x_val)
-            if len(y_val) >= MIN_VAL_FOR_THRESHOLD:
-                params = ood.fit_params(centroids, x_val, val_p)
-                threshold = ood.choose_threshold(ood.ood_scores(x_val, val_p, params))
-            else:
-                # Few validation photos: calibrate on out-of-fold scores of train + val
-                # (every photo scored by a head that did not see it or its duplicates).
-                x_tv = np.concatenate([x_train, x_val])
-                y_tv = np.concatenate([y_train, y_val])
-                groups = np.array([s.group for s in data.train + data.val])
-                oof_p, oof_dist = _oof_probabilities(x_tv, y_tv, groups, n_classes, config)
-                doubt = 1.0 - oof_p.max(axis=1)
-                params = ood.OodParams(
-                    centroids,
-                    max(float(np.quantile(doubt, 0.95)), ood._PROB_FLOOR),
-                    max(float(np.quantile(oof_dist, 0.95)), ood._DIST_FLOOR),
-                )
-                threshold = ood.choose_threshold(
-                    0.5 * (doubt / params.prob_scale + oof_dist / params.dist_scale)
-                )
-            held_p = predict_proba(head, x_test)
-            held_scores = ood.ood_scores(x_test, held_p, params)
-            held_samples, y_held = data.test, y_test
+            held_samples, y_held, held_p = data.test, y_test, test_p
+            held_scores = ood.ood_scores(x_test, centroids)
             evaluation_kind = "test split"
         test_metrics = classification_metrics(y_held, held_p, labels)
         held_unknown = ood.is_unknown(held_p, held_scores, threshold, negative_idx)
-        positive = ~np.isin(y_held, negative_idx)  # negatives are not "in distribution"
-        accepted = float((~held_unknown[positive]).mean()) if positive.any() else 0.0
-        probe_p = predict_proba(head, x_probe)
-        probe_scores = ood.ood_scores(x_probe, probe_p, params)
-        probe_rejected = ood.is_unknown(probe_p, probe_scores, threshold, negative_idx)
     unknown_metrics = {
         "threshold": threshold,
         "method": ood.METHOD,
         "in_distribution_accepted": accepted,
+        "in_distribution_n": int(positive.sum()),
         "probe_rejected": float(probe_rejected.mean()) if len(probe_rejected) else 0.0,
         "probe_n": len(probe_items),
         "negative_labels": list(negative_labels),
-        "prob_scale": params.prob_scale,
-        "dist_scale": params.dist_scale,
+        "calibration_n": len(calibration),
     }
 
     metadata = ModelMetadata(
@@ -288,7 +270,7 @@ def train(
     with timer.step("export"):
         from training.export_model import check_parity, export, serving_function
 
-        serve = serving_function(backbone_def.build_keras(), head, params, spec.size)
+        serve = serving_function(backbone_def.build_keras(), head, centroids, spec.size)
         export(serve, metadata, model_path)
     with timer.step("parity"):
         # Prefer the test images; with cross-validation every image is "held out".
