@@ -1,8 +1,9 @@
 """Typed errors with messages a person can act on.
 
 Each error has a stable snake_case ``code``; the Function maps codes to HTTP statuses,
-the CLI prints the message. Image errors never contain file-system paths; model errors may (they are for the
-operator: the Function logs them and answers clients with a generic message).
+the CLI prints the message. Image errors never contain file-system paths; model errors
+may (they are for the operator: the Function logs them and answers clients with a
+generic message).
 """
 
 from __future__ import annotations
