@@ -131,6 +131,11 @@ def train(
     timer = _Timer()
     out = Path(out_dir)
     config = HeadConfig(epochs=epochs, seed=seed, hidden=hidden)
+    from isit.features import FeatureExtractor
+    from training.backbones.provision import provision
+    from training.backbones.registry import get_backbone
+
+    backbone_def = get_backbone(backbone)  # an unknown name fails before any work
 
     with timer.step("check"):
         data: TrainingData = load_training_data(
@@ -143,11 +148,6 @@ def train(
     _say(data.summary, quiet)
 
     with timer.step("backbone"):
-        from isit.features import FeatureExtractor
-        from training.backbones.provision import provision
-        from training.backbones.registry import get_backbone
-
-        backbone_def = get_backbone(backbone)
         extractor = FeatureExtractor(provision(backbone, log=lambda m: _say(m, quiet)))
     cache = FeatureCache(extractor, progress=progress and not quiet)
     spec = extractor.spec
