@@ -86,7 +86,7 @@ class FeatureCache:
         root: str | os.PathLike[str] | None = None,
         *,
         batch_size: int = 32,
-        progress: bool = True,
+        progress: bool | None = None,
     ) -> None:
         self.extractor = extractor
         self.spec = extractor.spec
@@ -102,7 +102,8 @@ class FeatureCache:
         self.key = f"{backbone.name}-{hashlib.sha256(tag.encode()).hexdigest()[:16]}"
         self.dir = Path(root) if root is not None else cache_root() / "features" / self.key
         self.batch_size = batch_size
-        self.progress = progress
+        # None: a progress bar only when a person watches (stderr is a terminal).
+        self.progress = sys.stderr.isatty() if progress is None else progress
         self.hits = 0  # views read from disk
         self.computed = 0  # views run through the backbone
 

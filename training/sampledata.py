@@ -58,16 +58,20 @@ def _draw_shape(
     elif label == "squares":
         angle = rng.uniform(0, math.pi / 2)
         corners = [
-            (cx + radius * math.cos(angle + k * math.pi / 2),
-             cy + radius * math.sin(angle + k * math.pi / 2))
+            (
+                cx + radius * math.cos(angle + k * math.pi / 2),
+                cy + radius * math.sin(angle + k * math.pi / 2),
+            )
             for k in range(4)
         ]
         draw.polygon(corners, fill, outline, line)
     else:
         angle = rng.uniform(0, 2 * math.pi)
         corners = [
-            (cx + radius * math.cos(angle + k * 2 * math.pi / 3),
-             cy + radius * math.sin(angle + k * 2 * math.pi / 3))
+            (
+                cx + radius * math.cos(angle + k * 2 * math.pi / 3),
+                cy + radius * math.sin(angle + k * 2 * math.pi / 3),
+            )
             for k in range(3)
         ]
         draw.polygon(corners, fill, outline, line)

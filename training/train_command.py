@@ -120,9 +120,12 @@ def train(
     include_conflicts: bool = False,
     probes: bool = True,
     quiet: bool = False,
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> TrainResult:
     """Train a classifier on ``data_dir`` and write model.onnx, metrics.json, report.html.
+
+    ``progress``: None shows progress bars only when stderr is a terminal; ``quiet``
+    also silences the dataset summary.
 
     Raises :class:`training.train_data.DatasetError` (with the dataset check's messages)
     when the folder has fatal problems, and other :class:`isit.errors.IsitError` s.
@@ -139,7 +142,7 @@ def train(
 
     with timer.step("check"):
         data: TrainingData = load_training_data(
-            data_dir, include_conflicts=include_conflicts, progress=None if progress else False
+            data_dir, include_conflicts=include_conflicts, progress=False if quiet else progress
         )
     labels = data.labels
     n_classes = len(labels)
@@ -149,7 +152,7 @@ def train(
 
     with timer.step("backbone"):
         extractor = FeatureExtractor(provision(backbone, log=lambda m: _say(m, quiet)))
-    cache = FeatureCache(extractor, progress=progress and not quiet)
+    cache = FeatureCache(extractor, progress=False if quiet else progress)
     spec = extractor.spec
 
     with timer.step("features"):
