@@ -101,10 +101,11 @@ def test_report_is_self_contained_and_has_the_sections(trained_model):
 
 
 def test_retrain_reuses_cached_features_and_learns_a_negatives_class(
-    trained_model, sample_dataset_dir, tmp_path
+    trained_model, sample_dataset_dir, tmp_path, capsys
 ):
-    """A second train (other settings, an `other/` folder, one augmented view per training
-    photo) computes only the new photos and views; every feature seen before is reused."""
+    """A second train, from the command line (other settings, an `other/` folder, one
+    augmented view per training photo), computes only the new photos and views; every
+    feature seen before is reused."""
     data = tmp_path / "data"
     shutil.copytree(sample_dataset_dir, data)
     rng = np.random.default_rng(3)
@@ -115,20 +116,25 @@ def test_retrain_reuses_cached_features_and_learns_a_negatives_class(
     for i in range(12):  # plain noisy gradients, no shapes: "none of the above"
         pixels = rng.uniform(0, 255, 3) + rng.normal(0, 25, (96, 96, 3))
         Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(other / f"o{i}.png")
-    from training.train_command import train
-
-    result = train(data, tmp_path / "out", seed=1, epochs=40, augment=1, quiet=True, progress=False)
+    out = tmp_path / "out"
+    argv = ["train", str(data), "--out", str(out), "--seed", "1", "--epochs", "40"]
+    assert main([*argv, "--augment", "1", "--name", "with negatives"]) == 0
+    printed = capsys.readouterr().out
+    assert f"model:   {out / 'model.onnx'}" in printed
+    metrics = json.loads((out / "metrics.json").read_text("utf-8"))
     first = trained_model.metrics["cache"]
-    assert result.metrics["augment"] == 1
-    assert result.cache_computed == 12 + result.metrics["split"]["train"]
-    assert result.cache_hits == first["hits"] + first["computed"]
-    meta = ModelBundle(result.model_path).metadata
+    assert metrics["augment"] == 1
+    assert metrics["cache"]["computed"] == 12 + metrics["split"]["train"]
+    assert metrics["cache"]["hits"] == first["hits"] + first["computed"]
+    meta = ModelBundle(out / "model.onnx").metadata
+    assert meta.name == "with negatives"
     assert meta.labels == tuple(sorted((*CLASSES, "other")))
     assert meta.unknown.negative_labels == ("other",)
     # 12 photos of `other` are too few for a held-out test: numbers come from k-fold.
-    assert "cross-validation" in result.metrics["evaluation"]
-    assert result.metrics["test"]["n"] == sum(result.metrics["split"].values())
-    assert result.metrics["test"]["accuracy"] >= 0.9
+    assert "cross-validation" in metrics["evaluation"]
+    assert metrics["test"]["n"] == sum(metrics["split"].values())
+    assert metrics["test"]["accuracy"] >= 0.9
+    assert "cross-validation" in (out / "report.html").read_text("utf-8")
 
 
 def test_train_stops_on_the_dataset_checks_fatal_errors(tmp_path, capsys):

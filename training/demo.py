@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     generate(data, per_class=args.per_class, seed=args.seed)
     print(f"Generated sample photos in {data}/ (circles, squares, triangles).", file=sys.stderr)
     try:
-        result = train(data, workdir / "model", seed=args.seed)
+        result = train(data, workdir / "model", seed=args.seed, name="shapes-demo")
     except IsitError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 1

@@ -118,6 +118,7 @@ def train(
     augment: int = 0,
     hidden: int = 0,
     include_conflicts: bool = False,
+    name: str | None = None,
     probes: bool = True,
     quiet: bool = False,
     progress: bool | None = None,
@@ -247,7 +248,7 @@ def train(
 
     metadata = ModelMetadata(
         kind="classifier",
-        name=Path(data_dir).resolve().name or "isit-model",
+        name=name or Path(data_dir).resolve().name or "isit-model",
         version=time.strftime("%Y%m%d-%H%M%S"),
         preprocess=spec,
         backbone=BackboneInfo(
@@ -374,6 +375,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--hidden", type=int, default=0, metavar="UNITS", help="add a hidden layer of UNITS"
     )
     parser.add_argument(
+        "--name", help="the model's name, shown by the API (default: the folder's name)"
+    )
+    parser.add_argument(
         "--include-conflicts",
         action="store_true",
         help="also train on images that appear in more than one class folder",
@@ -397,6 +401,7 @@ def run(args: argparse.Namespace) -> int:
             augment=args.augment,
             hidden=args.hidden,
             include_conflicts=args.include_conflicts,
+            name=args.name,
         )
     except DatasetError as exc:
         print(exc.message, file=sys.stderr)
