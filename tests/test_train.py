@@ -153,3 +153,7 @@ def test_train_stops_on_the_dataset_checks_fatal_errors(tmp_path, capsys):
 def test_train_cli_refuses_bad_settings(tmp_path, capsys):
     assert main(["train", str(tmp_path), "--out", str(tmp_path / "o"), "--epochs", "0"]) == 2
     assert "--epochs" in capsys.readouterr().err
+    assert main(["train", str(tmp_path), "--out", str(tmp_path / "o"), "--backbone", "vgg"]) == 1
+    err = capsys.readouterr().err
+    assert "Unknown backbone 'vgg'" in err and "mobilenet_v2" in err
+    assert not (tmp_path / "o").exists()
