@@ -9,45 +9,68 @@ import tempfile
 os.environ.setdefault("ISIT_CACHE_DIR", tempfile.mkdtemp(prefix="isit-test-cache-"))
 
 
-# ---------------------------------------------------------------- served model (Function tests)
-# The HTTP tests (tests/test_function*.py, tests/test_devhost*.py) take the model and its
-# labelled examples from these two fixtures, so they can be pointed at a really trained model
-# by overriding both.
+# ---------------------------------------------------------------- served models
+# Two models serve the Function's tests:
+# - `served_model_path`: a model really trained by `training` on generated photos; the HTTP
+#   tests through the dev host and the browser tests use it (ISIT_SERVED_MODEL=colours swaps
+#   in the small colour model below, for quick local iterations).
+# - `colour_model_path`: a small but real ONNX classifier (mean colour -> linear -> softmax;
+#   tests/modelgen.py) for direct handler calls and fuzzing, where what matters is the
+#   request handling, thousands of times over.
 import pytest
 
-# ISIT_SERVED_MODEL=trained serves the model `trained_model_path` trains (slower, real).
-SERVE_TRAINED = os.environ.get("ISIT_SERVED_MODEL") == "trained"
+SERVE_COLOURS = os.environ.get("ISIT_SERVED_MODEL") == "colours"
 
 
 @pytest.fixture(scope="session")
-def served_model_path(request, tmp_path_factory):
-    """A small real classifier ONNX (mean colour -> linear -> softmax; tests/modelgen.py)."""
-    if SERVE_TRAINED:
-        return request.getfixturevalue("trained_model_path")
+def colour_model_path(tmp_path_factory):
     import modelgen
 
-    return modelgen.write_model(tmp_path_factory.mktemp("served-model") / "model.onnx")
+    return modelgen.write_model(tmp_path_factory.mktemp("colour-model") / "model.onnx")
 
 
 @pytest.fixture(scope="session")
-def served_examples(request, served_model_path):
-    """``[(image bytes, expected label), ...]`` for ``served_model_path`` ("unknown" allowed)."""
+def colour_examples():
+    """``[(image bytes, expected label), ...]`` for ``colour_model_path``."""
     import modelgen
 
-    if SERVE_TRAINED:  # sample photos of each class the model learnt, and a flat grey photo
-        folder = request.getfixturevalue("sample_dataset_dir")
-        examples = []
-        for label in ("circles", "squares", "triangles"):
-            # Plainly named ones: the odd names/edge cases are training's business.
-            photos = sorted((folder / label).glob(f"{label}_0[0-4]*.*"))
-            examples += [(p.read_bytes(), label) for p in photos[-2:]]
-        return [*examples, (modelgen.photo("grey", noise=0), "unknown")]
     return [
         (modelgen.photo("red", seed=1), "red_thing"),
         (modelgen.photo("blue", (640, 480), seed=2), "blue_thing"),
         (modelgen.photo("green", (200, 300), "PNG", seed=3), "green_thing"),
         (modelgen.photo("grey", seed=4), "unknown"),
     ]
+
+
+@pytest.fixture(scope="session")
+def served_model_path(request):
+    """The model served over HTTP: really trained (labels circles, squares, triangles)."""
+    if SERVE_COLOURS:
+        return request.getfixturevalue("colour_model_path")
+    return request.getfixturevalue("trained_model_path")
+
+
+@pytest.fixture(scope="session")
+def served_examples(request, served_model_path):
+    """``[(image bytes, expected label), ...]`` for ``served_model_path``: NEW photos the
+    model never saw (drawn with another seed), and a flat grey one it must call unknown."""
+    if SERVE_COLOURS:
+        return request.getfixturevalue("colour_examples")
+    import io
+
+    import modelgen
+    import numpy as np
+
+    from training.sampledata import draw_image
+
+    rng = np.random.default_rng(2026)
+    examples = []
+    for label in ("circles", "squares", "triangles"):
+        for fmt in ("JPEG", "PNG"):
+            buffer = io.BytesIO()
+            draw_image(rng, label, 64, 160).save(buffer, fmt)
+            examples.append((buffer.getvalue(), label))
+    return [*examples, (modelgen.photo("grey", noise=0), "unknown")]
 
 
 # ---------------------------------------------------------------- a really trained model

@@ -27,17 +27,17 @@ CLASSIFY_KEYS = {"label", "confidence", "unknown", "best_guess", "scores", "mode
 
 
 @pytest.fixture
-def api(monkeypatch, served_model_path):
+def api(monkeypatch, colour_model_path):
     """Default app settings with the served model."""
     for name in SETTINGS:
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("MODEL_PATH", str(served_model_path))
+    monkeypatch.setenv("MODEL_PATH", str(colour_model_path))
     return monkeypatch
 
 
 @pytest.fixture(scope="module")
-def model_meta(served_model_path):
-    return ModelBundle(served_model_path).metadata
+def model_meta(colour_model_path):
+    return ModelBundle(colour_model_path).metadata
 
 
 def assert_error(reply, status: int, code: str) -> dict:
@@ -58,8 +58,8 @@ def assert_error(reply, status: int, code: str) -> dict:
 # ---------------------------------------------------------------- happy paths
 
 
-def test_raw_image_bytes_are_classified(api, served_examples, model_meta):
-    for data, expected in served_examples:
+def test_raw_image_bytes_are_classified(api, colour_examples, model_meta):
+    for data, expected in colour_examples:
         reply = call("classify", body=data, headers={"Content-Type": "image/jpeg"})
         assert reply.status == 200, reply.body
         assert reply.content_type == "application/json"
@@ -82,15 +82,15 @@ def test_raw_image_bytes_are_classified(api, served_examples, model_meta):
 @pytest.mark.parametrize(
     "content_type", ["application/octet-stream", "image/png", "IMAGE/JPEG; charset=binary"]
 )
-def test_any_image_type_or_octet_stream_is_accepted(api, served_examples, content_type):
-    data, expected = served_examples[0]
+def test_any_image_type_or_octet_stream_is_accepted(api, colour_examples, content_type):
+    data, expected = colour_examples[0]
     reply = call("classify", body=data, headers={"Content-Type": content_type})
     assert reply.status == 200
     assert reply.json["label"] == expected
 
 
-def test_multipart_form_with_image_field(api, served_examples):
-    data, expected = served_examples[1]
+def test_multipart_form_with_image_field(api, colour_examples):
+    data, expected = colour_examples[1]
     body, ctype = multipart(
         {"note": (None, b"hello", None), "image": ("photo.jpg", data, "image/jpeg")}
     )
@@ -99,8 +99,8 @@ def test_multipart_form_with_image_field(api, served_examples):
     assert reply.json["label"] == expected
 
 
-def test_request_ids_differ(api, served_examples):
-    data = served_examples[0][0]
+def test_request_ids_differ(api, colour_examples):
+    data = colour_examples[0][0]
     ids = {
         call("classify", body=data, headers={"Content-Type": "image/jpeg"}).headers["x-request-id"]
         for _ in range(3)
@@ -142,7 +142,7 @@ def test_empty_body_is_400(api):
     assert_error(call("classify", body=body, headers={"Content-Type": ctype}), 400, "empty_body")
 
 
-def test_random_bytes_and_truncated_images_are_400(api, served_examples):
+def test_random_bytes_and_truncated_images_are_400(api, colour_examples):
     assert_error(
         call(
             "classify",
@@ -161,8 +161,8 @@ def test_random_bytes_and_truncated_images_are_400(api, served_examples):
     assert "truncated" in error["message"] or "damaged" in error["message"]
 
 
-def test_missing_image_field_is_400(api, served_examples):
-    data = served_examples[0][0]
+def test_missing_image_field_is_400(api, colour_examples):
+    data = colour_examples[0][0]
     body, ctype = multipart({"photo": ("photo.jpg", data, "image/jpeg")})
     error = assert_error(
         call("classify", body=body, headers={"Content-Type": ctype}), 400, "missing_image_field"
@@ -193,7 +193,7 @@ def test_declared_length_over_limit_is_413_before_reading(api):
     assert "10.0 MB" in error["message"]
 
 
-def test_body_over_limit_is_413(api, served_examples):
+def test_body_over_limit_is_413(api, colour_examples):
     api.setenv("MAX_UPLOAD_BYTES", "5000")
     data = modelgen.photo("blue", (640, 480))
     assert len(data) > 5000
@@ -204,14 +204,14 @@ def test_body_over_limit_is_413(api, served_examples):
     assert_error(call("classify", body=body, headers={"Content-Type": ctype}), 413, "too_large")
 
 
-def test_bad_limit_settings_fall_back_to_defaults(api, served_examples):
+def test_bad_limit_settings_fall_back_to_defaults(api, colour_examples):
     api.setenv("MAX_UPLOAD_BYTES", "lots")
     api.setenv("MAX_IMAGE_PIXELS", "-1")
     limits = function_app.upload_limits()
     assert limits.max_bytes == function_app.DEFAULT_MAX_UPLOAD_BYTES
     assert limits.max_pixels == function_app.DEFAULT_LIMITS.max_pixels
     assert (
-        call("classify", body=served_examples[0][0], headers={"Content-Type": "image/jpeg"}).status
+        call("classify", body=colour_examples[0][0], headers={"Content-Type": "image/jpeg"}).status
         == 200
     )
 
@@ -220,10 +220,10 @@ def test_bad_limit_settings_fall_back_to_defaults(api, served_examples):
     "content_type",
     ["", "text/plain", "application/json", "application/x-www-form-urlencoded", "video/mp4"],
 )
-def test_unsupported_content_type_is_415(api, served_examples, content_type):
+def test_unsupported_content_type_is_415(api, colour_examples, content_type):
     headers = {"Content-Type": content_type} if content_type else {}
     error = assert_error(
-        call("classify", body=served_examples[0][0], headers=headers), 415, "unsupported_media_type"
+        call("classify", body=colour_examples[0][0], headers=headers), 415, "unsupported_media_type"
     )
     assert "image/jpeg" in error["message"]
 
@@ -244,7 +244,7 @@ def test_unsupported_image_format_is_415(api, data):
     assert "JPEG or PNG" in error["message"]
 
 
-def test_too_many_pixels_is_422(api, served_examples):
+def test_too_many_pixels_is_422(api, colour_examples):
     assert_error(
         call("classify", body=png_bomb(), headers={"Content-Type": "image/png"}),
         422,
@@ -258,7 +258,7 @@ def test_too_many_pixels_is_422(api, served_examples):
     )
     api.setenv("MAX_IMAGE_PIXELS", "10000")  # the app setting lowers the limit
     assert_error(
-        call("classify", body=served_examples[0][0], headers={"Content-Type": "image/jpeg"}),
+        call("classify", body=colour_examples[0][0], headers={"Content-Type": "image/jpeg"}),
         422,
         "too_many_pixels",
     )
@@ -275,7 +275,7 @@ def test_wrong_method_is_405(api, route, method):
     assert ("POST" if route == "classify" else "GET") in allow
 
 
-def test_missing_model_is_503_without_paths(api, tmp_path, served_examples):
+def test_missing_model_is_503_without_paths(api, tmp_path, colour_examples):
     api.setenv("MODEL_PATH", str(tmp_path / "nowhere" / "model.onnx"))
     reply = call("health", "GET")
     assert reply.status == 503
@@ -286,7 +286,7 @@ def test_missing_model_is_503_without_paths(api, tmp_path, served_examples):
     assert str(tmp_path) not in reply.body.decode()
     assert_error(call("model", "GET"), 503, "model_unavailable")
     assert_error(
-        call("classify", body=served_examples[0][0], headers={"Content-Type": "image/jpeg"}),
+        call("classify", body=colour_examples[0][0], headers={"Content-Type": "image/jpeg"}),
         503,
         "model_unavailable",
     )
@@ -305,14 +305,14 @@ def test_corrupt_model_is_503_and_logged(api, tmp_path, caplog):
 
 
 def test_unexpected_fault_is_generic_500_with_logged_request_id(
-    api, served_examples, caplog, monkeypatch
+    api, colour_examples, caplog, monkeypatch
 ):
     def explode(self, data, **kwargs):
         raise RuntimeError("secret detail at /srv/internal/path")
 
     monkeypatch.setattr(ModelBundle, "predict", explode)
     with caplog.at_level(logging.ERROR, logger="isit.function"):
-        reply = call("classify", body=served_examples[0][0], headers={"Content-Type": "image/jpeg"})
+        reply = call("classify", body=colour_examples[0][0], headers={"Content-Type": "image/jpeg"})
     error = assert_error(reply, 500, "internal_error")
     assert "secret" not in reply.body.decode() and "RuntimeError" not in reply.body.decode()
     assert "request id" in error["message"]
@@ -324,9 +324,9 @@ def test_unexpected_fault_is_generic_500_with_logged_request_id(
 # ---------------------------------------------------------------- CORS
 
 
-def test_cors_headers_for_allowed_origins_only(api, served_examples):
+def test_cors_headers_for_allowed_origins_only(api, colour_examples):
     api.setenv("ALLOWED_ORIGINS", "https://isit.example, https://friend.example/")
-    data = served_examples[0][0]
+    data = colour_examples[0][0]
     ok = call(
         "classify",
         body=data,
@@ -385,7 +385,7 @@ def test_cors_wildcard_and_preflight(api):
 # ---------------------------------------------------------------- the model, once per process
 
 
-def test_model_is_loaded_once_even_under_concurrency(api, served_examples, monkeypatch):
+def test_model_is_loaded_once_even_under_concurrency(api, colour_examples, monkeypatch):
     reset_function_state()
     loads = []
     real = function_app.load_bundle
@@ -395,7 +395,7 @@ def test_model_is_loaded_once_even_under_concurrency(api, served_examples, monke
         return real(path, *args, **kwargs)
 
     monkeypatch.setattr(function_app, "load_bundle", counting)
-    data = served_examples[0][0]
+    data = colour_examples[0][0]
     statuses = []
 
     def worker():
@@ -465,11 +465,11 @@ print(json.dumps({{"status": reply.status, "code": reply.json["error"]["code"],
 """
 
 
-def test_decompression_bomb_is_rejected_fast_without_allocating(served_model_path):
+def test_decompression_bomb_is_rejected_fast_without_allocating(colour_model_path):
     # A fresh process, so the peak RSS (which counts Pillow's C allocations, unlike
     # tracemalloc) is not hidden by what earlier tests allocated.
     code = BOMB_PROBE.format(
-        root=str(ROOT), tests=str(ROOT / "tests"), model=str(served_model_path)
+        root=str(ROOT), tests=str(ROOT / "tests"), model=str(colour_model_path)
     )
     out = subprocess.run(
         [sys.executable, "-c", code],
@@ -508,14 +508,14 @@ def test_non_finite_numbers_become_null(api, monkeypatch):
     assert reply.json["metrics"] == {"auc": None, "per_class": [None]}
 
 
-def test_model_error_while_predicting_is_503_without_details(api, served_examples, monkeypatch):
+def test_model_error_while_predicting_is_503_without_details(api, colour_examples, monkeypatch):
     from isit.errors import ModelError
 
     def broken(self, data, **kwargs):
         raise ModelError("The model at /srv/secret/model.onnx lacks the outputs ['x'].")
 
     monkeypatch.setattr(ModelBundle, "predict", broken)
-    reply = call("classify", body=served_examples[0][0], headers={"Content-Type": "image/jpeg"})
+    reply = call("classify", body=colour_examples[0][0], headers={"Content-Type": "image/jpeg"})
     assert_error(reply, 503, "model_unavailable")
     assert b"/srv/secret" not in reply.body
 

@@ -15,10 +15,10 @@ ACCEPTABLE = {200, 204, 400, 405, 413, 415, 422}
 
 
 @pytest.fixture
-def api(monkeypatch, served_model_path):
+def api(monkeypatch, colour_model_path):
     for name in SETTINGS:
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("MODEL_PATH", str(served_model_path))
+    monkeypatch.setenv("MODEL_PATH", str(colour_model_path))
     return monkeypatch
 
 
