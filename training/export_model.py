@@ -1,26 +1,40 @@
 """The deployable model: frozen backbone + head + softmax + unknown score in ONE ONNX file.
 
+Why not convert the whole Keras graph on every train: the backbone is frozen and was
+already exported once and checked against Keras when it was provisioned
+(:mod:`training.backbones.provision`), and the features the head was trained on came from
+that very file. So only the head (+ softmax + unknown score), a function of ``features``
+``[N, D]``, is converted with tf2onnx, and the two graphs are joined with
+``onnx.compose``: ``image -> backbone -> features -> head -> probabilities, ood_score``.
+
 The unknown score is part of the graph (output ``ood_score``), so the Function, the CLI
 and training all get it from the same computation; the core only compares it with the
-threshold in the metadata. After export, the ONNX outputs on real images must match the
-Keras/TensorFlow ones, or the export is refused.
+threshold in the metadata. After export, the file is loaded as the Function loads it and
+run on real image bytes; its answers must match what the evaluation reported (the Keras
+head on the cached features), or the export is refused.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 
 from isit.bundle import ModelBundle
 from isit.errors import IsitError
-from isit.metadata import INPUT_NAME, OOD_SCORE, PROBABILITIES, ModelMetadata
+from isit.imaging import preprocess
+from isit.metadata import FEATURES, INPUT_NAME, OOD_SCORE, PROBABILITIES, ModelMetadata
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 PARITY_TOLERANCE = 1e-4
+OUTPUTS = (PROBABILITIES, OOD_SCORE)
+# The head's internal names get this prefix so they cannot collide with the backbone's.
+HEAD_PREFIX = "head/"
 
 
 class ExportMismatch(IsitError):
@@ -29,8 +43,8 @@ class ExportMismatch(IsitError):
     code = "export_mismatch"
 
 
-def serving_function(backbone: Any, head: Any, centroids: np.ndarray, size: int) -> Any:
-    """A ``tf.function``: normalised images -> {probabilities, ood_score}.
+def head_function(head: Any, centroids: np.ndarray, feature_dim: int) -> Any:
+    """A ``tf.function``: backbone ``features`` ``[N, D]`` -> {probabilities, ood_score}.
 
     ``ood_score`` mirrors :func:`training.unknown.ood_scores` op for op (cosine distance
     to the nearest of the unit-length class ``centroids``); the constant is built inside
@@ -40,11 +54,8 @@ def serving_function(backbone: Any, head: Any, centroids: np.ndarray, size: int)
 
     centroids = np.ascontiguousarray(centroids, dtype=np.float32)
 
-    @tf.function(
-        input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32, name=INPUT_NAME)]
-    )
-    def serve(image: Any) -> dict[str, Any]:
-        features = backbone(image, training=False)
+    @tf.function(input_signature=[tf.TensorSpec([None, feature_dim], tf.float32, name=FEATURES)])
+    def serve(features: Any) -> dict[str, Any]:
         probabilities = head(features, training=False)
         norms = tf.maximum(tf.norm(features, axis=1, keepdims=True), 1e-12)
         similarity = tf.matmul(features / norms, tf.constant(centroids), transpose_b=True)
@@ -57,52 +68,152 @@ def serving_function(backbone: Any, head: Any, centroids: np.ndarray, size: int)
     return serve
 
 
-def run_reference(serve: Any, batch: np.ndarray, chunk: int = 32) -> tuple[np.ndarray, np.ndarray]:
-    """The TensorFlow model's (probabilities, ood scores) for a normalised image batch."""
-    probabilities, scores = [], []
-    for start in range(0, len(batch), chunk):
-        out = serve(batch[start : start + chunk])
-        probabilities.append(out[PROBABILITIES].numpy())
-        scores.append(out[OOD_SCORE].numpy())
-    return np.concatenate(probabilities), np.concatenate(scores)
+def _default_opset(model: onnx.ModelProto) -> int:
+    return next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
 
 
-def export(serve: Any, metadata: ModelMetadata, path: str | os.PathLike[str]) -> Path:
-    """Convert with tf2onnx, attach the isit metadata, write atomically."""
-    from training.onnx_export import ExportError, export_function
+def convert_head(head: Any, centroids: np.ndarray, feature_dim: int, opset: int) -> onnx.ModelProto:
+    """The head as an ONNX graph: input ``features``, outputs ``probabilities``, ``ood_score``."""
+    import tf2onnx
 
-    try:
-        return export_function(
-            serve, path, metadata=metadata, output_names=[PROBABILITIES, OOD_SCORE]
+    from training.onnx_export import _quiet_tf2onnx as quiet_tf2onnx
+
+    serve = head_function(head, centroids, feature_dim)
+    with quiet_tf2onnx():
+        try:
+            model, _ = tf2onnx.convert.from_function(
+                serve, list(serve.input_signature), opset=opset
+            )
+        except Exception as exc:  # tf2onnx raises many types; say what failed
+            raise ExportMismatch(f"The head could not be converted to ONNX: {exc}") from exc
+    inputs = [i.name for i in model.graph.input]
+    outputs = {o.name for o in model.graph.output}
+    if inputs != [FEATURES] or outputs != set(OUTPUTS):
+        raise ExportMismatch(
+            f"tf2onnx made a head with inputs {inputs} and outputs {sorted(outputs)}; "
+            f"expected [{FEATURES!r}] and {list(OUTPUTS)}."
         )
-    except ExportError as exc:
-        raise ExportMismatch(f"The model could not be exported to ONNX: {exc}") from exc
+    return model
+
+
+def merge(backbone: onnx.ModelProto, head: onnx.ModelProto) -> onnx.ModelProto:
+    """``image -> features`` then ``features -> probabilities, ood_score``, as ONE graph."""
+    if [i.name for i in backbone.graph.input] != [INPUT_NAME] or FEATURES not in {
+        o.name for o in backbone.graph.output
+    }:
+        raise ExportMismatch(f"The backbone ONNX must map {INPUT_NAME!r} to {FEATURES!r}.")
+    # Keep the head's outputs as named; prefix everything else, the input included.
+    head = onnx.compose.add_prefix(head, HEAD_PREFIX, rename_outputs=False)
+    head.ir_version = backbone.ir_version = max(head.ir_version, backbone.ir_version)
+    # Metadata is set on the result; merge_models refuses differing values for one key.
+    del backbone.metadata_props[:]
+    del head.metadata_props[:]
+    try:
+        merged = onnx.compose.merge_models(
+            backbone,
+            head,
+            io_map=[(FEATURES, HEAD_PREFIX + FEATURES)],
+            inputs=[INPUT_NAME],
+            outputs=list(OUTPUTS),
+            producer_name="isit",
+        )
+    except (ValueError, onnx.checker.ValidationError) as exc:
+        raise ExportMismatch(
+            f"The backbone and head ONNX graphs could not be joined: {exc}"
+        ) from exc
+    return merged
+
+
+def _order_and_name_outputs(model: onnx.ModelProto) -> None:
+    """Outputs in the contract's order (merge_models keeps the head's), batch dim ``N``."""
+    by_name = {o.name: o for o in model.graph.output}
+    ordered = [onnx.ValueInfoProto() for _ in OUTPUTS]
+    for target, name in zip(ordered, OUTPUTS, strict=True):
+        target.CopyFrom(by_name[name])
+    del model.graph.output[:]
+    model.graph.output.extend(ordered)
+    for value in [*model.graph.input, *model.graph.output]:
+        dims = value.type.tensor_type.shape.dim
+        if dims and not dims[0].HasField("dim_value"):
+            dims[0].dim_param = "N"
+
+
+def _check_backbone(backbone: onnx.ModelProto, metadata: ModelMetadata) -> None:
+    """The backbone file must be the one the features (and so the head) came from."""
+    found = ModelMetadata.from_props({p.key: p.value for p in backbone.metadata_props})
+    if (
+        found.kind != "backbone"
+        or found.backbone.name != metadata.backbone.name
+        or found.backbone.weights_sha256 != metadata.backbone.weights_sha256
+        or found.backbone.feature_dim != metadata.backbone.feature_dim
+        or found.preprocess != metadata.preprocess
+    ):
+        raise ExportMismatch(
+            f"The backbone file ({found.kind} {found.backbone.name}) is not the backbone the "
+            f"model was trained on ({metadata.backbone.name}); train again."
+        )
+
+
+def export(
+    backbone_path: str | os.PathLike[str],
+    head: Any,
+    centroids: np.ndarray,
+    metadata: ModelMetadata,
+    path: str | os.PathLike[str],
+) -> Path:
+    """Join the provisioned backbone ONNX and the converted head, attach the classifier
+    metadata, check the model and write it atomically to ``path``."""
+    from training.onnx_export import write_onnx_atomically
+
+    backbone = onnx.load(str(backbone_path))
+    _check_backbone(backbone, metadata)
+    feature_dim = metadata.backbone.feature_dim
+    model = merge(backbone, convert_head(head, centroids, feature_dim, _default_opset(backbone)))
+    _order_and_name_outputs(model)
+    onnx.helper.set_model_props(model, metadata.to_props())
+    onnx.checker.check_model(model)
+    return write_onnx_atomically(model, path)
 
 
 def check_parity(
     path: str | os.PathLike[str],
-    serve: Any,
-    batch: np.ndarray,
+    images: Sequence[bytes],
+    probabilities: np.ndarray,
+    ood_scores: np.ndarray,
     tolerance: float = PARITY_TOLERANCE,
+    chunk: int = 32,
 ) -> dict[str, float]:
-    """Load the file as the Function would and compare with TensorFlow on ``batch``.
+    """Load ``path`` as the Function would, run ``images`` (file bytes) through the core's
+    preprocessing and compare with the expected ``probabilities`` and ``ood_scores``
+    (the Keras head and :func:`training.unknown.ood_scores` on the images' cached features).
 
-    Raises :class:`ExportMismatch` when a probability differs by more than ``tolerance``.
+    Raises :class:`ExportMismatch` when any value differs by more than ``tolerance``.
     """
     bundle = ModelBundle(path)
-    onnx_p, onnx_ood = bundle.run(batch)
-    keras_p, keras_ood = run_reference(serve, batch)
-    prob_diff = float(np.abs(onnx_p - keras_p).max()) if len(batch) else 0.0
-    ood_diff = float(np.abs(onnx_ood - keras_ood).max()) if len(batch) else 0.0
+    spec = bundle.metadata.preprocess
+    got_p, got_ood = [], []
+    for start in range(0, len(images), chunk):
+        batch = np.stack([preprocess(data, spec) for data in images[start : start + chunk]])
+        p, s = bundle.run(batch)
+        got_p.append(p)
+        got_ood.append(s)
+    n = len(images)
+    if n:
+        onnx_p, onnx_ood = np.concatenate(got_p), np.concatenate(got_ood)
+        prob_diff = float(np.abs(onnx_p - probabilities).max())
+        ood_diff = float(np.abs(onnx_ood - ood_scores).max())
+    else:
+        prob_diff = ood_diff = 0.0
     if not prob_diff <= tolerance:
         raise ExportMismatch(
             f"The exported model's probabilities differ from the trained model's by "
-            f"{prob_diff:.2e} (allowed {tolerance:.0e}) on {len(batch)} test images; the "
+            f"{prob_diff:.2e} (allowed {tolerance:.0e}) on {n} test images; the "
             "export is broken. Please report this with the backbone name."
         )
     if not ood_diff <= tolerance:
         raise ExportMismatch(
             f"The exported model's unknown scores differ from the trained model's by "
-            f"{ood_diff:.2e} on {len(batch)} test images; the export is broken."
+            f"{ood_diff:.2e} (allowed {tolerance:.0e}) on {n} test images; the export is "
+            "broken. Please report this with the backbone name."
         )
-    return {"max_probability_diff": prob_diff, "max_ood_diff": ood_diff, "n": len(batch)}
+    return {"max_probability_diff": prob_diff, "max_ood_diff": ood_diff, "n": n}

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from isit.errors import IsitError
-from isit.imaging import preprocess, read_image_bytes
+from isit.imaging import read_image_bytes
 from isit.metadata import BackboneInfo, ModelMetadata, UnknownSpec
 from training import unknown as ood
 from training.evaluation import classification_metrics
@@ -272,15 +272,23 @@ def train(
     out.mkdir(parents=True, exist_ok=True)
     model_path = out / "model.onnx"
     with timer.step("export"):
-        from training.export_model import check_parity, export, serving_function
+        from training.export_model import check_parity, export
 
-        serve = serving_function(backbone_def.build_keras(), head, centroids, spec.size)
-        export(serve, metadata, model_path)
+        # The provisioned backbone ONNX (the features came from it) + the converted head.
+        export(extractor.path, head, centroids, metadata, model_path)
     with timer.step("parity"):
-        # Prefer the test images; with cross-validation every image is "held out".
-        parity_samples = (data.test or data.val or data.train)[:64]
-        batch = np.stack([preprocess(read_image_bytes(s.path), spec) for s in parity_samples])
-        parity = check_parity(model_path, serve, batch)
+        # The served file, on the test photos' bytes, must give what the evaluation got
+        # from their cached features (with cross-validation, every photo is held out).
+        parity_samples, x_parity = next(
+            (s, x) for s, x in ((data.test, x_test), (data.val, x_val), (data.train, x_train)) if s
+        )
+        parity_samples, x_parity = parity_samples[:64], x_parity[:64]
+        parity = check_parity(
+            model_path,
+            [read_image_bytes(s.path) for s in parity_samples],
+            predict_proba(head, x_parity),
+            ood.ood_scores(x_parity, centroids),
+        )
 
     seconds = round(time.perf_counter() - started, 3)
     metrics: dict[str, Any] = {
