@@ -7,6 +7,7 @@ import re
 import shutil
 
 import numpy as np
+import onnx
 import pytest
 
 from isit.bundle import ModelBundle
@@ -54,6 +55,12 @@ def test_onnx_file_is_the_whole_model_and_matches_keras(trained_model, sample_da
     parity = trained_model.metrics["parity"]
     assert parity["n"] == trained_model.metrics["split"]["test"]
     assert parity["max_probability_diff"] <= 1e-4
+    assert parity["max_ood_diff"] <= 1e-4
+
+    # One graph: the backbone joined to the head, image in, the two contract outputs out.
+    graph = onnx.load(str(trained_model.model_path)).graph
+    assert [i.name for i in graph.input] == ["image"]
+    assert [o.name for o in graph.output] == ["probabilities", "ood_score"]
 
     bundle = ModelBundle(trained_model.model_path)
     meta = bundle.metadata
@@ -101,11 +108,18 @@ def test_report_is_self_contained_and_has_the_sections(trained_model):
 
 
 def test_retrain_reuses_cached_features_and_learns_a_negatives_class(
-    trained_model, sample_dataset_dir, tmp_path, capsys
+    trained_model, sample_dataset_dir, tmp_path, capsys, monkeypatch
 ):
     """A second train, from the command line (other settings, an `other/` folder, one
     augmented view per training photo), computes only the new photos and views; every
-    feature seen before is reused."""
+    feature seen before is reused, and the Keras backbone is never built (the export
+    reuses the provisioned backbone ONNX)."""
+    from training.backbones.registry import BackboneDef
+
+    def no_keras_backbone(self):
+        raise AssertionError(f"the Keras {self.name} backbone was built")
+
+    monkeypatch.setattr(BackboneDef, "build_keras", no_keras_backbone)
     data = tmp_path / "data"
     shutil.copytree(sample_dataset_dir, data)
     rng = np.random.default_rng(3)

@@ -127,3 +127,99 @@ def test_feature_cache_computes_once_per_view(trained_model, sample_dataset_dir,
     again = FeatureCache(extractor, tmp_path / "cache", progress=False)
     assert np.array_equal(again.get(entries), first)
     assert again.computed == 0 and again.hits == 6
+
+
+# ---------------------------------------------------------------- export and parity
+@pytest.fixture(scope="module")
+def export_inputs(sample_dataset_dir):
+    """Real backbone features of 3 photos per class, an (untrained) head, centroids and
+    classifier metadata: what `train` hands to the export."""
+    import keras
+
+    from isit.features import FeatureExtractor
+    from isit.metadata import ModelMetadata, UnknownSpec
+    from training.backbones.provision import provision
+    from training.head import HeadConfig, build_head
+
+    backbone_path = provision("mobilenet_v2")
+    extractor = FeatureExtractor(backbone_path)
+    paths = [p for label in CLASSES for p in sorted((sample_dataset_dir / label).iterdir())[:3]]
+    images = [p.read_bytes() for p in paths]
+    y = np.repeat(np.arange(len(CLASSES)), 3)
+    x = extractor.from_bytes(images)
+    keras.utils.set_random_seed(0)
+    head = build_head(extractor.feature_dim, len(CLASSES), HeadConfig())
+    metadata = ModelMetadata(
+        kind="classifier",
+        name="parity",
+        version="1",
+        preprocess=extractor.spec,
+        backbone=extractor.metadata.backbone,
+        labels=CLASSES,
+        unknown=UnknownSpec(threshold=0.3, method=ood.METHOD),
+    )
+    return backbone_path, images, x, head, ood.class_centroids(x, y, len(CLASSES)), metadata
+
+
+def _expected(head, x, centroids):
+    from training.head import predict_proba
+
+    return predict_proba(head, x), ood.ood_scores(x, centroids)
+
+
+@pytest.mark.slow
+def test_export_joins_backbone_and_head_and_passes_parity(export_inputs, tmp_path):
+    import onnx
+
+    from isit.bundle import ModelBundle
+    from training.export_model import check_parity, export
+
+    backbone_path, images, x, head, centroids, metadata = export_inputs
+    path = export(backbone_path, head, centroids, metadata, tmp_path / "model.onnx")
+    model = onnx.load(str(path))
+    onnx.checker.check_model(model)
+    assert [i.name for i in model.graph.input] == ["image"]
+    assert [o.name for o in model.graph.output] == ["probabilities", "ood_score"]
+    assert ModelBundle(path).metadata == metadata
+    assert not list(tmp_path.glob(".*.tmp"))  # the atomic write left nothing behind
+    parity = check_parity(path, images, *_expected(head, x, centroids))
+    assert parity["n"] == len(images)
+    assert parity["max_probability_diff"] <= 1e-4 and parity["max_ood_diff"] <= 1e-4
+
+
+@pytest.mark.slow
+def test_parity_catches_a_broken_head_or_unknown_score(export_inputs, tmp_path):
+    """A model whose head weights (or centroids) are not the trained ones is refused."""
+    import keras
+
+    from training.export_model import ExportMismatch, check_parity, export
+
+    backbone_path, images, x, head, centroids, metadata = export_inputs
+    expected = _expected(head, x, centroids)
+
+    perturbed = keras.models.clone_model(head)
+    rng = np.random.default_rng(0)
+    perturbed.set_weights([w + rng.normal(0, 0.02, w.shape) for w in head.get_weights()])
+    broken = export(backbone_path, perturbed, centroids, metadata, tmp_path / "head.onnx")
+    with pytest.raises(ExportMismatch, match="probabilities differ") as caught:
+        check_parity(broken, images, *expected)
+    assert caught.value.code == "export_mismatch"
+
+    shifted = ood.l2_normalise(centroids + rng.normal(0, 0.05, centroids.shape))
+    broken = export(backbone_path, head, shifted, metadata, tmp_path / "ood.onnx")
+    with pytest.raises(ExportMismatch, match="unknown scores differ"):
+        check_parity(broken, images, *expected)
+
+
+@pytest.mark.slow
+def test_export_refuses_a_backbone_the_head_was_not_trained_on(export_inputs, tmp_path):
+    from dataclasses import replace
+
+    from isit.metadata import BackboneInfo
+    from training.export_model import ExportMismatch, export
+
+    backbone_path, _, _, head, centroids, metadata = export_inputs
+    other = replace(metadata, backbone=BackboneInfo("efficientnet_lite0", "0" * 64, 1280))
+    with pytest.raises(ExportMismatch, match="not the backbone the model was trained on"):
+        export(backbone_path, head, centroids, other, tmp_path / "model.onnx")
+    assert not (tmp_path / "model.onnx").exists()
