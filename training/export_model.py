@@ -97,7 +97,10 @@ def convert_head(head: Any, centroids: np.ndarray, feature_dim: int, opset: int)
 
 
 def merge(backbone: onnx.ModelProto, head: onnx.ModelProto) -> onnx.ModelProto:
-    """``image -> features`` then ``features -> probabilities, ood_score``, as ONE graph."""
+    """``image -> features`` then ``features -> probabilities, ood_score``, as ONE graph.
+
+    Both arguments are changed (metadata cleared, IR versions aligned); pass fresh loads.
+    """
     if [i.name for i in backbone.graph.input] != [INPUT_NAME] or FEATURES not in {
         o.name for o in backbone.graph.output
     }:
