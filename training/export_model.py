@@ -76,7 +76,7 @@ def convert_head(head: Any, centroids: np.ndarray, feature_dim: int, opset: int)
     """The head as an ONNX graph: input ``features``, outputs ``probabilities``, ``ood_score``."""
     import tf2onnx
 
-    from training.onnx_export import _quiet_tf2onnx as quiet_tf2onnx
+    from training.onnx_export import quiet_tf2onnx
 
     serve = head_function(head, centroids, feature_dim)
     with quiet_tf2onnx():
@@ -127,20 +127,6 @@ def merge(backbone: onnx.ModelProto, head: onnx.ModelProto) -> onnx.ModelProto:
     return merged
 
 
-def _order_and_name_outputs(model: onnx.ModelProto) -> None:
-    """Outputs in the contract's order (merge_models keeps the head's), batch dim ``N``."""
-    by_name = {o.name: o for o in model.graph.output}
-    ordered = [onnx.ValueInfoProto() for _ in OUTPUTS]
-    for target, name in zip(ordered, OUTPUTS, strict=True):
-        target.CopyFrom(by_name[name])
-    del model.graph.output[:]
-    model.graph.output.extend(ordered)
-    for value in [*model.graph.input, *model.graph.output]:
-        dims = value.type.tensor_type.shape.dim
-        if dims and not dims[0].HasField("dim_value"):
-            dims[0].dim_param = "N"
-
-
 def _check_backbone(backbone: onnx.ModelProto, metadata: ModelMetadata) -> None:
     """The backbone file must be the one the features (and so the head) came from."""
     found = ModelMetadata.from_props({p.key: p.value for p in backbone.metadata_props})
@@ -166,13 +152,14 @@ def export(
 ) -> Path:
     """Join the provisioned backbone ONNX and the converted head, attach the classifier
     metadata, check the model and write it atomically to ``path``."""
-    from training.onnx_export import write_onnx_atomically
+    from training.onnx_export import name_batch_dims, order_outputs, write_onnx_atomically
 
     backbone = onnx.load(str(backbone_path))
     _check_backbone(backbone, metadata)
     feature_dim = metadata.backbone.feature_dim
     model = merge(backbone, convert_head(head, centroids, feature_dim, _default_opset(backbone)))
-    _order_and_name_outputs(model)
+    order_outputs(model, OUTPUTS)  # merge_models keeps the head's output order
+    name_batch_dims(model)
     onnx.helper.set_model_props(model, metadata.to_props())
     onnx.checker.check_model(model)
     return write_onnx_atomically(model, path)

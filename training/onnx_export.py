@@ -103,7 +103,7 @@ def _check_contract(output_names: Sequence[str], metadata: ModelMetadata | None)
 
 
 @contextlib.contextmanager
-def _quiet_tf2onnx() -> Iterator[None]:
+def quiet_tf2onnx() -> Iterator[None]:
     """tf2onnx logs every graph rewrite at INFO; keep the user's terminal readable."""
     logger = logging.getLogger("tf2onnx")
     level = logger.level
@@ -114,14 +114,16 @@ def _quiet_tf2onnx() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def _name_batch_dims(model: onnx.ModelProto) -> None:
+def name_batch_dims(model: onnx.ModelProto) -> None:
+    """Call the dynamic first dimension of every input and output ``N``."""
     for value in [*model.graph.input, *model.graph.output]:
         dims = value.type.tensor_type.shape.dim
         if dims and not dims[0].HasField("dim_value"):
             dims[0].dim_param = BATCH_DIM
 
 
-def _order_outputs(model: onnx.ModelProto, output_names: Sequence[str]) -> None:
+def order_outputs(model: onnx.ModelProto, output_names: Sequence[str]) -> None:
+    """Check the graph is ``image -> output_names`` and put the outputs in that order."""
     by_name = {o.name: o for o in model.graph.output}
     if set(by_name) != set(output_names) or [i.name for i in model.graph.input] != [INPUT_NAME]:
         raise ExportError(
@@ -226,15 +228,15 @@ def export_function(
     def graph_fn(image: tf.Tensor) -> dict[str, tf.Tensor]:
         return _as_output_dict(call(image), output_names)
 
-    with _quiet_tf2onnx():
+    with quiet_tf2onnx():
         try:
             model, _ = tf2onnx.convert.from_function(graph_fn, signature, opset=opset)
         except ExportError:
             raise
         except Exception as exc:  # tf2onnx raises many types; say what failed
             raise ExportError(f"tf2onnx could not convert the model: {exc}") from exc
-    _order_outputs(model, output_names)
-    _name_batch_dims(model)
+    order_outputs(model, output_names)
+    name_batch_dims(model)
     model.producer_name = "isit"
     if metadata is not None:
         onnx.helper.set_model_props(model, metadata.to_props())
