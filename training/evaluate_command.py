@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import sys
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from isit.errors import IsitError
 from training import unknown as ood
 from training.batch_predict import predict_files
 from training.evaluation import classification_metrics
-from training.report import HeldOut, Probes, ReportInput, write_report
+from training.report import HeldOut, Probes, ReportInput, write_metrics, write_report
 
 
 class UnknownLabels(IsitError):
@@ -135,7 +134,7 @@ def evaluate(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     metrics_path = out / "metrics.json"
-    metrics_path.write_text(json.dumps(metrics, indent=2, ensure_ascii=False), "utf-8")
+    write_metrics(metrics_path, metrics)
     report_path = write_report(
         ReportInput(
             title=f"isit model “{bundle.metadata.name}” on {root.name}",
@@ -151,14 +150,11 @@ def evaluate(
             ),
             evaluation_kind=f"folder {root.name}",
             warnings=warnings,
-            probes=Probes(
-                names=[name for name, _ in probe_items],
-                sources=[data for _, data in probe_items],
-                ood=np.array([p.ood_score for p in probe_outcomes], dtype=np.float32),
-                rejected=probe_rejected,
-            )
-            if probe_items
-            else None,
+            probes=Probes.of(
+                probe_items,
+                np.array([p.ood_score for p in probe_outcomes], dtype=np.float32),
+                probe_rejected,
+            ),
             threshold=bundle.threshold,
             facts={
                 "model": f"{bundle.metadata.name} {bundle.metadata.version}",

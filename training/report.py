@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -41,6 +42,21 @@ class Probes:
     sources: list[Path | bytes]
     ood: np.ndarray
     rejected: np.ndarray
+
+    @classmethod
+    def of(
+        cls, items: Sequence[tuple[str, bytes]], ood: np.ndarray, rejected: np.ndarray
+    ) -> Probes | None:
+        """The probe photos ``(name, bytes)`` with their scores; ``None`` when there are none."""
+        if not items:
+            return None
+        return cls([name for name, _ in items], [data for _, data in items], ood, rejected)
+
+
+def write_metrics(path: Path, metrics: dict[str, Any]) -> Path:
+    """``metrics.json``: the report's numbers, for machines."""
+    path.write_text(json.dumps(metrics, indent=2, ensure_ascii=False), "utf-8")
+    return path
 
 
 @dataclass

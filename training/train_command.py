@@ -9,7 +9,6 @@ features -> Keras head -> unknown threshold -> held-out evaluation -> one ONNX f
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -28,7 +27,7 @@ from training import unknown as ood
 from training.evaluation import classification_metrics
 from training.feature_cache import Entry, FeatureCache, sha256_bytes
 from training.head import HeadConfig, HeadTrainer, predict_proba, train_head
-from training.report import HeldOut, Probes, ReportInput, write_report
+from training.report import HeldOut, Probes, ReportInput, write_metrics, write_report
 from training.train_data import DatasetError, Sample, TrainingData, load_training_data
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -310,7 +309,7 @@ def train(
     }
     metrics_path = out / "metrics.json"
     with timer.step("report"):
-        metrics_path.write_text(json.dumps(metrics, indent=2, ensure_ascii=False), "utf-8")
+        write_metrics(metrics_path, metrics)
         report_path = write_report(
             ReportInput(
                 title=f"isit model “{metadata.name}” — {backbone_def.name}",
@@ -327,14 +326,7 @@ def train(
                 evaluation_kind=evaluation_kind,
                 history=result.history,
                 warnings=data.warnings,
-                probes=Probes(
-                    names=[name for name, _ in probe_items],
-                    sources=[b for _, b in probe_items],
-                    ood=probe_scores,
-                    rejected=probe_rejected,
-                )
-                if probe_items
-                else None,
+                probes=Probes.of(probe_items, probe_scores, probe_rejected),
                 threshold=threshold,
                 facts={
                     "photos (train / validation / test)": (
@@ -351,7 +343,7 @@ def train(
         )
     # Rewrite with the report step's time included.
     metrics["timings"] = timer.timings
-    metrics_path.write_text(json.dumps(metrics, indent=2, ensure_ascii=False), "utf-8")
+    write_metrics(metrics_path, metrics)
     return TrainResult(
         model_path=model_path,
         metrics_path=metrics_path,
