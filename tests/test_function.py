@@ -26,6 +26,19 @@ from isit.bundle import ModelBundle
 CLASSIFY_KEYS = {"label", "confidence", "unknown", "best_guess", "scores", "model", "elapsed_ms"}
 
 
+def run_python_json(code: str) -> dict:
+    """Run ``code`` in a fresh interpreter; its last line of output is a JSON object."""
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 @pytest.fixture
 def api(monkeypatch, colour_model_path):
     """Default app settings with the served model."""
@@ -427,15 +440,7 @@ def test_importing_function_app_pulls_in_no_training_stack():
         "print(json.dumps({'bad': bad, 'functions': "
         "[f.get_function_name() for f in function_app.app.get_functions()]}))"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result = run_python_json(code)
     assert result["bad"] == []
     assert sorted(result["functions"]) == ["classify", "health", "model"]
 
@@ -471,15 +476,7 @@ def test_decompression_bomb_is_rejected_fast_without_allocating(colour_model_pat
     code = BOMB_PROBE.format(
         root=str(ROOT), tests=str(ROOT / "tests"), model=str(colour_model_path)
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result = run_python_json(code)
     assert result["status"] == 422 and result["code"] == "too_many_pixels"
     assert result["bytes"] < 20_000  # the file is tiny; decoded it would be 7.5 GB
     assert result["seconds"] < 0.5  # header-only: ~1 ms; generous for a busy machine
