@@ -23,7 +23,6 @@ import io
 import json
 import os
 import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -301,38 +300,20 @@ def bench_cold_start(model: Path, data: bytes, runs: int) -> dict:
 
 
 def bench_package_size() -> dict:
+    from bench_install import folder_size, install, installed_size
+
     with tempfile.TemporaryDirectory() as tmp:
-        venv = Path(tmp) / "venv"
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        pip = [
-            str(venv / "bin" / "python"),
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "-r",
-            str(ROOT / "requirements.txt"),
-        ]
-        subprocess.run(pip, check=True, stderr=subprocess.DEVNULL)
-        site = next((venv / "lib").glob("python3*/site-packages"))
-        for tool in ("pip", "setuptools", "_distutils_hack"):  # not part of the package
-            shutil.rmtree(site / tool, ignore_errors=True)
-        total = sum(f.stat().st_size for f in site.rglob("*") if f.is_file())
+        _, site = install([["-r", str(ROOT / "requirements.txt")]], Path(tmp) / "venv")
         biggest = sorted(
             (
-                (sum(f.stat().st_size for f in d.rglob("*") if f.is_file()), d.name)
+                (folder_size(d), d.name)
                 for d in site.iterdir()
                 if d.is_dir() and not d.name.endswith(".dist-info")
             ),
             reverse=True,
         )[:5]
-        du = subprocess.run(["du", "-sh", str(site)], capture_output=True, text=True).stdout
-    return {
-        "bytes": total,
-        "du_sh": du.split()[0] if du else "?",
-        "largest": {name: size for size, name in biggest},
-    }
+        total = installed_size(site)
+    return {"bytes": total, "largest": {name: size for size, name in biggest}}
 
 
 def main() -> int:
@@ -388,7 +369,7 @@ def main() -> int:
         report["serving_requirements"] = size = bench_package_size()
         print(
             f"\ninstalled serving requirements (pip install -r requirements.txt, site-packages "
-            f"without pip): {size['bytes'] / 1e6:.0f} MB (du -sh: {size['du_sh']}); largest: "
+            f"without pip): {size['bytes'] / 1e6:.0f} MB; largest: "
             + ", ".join(f"{k} {v / 1e6:.0f} MB" for k, v in size["largest"].items())
         )
     model_size = model.stat().st_size

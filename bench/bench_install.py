@@ -16,11 +16,26 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+# pip's own tools are in every venv but not part of what gets deployed.
+PIP_TOOLS = ("pip", "setuptools", "_distutils_hack")
+
+
 def folder_size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
 
 
-def install(requirements: list[list[str]], where: Path) -> tuple[float, int]:
+def installed_size(site: Path) -> int:
+    """Bytes in site-packages, leaving out pip's own tools."""
+    return sum(
+        folder_size(entry) if entry.is_dir() else entry.stat().st_size
+        for entry in site.iterdir()
+        if entry.name.split("-")[0] not in PIP_TOOLS  # also pip-23.2.1.dist-info
+    )
+
+
+def install(requirements: list[list[str]], where: Path) -> tuple[float, Path]:
+    """A fresh venv at ``where`` with ``requirements`` (pip argument lists) installed:
+    (seconds pip took, the site-packages folder)."""
     subprocess.run([sys.executable, "-m", "venv", str(where)], check=True)
     pip = [
         str(where / "bin" / "python"),
@@ -34,8 +49,7 @@ def install(requirements: list[list[str]], where: Path) -> tuple[float, int]:
     for args in requirements:
         subprocess.run(pip + args, check=True, cwd=ROOT, stderr=subprocess.DEVNULL)
     elapsed = time.perf_counter() - start
-    site = next((where / "lib").glob("python3*/site-packages"))
-    return elapsed, folder_size(site)
+    return elapsed, next((where / "lib").glob("python3*/site-packages"))
 
 
 def main() -> None:
@@ -49,7 +63,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         print(f"{'requirements':<50} {'install s':>10} {'site-packages MB':>17}")
         for i, (name, reqs) in enumerate(sets.items()):
-            seconds, size = install(reqs, Path(tmp) / f"venv{i}")
+            seconds, site = install(reqs, Path(tmp) / f"venv{i}")
+            size = installed_size(site)
             print(f"{name:<50} {seconds:>10.1f} {size / 1e6:>17.1f}", flush=True)
     print(f"(python {sys.version.split()[0]}, {os.cpu_count()} cpus)")
 
