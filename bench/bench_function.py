@@ -22,7 +22,6 @@ import argparse
 import io
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -197,24 +196,12 @@ def bench_latency(model: Path, images: dict[str, bytes], quick: bool) -> dict:
 def bench_throughput(model: Path, data: bytes, total: int, clients: int = 4) -> dict:
     import requests
 
-    env = {**os.environ, "MODEL_PATH": str(model), "PYTHONUNBUFFERED": "1"}
+    from devhost.process import spawn, stop
+
+    env = {**os.environ, "MODEL_PATH": str(model)}
     env.pop("ISIT_ORT_THREADS", None)  # the dev host as `make serve` runs it
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "devhost", "--port", "0", "--quiet"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc, url = spawn(env)
     try:
-        url = None
-        while url is None:
-            line = proc.stdout.readline()
-            if not line:
-                raise RuntimeError("dev host did not start: " + proc.stderr.read())
-            match = re.search(r"(http://127\.0\.0\.1:\d+)/ ", line)
-            url = match.group(1) if match else None
         errors: list[str] = []
         latencies: list[float] = []
 
@@ -253,8 +240,7 @@ def bench_throughput(model: Path, data: bytes, total: int, clients: int = 4) -> 
             "latency_p95_ms": percentile(latencies, 95),
         }
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        stop(proc)
 
 
 COLD_START = r"""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.client
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -18,6 +17,7 @@ import pytest
 import requests
 from function_helpers import ROOT, SETTINGS, call, fuzz_cases, multipart, png_bomb
 
+from devhost.process import spawn, stop
 from devhost.server import DEFAULT_SITE_DIR, start
 
 pytestmark = pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
@@ -317,34 +317,11 @@ def rss_kb(pid: int) -> int:
 def devhost_process(served_model_path):
     env = {k: v for k, v in os.environ.items() if k not in SETTINGS}
     env["MODEL_PATH"] = str(served_model_path)
-    env["PYTHONUNBUFFERED"] = "1"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "devhost", "--port", "0", "--quiet"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = None
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and url is None:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        match = re.search(r"(http://127\.0\.0\.1:\d+)/ ", line)
-        url = match.group(1) if match else None
-    assert url, proc.stderr.read() if proc.poll() is not None else "no URL printed"
+    proc, url = spawn(env)
     try:
         yield proc, url
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop(proc)
 
 
 def test_soak_2000_requests_4_concurrent(devhost_process, served_examples):
