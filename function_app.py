@@ -23,7 +23,6 @@ import logging
 import math
 import os
 import re
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -101,36 +100,23 @@ def model_path() -> Path:
 
 # ---------------------------------------------------------------- the model, once per process
 
-_models: dict[str, ModelBundle] = {}
-_models_lock = threading.Lock()
-
-
 def get_model() -> ModelBundle:
-    """The process-wide model for the current ``MODEL_PATH`` (loaded on first use)."""
+    """The process-wide model for the current ``MODEL_PATH`` (loaded on first use, then
+    reused: :func:`isit.bundle.load_bundle` keeps one session per path)."""
     path = model_path()
-    key = str(path)
-    bundle = _models.get(key)
-    if bundle is not None:
-        return bundle
-    with _models_lock:
-        bundle = _models.get(key)
-        if bundle is None:
-            try:
-                bundle = load_bundle(path)
-            except ModelError as exc:
-                # The full reason (with the path) goes to the log, never to the client.
-                log.error("The model could not be loaded: %s", exc.message)
-                if not path.is_file():
-                    reason = (
-                        "No model file is deployed where the MODEL_PATH app setting points. "
-                        "Deploy model.onnx with the app or fix MODEL_PATH."
-                    )
-                else:
-                    reason = "The deployed model file could not be loaded; the server log says why."
-                raise ApiError("model_unavailable", reason) from exc
-            _models[key] = bundle
-            log.info("Model %s %s loaded.", bundle.metadata.name, bundle.metadata.version)
-        return bundle
+    try:
+        return load_bundle(path)
+    except ModelError as exc:
+        # The full reason (with the path) goes to the log, never to the client.
+        log.error("The model could not be loaded: %s", exc.message)
+        if not path.is_file():
+            reason = (
+                "No model file is deployed where the MODEL_PATH app setting points. "
+                "Deploy model.onnx with the app or fix MODEL_PATH."
+            )
+        else:
+            reason = "The deployed model file could not be loaded; the server log says why."
+        raise ApiError("model_unavailable", reason) from exc
 
 
 # ---------------------------------------------------------------- request plumbing

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Sequence
@@ -23,6 +24,7 @@ from isit.metadata import (
 )
 
 UNKNOWN_LABEL = "unknown"
+log = logging.getLogger("isit.bundle")
 
 
 @dataclass(frozen=True)
@@ -203,4 +205,5 @@ def load_bundle(path: str | os.PathLike[str], threads: int | None = None) -> Mod
         if bundle is None:
             bundle = ModelBundle(path, threads)
             _bundles[key] = bundle
+            log.info("Model %s %s loaded.", bundle.metadata.name, bundle.metadata.version)
         return bundle

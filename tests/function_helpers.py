@@ -69,7 +69,6 @@ def reset_function_state() -> None:
     """Forget loaded models so a test's MODEL_PATH takes effect from a clean slate."""
     import isit.bundle
 
-    function_app._models.clear()
     isit.bundle._bundles.clear()
 
 

@@ -21,6 +21,7 @@ from function_helpers import (
 )
 
 import function_app
+import isit.bundle
 from isit.bundle import ModelBundle
 
 CLASSIFY_KEYS = {"label", "confidence", "unknown", "best_guess", "scores", "model", "elapsed_ms"}
@@ -401,13 +402,13 @@ def test_cors_wildcard_and_preflight(api):
 def test_model_is_loaded_once_even_under_concurrency(api, colour_examples, monkeypatch):
     reset_function_state()
     loads = []
-    real = function_app.load_bundle
+    real = isit.bundle.ModelBundle
 
     def counting(path, *args, **kwargs):
         loads.append(path)
         return real(path, *args, **kwargs)
 
-    monkeypatch.setattr(function_app, "load_bundle", counting)
+    monkeypatch.setattr(isit.bundle, "ModelBundle", counting)
     data = colour_examples[0][0]
     statuses = []
 
