@@ -22,7 +22,7 @@ import numpy as np
 
 from isit.errors import IsitError
 from isit.imaging import read_image_bytes
-from isit.metadata import BackboneInfo, ModelMetadata, UnknownSpec
+from isit.metadata import ModelMetadata, UnknownSpec
 from training import unknown as ood
 from training.evaluation import classification_metrics
 from training.feature_cache import Entry, FeatureCache, sha256_bytes
@@ -169,10 +169,12 @@ def train(
         x_probe = cache.get(
             [Entry(sha256_bytes(b), b) for _, b in probe_items], "unknown-photo probes"
         )
-    y_train = np.array([labels.index(s.label) for s in data.train], dtype=np.int64)
-    y_val = np.array([labels.index(s.label) for s in data.val], dtype=np.int64)
-    y_test = np.array([labels.index(s.label) for s in data.test], dtype=np.int64)
-    y_aug = np.array([labels.index(s.label) for s in aug_samples], dtype=np.int64)
+
+    def label_indices(samples: list) -> np.ndarray:
+        return np.array([labels.index(s.label) for s in samples], dtype=np.int64)
+
+    y_train, y_val, y_test = map(label_indices, (data.train, data.val, data.test))
+    y_aug = label_indices(aug_samples)
 
     cross_validated = data.cross_validate
     with timer.step("import tensorflow"):
@@ -203,9 +205,8 @@ def train(
         threshold = ood.choose_threshold(calibration)
         # Acceptance is measured on the test photos, which took no part in choosing it.
         test_p = predict_proba(head, x_test)
-        test_unknown = ood.is_unknown(
-            test_p, ood.ood_scores(x_test, centroids), threshold, negative_idx
-        )
+        test_scores = ood.ood_scores(x_test, centroids)
+        test_unknown = ood.is_unknown(test_p, test_scores, threshold, negative_idx)
         positive = ~np.isin(y_test, negative_idx)  # negatives are not "in distribution"
         accepted = float((~test_unknown[positive]).mean()) if positive.any() else 0.0
         probe_p = predict_proba(head, x_probe)
@@ -229,8 +230,7 @@ def train(
             held_scores = ood.out_of_fold_scores(x_held, y_held, groups, n_classes, seed=seed)
             evaluation_kind = f"{CV_FOLDS}-fold cross-validation, duplicates grouped"
         else:
-            held_samples, y_held, held_p = data.test, y_test, test_p
-            held_scores = ood.ood_scores(x_test, centroids)
+            held_samples, y_held, held_p, held_scores = data.test, y_test, test_p, test_scores
             evaluation_kind = "test split"
         test_metrics = classification_metrics(y_held, held_p, labels)
         held_unknown = ood.is_unknown(held_p, held_scores, threshold, negative_idx)
@@ -250,11 +250,7 @@ def train(
         name=name or Path(data_dir).resolve().name or "isit-model",
         version=time.strftime("%Y%m%d-%H%M%S"),
         preprocess=spec,
-        backbone=BackboneInfo(
-            name=extractor.metadata.backbone.name,
-            weights_sha256=extractor.metadata.backbone.weights_sha256,
-            feature_dim=extractor.feature_dim,
-        ),
+        backbone=extractor.metadata.backbone,  # what the features came from
         labels=tuple(labels),
         unknown=UnknownSpec(
             threshold=threshold, method=ood.METHOD, negative_labels=negative_labels
