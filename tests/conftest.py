@@ -96,12 +96,13 @@ def sample_dataset_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def trained_model(sample_dataset_dir, tmp_path_factory):
     """``training.train_command.TrainResult`` of one real `train` on the sample photos."""
-    from training.train_command import train
+    from training.api import train
+    from training.settings import TrainConfig
 
     return train(
         sample_dataset_dir,
         tmp_path_factory.mktemp("trained") / "model",
-        seed=0,
+        TrainConfig(seed=0),
         quiet=True,
         progress=False,
     )

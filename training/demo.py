@@ -23,7 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from training.train_command import train
+    from training.api import train
+    from training.settings import TrainConfig
 
     workdir: Path = args.workdir
     data = workdir / "data"
@@ -32,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     generate(data, per_class=args.per_class, seed=args.seed)
     print(f"Generated sample photos in {data}/ (circles, squares, triangles).", file=sys.stderr)
     try:
-        result = train(data, workdir / "model", seed=args.seed, name="shapes-demo")
+        result = train(data, workdir / "model", TrainConfig(seed=args.seed, name="shapes-demo"))
     except IsitError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 1

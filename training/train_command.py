@@ -28,6 +28,7 @@ from training.evaluation import classification_metrics
 from training.feature_cache import Entry, FeatureCache, sha256_bytes
 from training.head import HeadConfig, HeadTrainer, predict_proba, train_head
 from training.report import HeldOut, Probes, ReportInput, write_metrics, write_report
+from training.settings import TrainConfig
 from training.train_data import DatasetError, Sample, TrainingData, load_training_data
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -111,14 +112,7 @@ def train(
     data_dir: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
     *,
-    backbone: str = DEFAULT_BACKBONE,
-    epochs: int = 60,
-    seed: int = 0,
-    augment: int = 0,
-    hidden: int = 0,
-    include_conflicts: bool = False,
-    name: str | None = None,
-    probes: bool = True,
+    config: TrainConfig | None = None,
     quiet: bool = False,
     progress: bool | None = None,
 ) -> TrainResult:
@@ -130,10 +124,15 @@ def train(
     Raises :class:`training.train_data.DatasetError` (with the dataset check's messages)
     when the folder has fatal problems, and other :class:`isit.errors.IsitError` s.
     """
+    config = config or TrainConfig()
+    backbone, epochs, seed, augment, hidden = (
+        config.backbone, config.epochs, config.seed, config.augment, config.hidden
+    )
+    include_conflicts, name, probes = config.include_conflicts, config.name, config.probes
     started = time.perf_counter()
     timer = _Timer()
     out = Path(out_dir)
-    config = HeadConfig(epochs=epochs, seed=seed, hidden=hidden)
+    head_config = HeadConfig(epochs=epochs, seed=seed, hidden=hidden)
     from isit.features import FeatureExtractor
     from training.backbones.provision import provision
     from training.backbones.registry import get_backbone
@@ -187,7 +186,7 @@ def train(
             x_val,
             y_val,
             n_classes,
-            config,
+            head_config,
         )
         head = result.model
         centroids = ood.class_centroids(x_train, y_train, n_classes)
@@ -225,7 +224,7 @@ def train(
                 [i for i in range(len(data.train)) for _ in range(augment)], dtype=np.int64
             )
             held_p = _oof_probabilities(
-                x_held, y_held, groups, n_classes, config, x_aug=x_aug, y_aug_index=aug_index
+                x_held, y_held, groups, n_classes, head_config, x_aug=x_aug, y_aug_index=aug_index
             )
             held_scores = ood.out_of_fold_scores(x_held, y_held, groups, n_classes, seed=seed)
             evaluation_kind = f"{CV_FOLDS}-fold cross-validation, duplicates grouped"
@@ -391,13 +390,15 @@ def run(args: argparse.Namespace) -> int:
         result = train(
             args.data_dir,
             args.out,
-            backbone=args.backbone,
-            epochs=args.epochs,
-            seed=args.seed,
-            augment=args.augment,
-            hidden=args.hidden,
-            include_conflicts=args.include_conflicts,
-            name=args.name,
+            config=TrainConfig(
+                backbone=args.backbone,
+                epochs=args.epochs,
+                seed=args.seed,
+                augment=args.augment,
+                hidden=args.hidden,
+                include_conflicts=args.include_conflicts,
+                name=args.name,
+            ),
         )
     except DatasetError as exc:
         print(exc.message, file=sys.stderr)

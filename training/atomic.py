@@ -1,0 +1,46 @@
+"""One way to write a file so that no reader ever sees half of it.
+
+Write to a hidden temporary file in the same folder, flush and fsync, then rename over
+the target (atomic on one file system). The temporary file is removed on any failure,
+and the result gets ordinary permissions (0666 minus the umask), not mkstemp's 0600.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_with(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None]) -> Path:
+    """Create/replace ``path`` with what ``write(binary_file)`` writes; parents are made."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp_name, 0o666 & ~_umask())
+        os.replace(tmp_name, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
+    return target
+
+
+def atomic_write(path: str | os.PathLike[str], data: bytes | str) -> Path:
+    """Create/replace ``path`` with ``data`` (text is written as UTF-8)."""
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    return atomic_write_with(path, lambda handle: handle.write(payload))

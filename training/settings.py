@@ -1,0 +1,72 @@
+"""Every default of training in one place, and the validated training configuration.
+
+The CLI reads its argparse defaults from here and the Python API uses the same
+:class:`TrainConfig`, so a default changes in one line and both agree.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from isit.errors import IsitError
+
+# Where backbones and features are cached: $ISIT_CACHE_DIR, else ~/.cache/isit.
+CACHE_ENV = "ISIT_CACHE_DIR"
+DEFAULT_BACKBONE = "mobilenet_v2"
+EPOCHS = 60
+SEED = 0
+AUGMENT = 0
+HIDDEN = 0
+FOLDS = 5  # cross-validation folds (evaluation, unknown calibration)
+RUNS_DIR = "runs"  # `isit train` writes runs/<name>/ (then <name>-2, ...) without --out
+EVALUATE_RUNS = "evaluate"  # `isit evaluate` writes runs/evaluate/<name>/ without --out
+# TensorFlow's C++ log level while isit runs (2 = errors only); --verbose shows all.
+TF_LOG_LEVEL = "2"
+
+
+def cache_root() -> Path:
+    """``$ISIT_CACHE_DIR`` or ``~/.cache/isit``, read on every call (tests set it)."""
+    root = os.environ.get(CACHE_ENV) or os.path.join("~", ".cache", "isit")
+    return Path(root).expanduser()
+
+
+class ConfigError(IsitError):
+    """A training setting out of range; the message names the option and what is allowed."""
+
+    code = "invalid_config"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """What `isit train` and :func:`training.api.train` accept; checked on creation."""
+
+    backbone: str = DEFAULT_BACKBONE
+    epochs: int = EPOCHS
+    seed: int = SEED
+    augment: int = AUGMENT  # cached augmented views per training photo
+    hidden: int = HIDDEN  # 0 = linear head; > 0 = one hidden layer of this many units
+    folds: int = FOLDS
+    include_conflicts: bool = False
+    name: str | None = None  # shown by the API; default: the data folder's name
+    probes: bool = True  # measure rejection of unrelated photos
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not isinstance(self.epochs, int) or self.epochs < 1:
+            problems.append(f"epochs must be a whole number of at least 1 (got {self.epochs!r})")
+        if not isinstance(self.augment, int) or not 0 <= self.augment <= 50:
+            problems.append(f"augment must be between 0 and 50 views (got {self.augment!r})")
+        if not isinstance(self.hidden, int) or not 0 <= self.hidden <= 4096:
+            problems.append(f"hidden must be 0 (no hidden layer) to 4096 (got {self.hidden!r})")
+        if not isinstance(self.folds, int) or not 2 <= self.folds <= 20:
+            problems.append(f"folds must be between 2 and 20 (got {self.folds!r})")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            problems.append(f"seed must be a whole number of 0 or more (got {self.seed!r})")
+        if not isinstance(self.backbone, str) or not self.backbone.strip():
+            problems.append("backbone must be a name, e.g. mobilenet_v2")
+        if self.name is not None and (not self.name.strip() or len(self.name) > 100):
+            problems.append("name must be 1 to 100 characters")
+        if problems:
+            raise ConfigError("Invalid training settings: " + "; ".join(problems) + ".")
