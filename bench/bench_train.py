@@ -134,14 +134,13 @@ def baseline(data: Path, epochs: int, measure: int) -> dict:
 def cross_validation(data: Path, cache: Path) -> dict:
     """5-fold accuracy from the cached features, one representative per duplicate group."""
     os.environ["ISIT_CACHE_DIR"] = str(cache)
-    from sklearn.model_selection import StratifiedGroupKFold
-
     from isit.features import FeatureExtractor
     from training.backbones.provision import provision
     from training.doctor import check_dataset
     from training.feature_cache import Entry, FeatureCache
-    from training.head import HeadConfig
-    from training.train_command import _oof_probabilities
+    from training.oof import grouped_folds
+    from training.pipeline.head import out_of_fold_probabilities
+    from training.settings import TrainConfig
 
     report = check_dataset(data, progress=False)
     records = report.usable_images()
@@ -150,13 +149,12 @@ def cross_validation(data: Path, cache: Path) -> dict:
     x = cache_.get([Entry(r.sha256, data / r.path) for r in records])
     y = np.array([labels.index(r.label) for r in records])
     groups = np.array([r.group_key for r in records])
-    config = HeadConfig(seed=0)
+    config = TrainConfig(seed=0, folds=5)
     start = time.perf_counter()
-    probabilities = _oof_probabilities(x, y, groups, len(labels), config, folds=5)
+    probabilities = out_of_fold_probabilities(x, y, groups, len(labels), config)
     seconds = time.perf_counter() - start
     correct = probabilities.argmax(axis=1) == y
-    splitter = StratifiedGroupKFold(n_splits=5, shuffle=True, random_state=config.seed)
-    folds = [float(correct[held].mean()) for _, held in splitter.split(x, y, groups)]
+    folds = [float(correct[held].mean()) for _, held in grouped_folds(y, groups, 5, config.seed)]
     return {
         "n": len(y),
         "duplicate_groups": len(report.duplicate_groups),

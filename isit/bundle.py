@@ -14,7 +14,7 @@ import numpy as np
 import onnxruntime as ort
 
 from isit.errors import ModelError
-from isit.imaging import DEFAULT_LIMITS, DecodeLimits, preprocess
+from isit.imaging import DEFAULT_LIMITS, DecodeLimits, preprocess, preprocess_batch
 from isit.metadata import (
     FEATURES,
     INPUT_NAME,
@@ -175,7 +175,7 @@ class ModelBundle:
     ) -> list[Prediction]:
         if not images:
             return []
-        batch = np.stack([preprocess(d, self.metadata.preprocess, limits=limits) for d in images])
+        batch = preprocess_batch(images, self.metadata.preprocess, limits=limits)
         return self.predict_arrays(batch)
 
     def describe(self) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import numpy as np
 
 from isit.bundle import open_session
 from isit.errors import ModelError
-from isit.imaging import DEFAULT_LIMITS, DecodeLimits, preprocess
+from isit.imaging import DEFAULT_LIMITS, DecodeLimits, preprocess_batch
 from isit.metadata import FEATURES, INPUT_NAME
 
 
@@ -41,9 +41,4 @@ class FeatureExtractor:
     def from_bytes(
         self, images: Sequence[bytes], *, limits: DecodeLimits = DEFAULT_LIMITS
     ) -> np.ndarray:
-        batch = (
-            np.stack([preprocess(d, self.spec, limits=limits) for d in images])
-            if images
-            else (np.zeros((0, self.spec.size, self.spec.size, 3), np.float32))
-        )
-        return self.run(batch)
+        return self.run(preprocess_batch(images, self.spec, limits=limits))

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 from training.settings import TrainConfig
 
 if TYPE_CHECKING:
-    from training.evaluate_command import EvaluationResult
-    from training.train_command import TrainResult
+    from training.evaluate_folder import EvaluationResult
+    from training.pipeline import TrainResult
 
 
 def train(
@@ -25,10 +25,10 @@ def train(
 ) -> TrainResult:
     """Check ``data_dir``, train, evaluate on held-out photos, export ``out_dir/model.onnx``
     with ``metrics.json`` and ``report.html``. Raises :class:`isit.errors.IsitError`s."""
-    from training.train_command import train as run_training
+    from training.pipeline import train as run_training
 
     config = config or TrainConfig()
-    return run_training(data_dir, out_dir, config=config, quiet=quiet, progress=progress)
+    return run_training(data_dir, out_dir, config, quiet=quiet, progress=progress)
 
 
 def evaluate(
@@ -38,6 +38,6 @@ def evaluate(
     **options: Any,
 ) -> EvaluationResult:
     """Metrics and report of ``model_path`` on the labelled folder ``data_dir``."""
-    from training.evaluate_command import evaluate as run_evaluation
+    from training.evaluate_folder import evaluate as run_evaluation
 
     return run_evaluation(model_path, data_dir, out_dir, **options)

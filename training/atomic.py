@@ -41,6 +41,8 @@ def atomic_write_with(path: str | os.PathLike[str], write: Callable[[IO[bytes]],
 
 
 def atomic_write(path: str | os.PathLike[str], data: bytes | str) -> Path:
-    """Create/replace ``path`` with ``data`` (text is written as UTF-8)."""
-    payload = data.encode("utf-8") if isinstance(data, str) else data
+    """Create/replace ``path`` with ``data``. Text is written as UTF-8; characters UTF-8
+    cannot hold (file names' undecodable bytes, kept as surrogates) become visible
+    escapes instead of an error after the work is done."""
+    payload = data.encode("utf-8", "backslashreplace") if isinstance(data, str) else data
     return atomic_write_with(path, lambda handle: handle.write(payload))

@@ -26,7 +26,7 @@ import onnx
 
 from isit.bundle import ModelBundle
 from isit.errors import IsitError
-from isit.imaging import preprocess
+from isit.imaging import preprocess_batch
 from isit.metadata import FEATURES, INPUT_NAME, OOD_SCORE, PROBABILITIES, ModelMetadata
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -183,7 +183,7 @@ def check_parity(
     spec = bundle.metadata.preprocess
     got_p, got_ood = [], []
     for start in range(0, len(images), chunk):
-        batch = np.stack([preprocess(data, spec) for data in images[start : start + chunk]])
+        batch = preprocess_batch(images[start : start + chunk], spec)
         p, s = bundle.run(batch)
         got_p.append(p)
         got_ood.append(s)

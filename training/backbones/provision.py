@@ -88,13 +88,14 @@ def export_backbone(bdef: BackboneDef, path: Path) -> Path:
 
 
 def provision(
-    name: str | None = None,
+    backbone: BackboneDef | str | None = None,
     *,
     force: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> Path:
-    """The cached backbone ONNX for ``name`` (default backbone), built only if missing."""
-    bdef = get_backbone(name)
+    """The cached backbone ONNX for ``backbone`` (a definition, a name, or None for the
+    default), built only if missing."""
+    bdef = backbone if isinstance(backbone, BackboneDef) else get_backbone(backbone)
     path = backbone_path(bdef)
     if not force and _cached_file_ok(path, bdef):
         return path

@@ -1,0 +1,197 @@
+"""Evaluate a model.onnx on any labelled folder (e.g. a user's separate test photos).
+
+The numbers are computed by the exported model itself through the core, exactly as the
+Function would answer, into one :class:`training.interpretation.Interpretation` that
+metrics.json and the report are made from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from isit.bundle import ModelBundle
+from isit.errors import IsitError
+from isit.imaging import preprocess_batch
+from training import unknown as ood
+from training.batch_predict import predict_files
+from training.interpretation import Interpretation
+from training.report import Probes, ReportInput, write_metrics, write_report
+
+
+class UnknownLabels(IsitError):
+    """The folder has classes the model was not trained on."""
+
+    code = "unknown_labels"
+
+
+class NothingToEvaluate(IsitError):
+    """A folder without class folders, or without a single readable photo."""
+
+    code = "nothing_to_evaluate"
+
+
+@dataclass(frozen=True)
+class EvaluationResult:
+    metrics: dict[str, Any]
+    metrics_path: Path
+    report_path: Path
+
+
+@dataclass(frozen=True)
+class _Folder:
+    files: list[tuple[Path, str]]  # (path, display) of distinct files
+    truth: dict[str, str]  # display -> class folder
+    duplicates: int  # byte-identical copies counted once
+    missing_labels: list[str]  # model labels with no folder here
+
+
+def _scan(root: Path, labels: list[str]) -> _Folder:
+    from training.doctor.layout import scan_layout
+
+    layout = scan_layout(root)
+    if layout.fatal:
+        raise NothingToEvaluate("\n".join(layout.fatal))
+    if not layout.class_names:
+        raise NothingToEvaluate(
+            f"{root} has no class folders; put the photos in one folder per class."
+        )
+    strangers = sorted(set(layout.class_names) - set(labels))
+    if strangers:
+        raise UnknownLabels(
+            f"The model does not know the labels {', '.join(repr(s) for s in strangers)}; it "
+            f"was trained on {', '.join(repr(label) for label in labels)}. Rename those "
+            "folders to one of these labels, or remove them."
+        )
+    seen: set[str] = set()
+    files: list[tuple[Path, str]] = []
+    truth: dict[str, str] = {}
+    for candidate in layout.candidates:  # identical files count once (the first, sorted)
+        path = root / candidate.path
+        try:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError:
+            digest = candidate.path  # unreadable: reported by predict_files
+        if digest not in seen:
+            seen.add(digest)
+            files.append((path, candidate.path))
+            truth[candidate.path] = candidate.label
+    missing = sorted(set(labels) - set(layout.class_names))
+    return _Folder(files, truth, len(layout.candidates) - len(files), missing)
+
+
+def _interpret(bundle: ModelBundle, folder: _Folder) -> tuple[Interpretation, int]:
+    """The model's answers on the folder's photos, and how many could not be read."""
+    labels = list(bundle.labels)
+    outcomes = [o for o in predict_files(bundle, folder.files) if o.prediction is not None]
+    if not outcomes:
+        raise NothingToEvaluate(f"None of the {len(folder.files)} files could be read as images.")
+    interpretation = Interpretation.of(
+        labels,
+        [labels.index(folder.truth[o.display]) for o in outcomes],
+        np.stack([o.probabilities for o in outcomes]),
+        [o.prediction.ood_score for o in outcomes],
+        [o.prediction.unknown for o in outcomes],
+        [o.display for o in outcomes],
+        [o.path for o in outcomes],
+    )
+    return interpretation, len(folder.files) - len(outcomes)
+
+
+def _probes(bundle: ModelBundle, enabled: bool) -> Probes | None:
+    items = ood.probe_images() if enabled else []
+    if not items:
+        return None
+    batch = preprocess_batch([data for _, data in items], bundle.metadata.preprocess)
+    predictions = bundle.predict_arrays(batch)
+    return Probes.of(
+        items,
+        np.array([p.ood_score for p in predictions], dtype=np.float32),
+        np.array([p.unknown for p in predictions], dtype=bool),
+    )
+
+
+def _warnings(folder: _Folder, unreadable: int) -> list[str]:
+    warnings = []
+    if unreadable:
+        warnings.append(f"{unreadable} files could not be read as images and were skipped.")
+    if folder.duplicates:
+        warnings.append(
+            f"{folder.duplicates} files are byte-identical copies of others; counted once."
+        )
+    if folder.missing_labels:
+        warnings.append(f"No photos of {', '.join(folder.missing_labels)} in this folder.")
+    return warnings
+
+
+def _metrics(
+    bundle: ModelBundle,
+    root: Path,
+    interp: Interpretation,
+    probes: Probes | None,
+    unreadable: int,
+    warnings: list[str],
+) -> dict[str, Any]:
+    negative_idx = [bundle.labels.index(n) for n in bundle.negative_labels]
+    accepted, accepted_n = interp.accepted_share(negative_idx)
+    return {
+        "test": interp.metrics(),
+        "evaluation": f"evaluation folder {root.name}",
+        "unknown": {
+            "threshold": bundle.threshold,
+            "in_distribution_accepted": accepted,
+            "in_distribution_n": accepted_n,
+            "unknown_rate": float(interp.unknown.mean()),
+            "probe_rejected": float(probes.rejected.mean()) if probes else 0.0,
+            "probe_n": len(probes.names) if probes else 0,
+        },
+        "split": {"train": 0, "val": 0, "test": interp.n},
+        "labels": list(bundle.labels),
+        "backbone": bundle.metadata.backbone.name,
+        "model": {"name": bundle.metadata.name, "version": bundle.metadata.version},
+        "skipped": unreadable,
+        "warnings": warnings,
+    }
+
+
+def evaluate(
+    model_path: str | os.PathLike[str],
+    data_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    probes: bool = True,
+) -> EvaluationResult:
+    """Evaluate ``model_path`` on the labelled folder ``data_dir``; write metrics and report.
+
+    Raises :class:`UnknownLabels` naming folders the model does not know, and
+    :class:`isit.errors.IsitError` for an unusable model or folder.
+    """
+    bundle = ModelBundle(model_path)
+    root = Path(data_dir)
+    folder = _scan(root, list(bundle.labels))
+    interp, unreadable = _interpret(bundle, folder)
+    probe_result = _probes(bundle, probes)
+    warnings = _warnings(folder, unreadable)
+    metrics = _metrics(bundle, root, interp, probe_result, unreadable, warnings)
+    out = Path(out_dir)
+    metrics_path = write_metrics(out / "metrics.json", metrics)
+    report = ReportInput(
+        title=f"isit model “{bundle.metadata.name}” on {root.name}",
+        metrics=metrics,
+        interpretation=interp,
+        evaluation_kind=f"folder {root.name}",
+        warnings=warnings,
+        probes=probe_result,
+        threshold=bundle.threshold,
+        facts={
+            "model": f"{bundle.metadata.name} {bundle.metadata.version}",
+            "backbone": bundle.metadata.backbone.name,
+            "photos evaluated": str(interp.n),
+        },
+    )
+    return EvaluationResult(metrics, metrics_path, write_report(report, out / "report.html"))

@@ -1,0 +1,114 @@
+"""`isit train` as a short sequence of named stages with a typed result between each:
+
+    data (check) -> backbone -> features -> head -> unknown -> evaluate -> export (+ parity)
+    -> outputs (metrics.json, report.html)
+
+Each stage is a plain function in its own module (``training.pipeline.<stage>``), timed
+by one wrapper (metrics.json ``timings``). The CLI calls :func:`train` through
+:mod:`training.api`; stages never import the CLI.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from training.pipeline.data import TrainingData, load_training_data
+from training.pipeline.evaluate import evaluate_held_out
+from training.pipeline.export import export_and_check, model_metadata
+from training.pipeline.features import compute_features, resolve_backbone
+from training.pipeline.head import fit_head
+from training.pipeline.outputs import Run, metrics_of, report_of, write_outputs
+from training.pipeline.timing import StageTimer
+from training.pipeline.unknown import calibrate_unknown
+from training.report import write_metrics
+from training.settings import TrainConfig
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    model_path: Path
+    metrics_path: Path
+    report_path: Path
+    metrics: dict[str, Any]
+    labels: list[str]
+    threshold: float
+    cache_hits: int
+    cache_computed: int
+    seconds: float
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _import_keras() -> None:
+    import keras  # noqa: F401  (timed on its own: seconds, and not the head's fault)
+
+
+def train(
+    data_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    config: TrainConfig | None = None,
+    *,
+    quiet: bool = False,
+    progress: bool | None = None,
+) -> TrainResult:
+    """Train a classifier on ``data_dir``; write model.onnx, metrics.json, report.html.
+
+    ``progress``: None shows progress bars only when stderr is a terminal; ``quiet``
+    also silences the dataset summary. Raises :class:`training.pipeline.data.DatasetError`
+    (with the dataset check's messages) on fatal dataset problems, and other
+    :class:`isit.errors.IsitError` s.
+    """
+    config = config or TrainConfig()
+    timer, out = StageTimer(), Path(out_dir)
+    progress = False if quiet else progress
+
+    def say(message: str) -> None:
+        if not quiet:
+            print(message, file=sys.stderr, flush=True)
+
+    from training.backbones.registry import get_backbone
+
+    get_backbone(config.backbone)  # an unknown name fails before the check's work
+    data: TrainingData = timer.run(
+        "check",
+        load_training_data,
+        data_dir,
+        include_conflicts=config.include_conflicts,
+        progress=progress,
+    )
+    say(data.summary)
+    backbone = timer.run("backbone", resolve_backbone, config.backbone, say)
+    features = timer.run("features", compute_features, data, backbone, config, progress)
+    timer.run("import tensorflow", _import_keras)
+    head = timer.run("head", fit_head, features, len(data.labels), config)
+    rule = timer.run("unknown", calibrate_unknown, data, features, config)
+    held = timer.run("evaluate", evaluate_held_out, data, features, head, rule, config)
+    metadata = model_metadata(Path(data_dir), data, backbone, rule, held, config)
+    out.mkdir(parents=True, exist_ok=True)
+    exported = timer.run("export", export_and_check, out, metadata, backbone, head, data, features)
+    run = Run(data, backbone, features, head, rule, held, exported, config)
+    seconds = timer.elapsed()
+    metrics = metrics_of(run, seconds, timer.timings)
+    metrics_path, report_path = timer.run(
+        "report", write_outputs, out, metrics, report_of(run, metrics)
+    )
+    metrics["timings"] = dict(timer.timings)  # now with the report's time
+    write_metrics(metrics_path, metrics)
+    return TrainResult(
+        model_path=exported.model_path,
+        metrics_path=metrics_path,
+        report_path=report_path,
+        metrics=metrics,
+        labels=list(data.labels),
+        threshold=rule.threshold,
+        cache_hits=features.cache_hits,
+        cache_computed=features.cache_computed,
+        seconds=seconds,
+        timings=dict(timer.timings),
+    )
+
+
+__all__ = ["TrainConfig", "TrainResult", "train"]

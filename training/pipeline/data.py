@@ -1,0 +1,111 @@
+"""Stage 1, data: from the dataset doctor's report to what training needs.
+
+Training never reads a folder on its own: it runs the same check as `isit check`, stops
+on its fatal problems with the same messages, and uses its split (one representative
+per group of duplicates, so no photo is counted twice and no duplicate leaks between
+splits). Images that appear in more than one class folder (conflicts) are left out
+unless asked for.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from training.doctor import DatasetInvalid, DatasetReport, check_dataset, format_summary
+from training.unknown import NEGATIVE_LABELS
+
+# Training stops with the dataset check's own error and messages.
+DatasetError = DatasetInvalid
+SKIPPED_LISTED = 5
+
+
+@dataclass(frozen=True)
+class Sample:
+    path: Path  # absolute: where to read it
+    relative: str  # as the user knows it, relative to DATA_DIR
+    label: str
+    sha256: str  # of the file bytes: the feature-cache key
+    group: str  # duplicate group (a photo's own id when it has no duplicates)
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    labels: tuple[str, ...]
+    train: tuple[Sample, ...]
+    val: tuple[Sample, ...]
+    test: tuple[Sample, ...]
+    cross_validate: bool  # too few photos for a trustworthy test split
+    warnings: tuple[str, ...] = ()
+    summary: str = ""
+
+    @property
+    def negative_labels(self) -> tuple[str, ...]:
+        return tuple(label for label in self.labels if label.lower() in NEGATIVE_LABELS)
+
+    @property
+    def negative_idx(self) -> list[int]:
+        return [self.labels.index(label) for label in self.negative_labels]
+
+    def y(self, samples: Sequence[Sample]) -> np.ndarray:
+        """Class indices of ``samples``."""
+        return np.array([self.labels.index(s.label) for s in samples], dtype=np.int64)
+
+    def groups(self, samples: Sequence[Sample]) -> np.ndarray:
+        return np.array([s.group for s in samples])
+
+    def split_counts(self) -> dict[str, int]:
+        return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}
+
+
+def _warnings(report: DatasetReport, include_conflicts: bool) -> list[str]:
+    warnings = list(report.warnings)
+    skipped = [p for p in report.problems if p.kind != "hidden"]
+    if skipped:
+        shown = "; ".join(f"{p.path}: {p.reason}" for p in skipped[:SKIPPED_LISTED])
+        more = (
+            f" (and {len(skipped) - SKIPPED_LISTED} more)" if len(skipped) > SKIPPED_LISTED else ""
+        )
+        warnings.append(f"{len(skipped)} files were skipped: {shown}{more}")
+    if report.conflicts and not include_conflicts:
+        warnings.append(
+            f"{len(report.conflicts)} photos appear in more than one class folder and were "
+            "left out; put each in one folder (or train with --include-conflicts)."
+        )
+    return warnings
+
+
+def load_training_data(
+    data_dir: str | os.PathLike[str],
+    *,
+    include_conflicts: bool = False,
+    progress: bool | None = None,
+) -> TrainingData:
+    """Run the dataset check; raise :class:`DatasetInvalid` on its fatal problems."""
+    root = Path(data_dir)
+    report = check_dataset(root, progress=progress)
+    report.raise_if_fatal()
+    splits: dict[str, list[Sample]] = {"train": [], "val": [], "test": []}
+    for record in report.usable_images(include_conflicts=include_conflicts):
+        splits[record.split].append(
+            Sample(
+                path=(root / record.path).resolve(),
+                relative=record.path,
+                label=record.label,
+                sha256=record.sha256,
+                group=record.group_key,
+            )
+        )
+    return TrainingData(
+        labels=tuple(report.labels),
+        train=tuple(splits["train"]),
+        val=tuple(splits["val"]),
+        test=tuple(splits["test"]),
+        cross_validate=bool(report.cross_validation),
+        warnings=tuple(_warnings(report, include_conflicts)),
+        summary=format_summary(report),
+    )

@@ -1,0 +1,89 @@
+"""Stage 6, export and parity: ONE model.onnx, checked against the training side.
+
+The provisioned backbone ONNX (the features came from it) is joined with the converted
+head; the file is then loaded as the Function loads it and run on real photo bytes,
+whose answers must match what the evaluation computed from cached features.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from isit.imaging import read_image_bytes
+from isit.metadata import ModelMetadata, UnknownSpec
+from training.pipeline.data import TrainingData
+from training.pipeline.evaluate import HeldOutEvaluation
+from training.pipeline.features import Backbone, Features
+from training.pipeline.head import FittedHead
+from training.pipeline.unknown import UnknownRule
+from training.settings import TrainConfig
+
+PARITY_PHOTOS = 64
+
+
+@dataclass(frozen=True)
+class Exported:
+    model_path: Path
+    metadata: ModelMetadata
+    parity: dict[str, float]
+
+
+def model_metadata(
+    data_dir: Path,
+    data: TrainingData,
+    backbone: Backbone,
+    rule: UnknownRule,
+    held: HeldOutEvaluation,
+    config: TrainConfig,
+) -> ModelMetadata:
+    test = held.interpretation.metrics()
+    return ModelMetadata(
+        kind="classifier",
+        name=config.name or data_dir.resolve().name or "isit-model",
+        version=time.strftime("%Y%m%d-%H%M%S"),
+        preprocess=backbone.extractor.spec,
+        backbone=backbone.extractor.metadata.backbone,  # what the features came from
+        labels=data.labels,
+        unknown=UnknownSpec(
+            threshold=rule.threshold, method=rule.method, negative_labels=rule.negative_labels
+        ),
+        metrics={
+            "accuracy": test["accuracy"],
+            "n": test["n"],
+            "evaluation": held.kind,
+            "in_distribution_accepted": held.accepted,
+            "probe_rejected": held.probes.rejected_share,
+        },
+    )
+
+
+def _parity_photos(data: TrainingData, features: Features) -> tuple[list[Any], Any]:
+    """The test photos (else validation, else training) and their cached features."""
+    for samples, x in ((data.test, features.x_test), (data.val, features.x_val)):
+        if samples:
+            return list(samples[:PARITY_PHOTOS]), x[:PARITY_PHOTOS]
+    return list(data.train[:PARITY_PHOTOS]), features.x_train[:PARITY_PHOTOS]
+
+
+def export_and_check(
+    out_dir: Path,
+    metadata: ModelMetadata,
+    backbone: Backbone,
+    head: FittedHead,
+    data: TrainingData,
+    features: Features,
+) -> Exported:
+    from training.export_model import check_parity, export
+
+    model_path = export(backbone.path, head.model, head.centroids, metadata, out_dir / "model.onnx")
+    samples, x = _parity_photos(data, features)
+    parity = check_parity(
+        model_path,
+        [read_image_bytes(s.path) for s in samples],
+        head.probabilities(x),
+        head.ood_scores(x),
+    )
+    return Exported(model_path, metadata, parity)

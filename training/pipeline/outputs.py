@@ -1,0 +1,82 @@
+"""Stage 7, outputs: metrics.json (schema: training/metrics.schema.json) and report.html."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from training.pipeline.data import TrainingData
+from training.pipeline.evaluate import HeldOutEvaluation
+from training.pipeline.export import Exported
+from training.pipeline.features import Backbone, Features
+from training.pipeline.head import FittedHead
+from training.pipeline.unknown import UnknownRule
+from training.report import Probes, ReportInput, write_metrics, write_report
+from training.settings import TrainConfig
+
+
+@dataclass(frozen=True)
+class Run:
+    """Everything the stages produced, for the outputs."""
+
+    data: TrainingData
+    backbone: Backbone
+    features: Features
+    head: FittedHead
+    rule: UnknownRule
+    held: HeldOutEvaluation
+    exported: Exported
+    config: TrainConfig
+
+
+def metrics_of(run: Run, seconds: float, timings: dict[str, float]) -> dict[str, Any]:
+    return {
+        "test": run.held.interpretation.metrics(),
+        "evaluation": run.held.kind,
+        "unknown": run.held.unknown_metrics(run.rule),
+        "split": run.data.split_counts(),
+        "labels": list(run.data.labels),
+        "backbone": run.backbone.name,
+        "epochs_run": run.head.epochs_run,
+        "best_epoch": run.head.best_epoch,
+        "augment": run.config.augment,
+        "seed": run.config.seed,
+        "parity": run.exported.parity,
+        "cache": {"hits": run.features.cache_hits, "computed": run.features.cache_computed},
+        "train_seconds": seconds,
+        "timings": dict(timings),
+        "warnings": list(run.data.warnings),
+    }
+
+
+def report_of(run: Run, metrics: dict[str, Any]) -> ReportInput:
+    data, probes = run.data, run.held.probes
+    return ReportInput(
+        title=f"isit model “{run.exported.metadata.name}” — {run.backbone.name}",
+        metrics=metrics,
+        interpretation=run.held.interpretation,
+        evaluation_kind=run.held.kind,
+        history=run.head.history,
+        warnings=list(data.warnings),
+        probes=Probes.of(probes.items, probes.ood, probes.rejected),
+        threshold=run.rule.threshold,
+        facts={
+            "photos (train / validation / test)": (
+                f"{len(data.train)} / {len(data.val)} / {len(data.test)}"
+            ),
+            "classes": ", ".join(data.labels),
+            "backbone": run.backbone.name,
+            "epochs (best)": f"{run.head.epochs_run} ({run.head.best_epoch})",
+            "augmented views per photo": str(run.config.augment),
+            "training time": f"{metrics['train_seconds']:.1f} s",
+        },
+    )
+
+
+def write_outputs(out_dir: Path, metrics: dict[str, Any], report: ReportInput) -> tuple[Path, Path]:
+    """``(metrics.json, report.html)`` paths, both written atomically."""
+    return (
+        write_metrics(out_dir / "metrics.json", metrics),
+        write_report(report, out_dir / "report.html"),
+    )

@@ -1,0 +1,64 @@
+"""Stage 4, unknown: the threshold above which a photo is answered "unknown"."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from training import unknown as ood
+from training.pipeline.data import TrainingData
+from training.pipeline.features import Features
+from training.pipeline.head import FittedHead
+from training.settings import TrainConfig
+
+
+@dataclass(frozen=True)
+class UnknownRule:
+    threshold: float
+    negative_labels: tuple[str, ...]
+    negative_idx: tuple[int, ...]
+    calibration_n: int
+    method: str = ood.METHOD
+
+    def is_unknown(self, probabilities: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        return ood.is_unknown(probabilities, scores, self.threshold, list(self.negative_idx))
+
+
+def calibrate_unknown(data: TrainingData, features: Features, config: TrainConfig) -> UnknownRule:
+    """Threshold from out-of-fold distances of the train + validation photos (each scored
+    against centroids that never saw it, duplicates grouped): at least 95% accepted.
+    The test photos take no part, so their acceptance is an honest measurement."""
+    calibration = ood.out_of_fold_scores(
+        np.concatenate([features.x_train, features.x_val]),
+        np.concatenate([features.y_train, features.y_val]),
+        data.groups(data.train + data.val),
+        len(data.labels),
+        folds=config.folds,
+        seed=config.seed,
+    )
+    return UnknownRule(
+        threshold=ood.choose_threshold(calibration),
+        negative_labels=data.negative_labels,
+        negative_idx=tuple(data.negative_idx),
+        calibration_n=len(calibration),
+    )
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """The unrelated photos: their scores and whether the rule rejected them."""
+
+    items: tuple[tuple[str, bytes], ...]
+    ood: np.ndarray
+    rejected: np.ndarray
+
+    @property
+    def rejected_share(self) -> float:
+        return float(self.rejected.mean()) if len(self.rejected) else 0.0
+
+
+def score_probes(features: Features, head: FittedHead, rule: UnknownRule) -> ProbeResult:
+    scores = head.ood_scores(features.x_probe)
+    rejected = rule.is_unknown(head.probabilities(features.x_probe), scores)
+    return ProbeResult(features.probe_items, scores, rejected)

@@ -1,0 +1,70 @@
+"""The report's plots: matplotlib figures as inlined PNG data URIs."""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import Any
+
+import numpy as np
+
+
+def png_uri(fig: Any) -> str:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=96, bbox_inches="tight")
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def confusion_png(labels: list[str], matrix: list[list[int]]) -> str:
+    import matplotlib.pyplot as plt
+
+    m = np.asarray(matrix)
+    size = 1.2 + 0.7 * len(labels)
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    ax.imshow(m, cmap="Blues")
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    top = m.max() if m.size else 0
+    for i in range(m.shape[0]):
+        for j in range(m.shape[1]):
+            colour = "white" if top and m[i, j] > top / 2 else "black"
+            ax.text(j, i, str(m[i, j]), ha="center", va="center", color=colour)
+    ax.set_title("confusion matrix")
+    return png_uri(fig)
+
+
+def curves_png(history: dict[str, list[float]]) -> str | None:
+    import matplotlib.pyplot as plt
+
+    if not history.get("loss"):
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
+        for key, style in ((metric, "-"), (f"val_{metric}", "--")):
+            if key in history:
+                ax.plot(range(1, len(history[key]) + 1), history[key], style, label=key)
+        ax.set_xlabel("epoch")
+        ax.set_title(metric)
+        ax.legend()
+    return png_uri(fig)
+
+
+def ood_png(held_out: np.ndarray, probes: np.ndarray | None, threshold: float) -> str:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3))
+    values = [v for v in (held_out, probes) if v is not None and len(v)]
+    top = max(float(np.max(v)) for v in values) if values else 1.0
+    bins = np.linspace(0, max(top, threshold) * 1.05 + 1e-6, 40)
+    ax.hist(held_out, bins=bins, alpha=0.6, label="your held-out photos")
+    if probes is not None and len(probes):
+        ax.hist(probes, bins=bins, alpha=0.6, label="unrelated photos (probes)")
+    ax.axvline(threshold, color="red", label=f"threshold {threshold:.3f}")
+    ax.set_xlabel("unknown score (higher = less like the training photos)")
+    ax.legend()
+    return png_uri(fig)

@@ -1,0 +1,149 @@
+"""The report, section by section: each function returns one section's HTML.
+
+Every section reads the :class:`training.interpretation.Interpretation` of the held-out
+photos (and the metrics computed from it); none computes numbers of its own.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from training.report import plots
+from training.report.page import esc, gallery, pct, table
+
+if TYPE_CHECKING:
+    from training.interpretation import Interpretation
+    from training.report import ReportInput
+
+
+def caption(interp: Interpretation, i: int, score_of: int | None = None) -> str:
+    """Thumbnail caption: the answer and its score (or one class's score), the truth."""
+    answer = interp.answer(i)
+    if score_of is None:
+        head = f"<b>{esc(answer)}</b> {interp.confidence[i]:.3f}"
+    else:
+        head = (
+            f"{esc(interp.labels[score_of])}: <b>{interp.probabilities[i, score_of]:.3f}</b>"
+            f"<br>answer: {esc(answer)}"
+        )
+    truth = esc(interp.labels[int(interp.y_true[i])])
+    return f"{head}<br>true: {truth}<br><small>{esc(interp.names[i])}</small>"
+
+
+def _photos(interp: Interpretation, indices: list[int], score_of: int | None = None) -> str:
+    return gallery([(interp.sources[i], caption(interp, i, score_of)) for i in indices])
+
+
+def headline(data: ReportInput) -> str:
+    test = data.metrics["test"]
+    return (
+        f"<h1>{esc(data.title)}</h1><p class='headline'>{pct(test['accuracy'])} correct on "
+        f"<b>{test['n']}</b> held-out photos ({esc(data.evaluation_kind)})</p>"
+    )
+
+
+def facts(data: ReportInput) -> str:
+    if not data.facts:
+        return ""
+    rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in data.facts.items())
+    return f"<table class='facts'>{rows}</table>"
+
+
+def warnings(data: ReportInput) -> str:
+    if not data.warnings:
+        return ""
+    items = "".join(f"<li>{esc(w)}</li>" for w in data.warnings)
+    return f"<h2>Dataset warnings</h2><ul class='warnings'>{items}</ul>"
+
+
+def per_class(data: ReportInput) -> str:
+    test = data.metrics["test"]
+    rows = [
+        (esc(label), str(v["n"]), f"{v['precision']:.3f}", f"{v['recall']:.3f}", f"{v['f1']:.3f}")
+        for label, v in test["per_class"].items()
+    ]
+    matrix = plots.confusion_png(list(data.labels), test["confusion"]["matrix"])
+    return (
+        "<h2>Per class</h2><div class='row'>"
+        + table(rows, ("class", "n", "precision", "recall", "F1"), "classes")
+        + f"<img class='plot' src='{matrix}' alt='confusion matrix'></div>"
+        + f"<p class='muted'>Expected calibration error: {test['ece']:.3f} (0 = scores mean "
+        "what they say).</p>"
+    )
+
+
+def mistakes(data: ReportInput) -> str:
+    interp = data.interpretation
+    return (
+        "<h2>Most confidently wrong</h2>"
+        + _photos(interp, interp.most_confidently_wrong())
+        + "<h2>Least confident right</h2>"
+        + _photos(interp, interp.least_confident_right())
+    )
+
+
+def by_class_scores(data: ReportInput) -> str:
+    interp = data.interpretation
+    parts = []
+    for c in range(min(2, len(interp.labels))):
+        name = esc(interp.labels[c])
+        parts.append(f"<h2>Score for “{name}”: top 10</h2>")
+        parts.append(_photos(interp, interp.top_by_class(c), c))
+        parts.append(f"<h2>Score for “{name}”: bottom 10</h2>")
+        parts.append(_photos(interp, interp.bottom_by_class(c), c))
+    return "".join(parts)
+
+
+def unknown_photos(data: ReportInput) -> str:
+    unknown = data.metrics.get("unknown")
+    if not unknown or data.threshold is None:
+        return ""
+    probes = data.probes
+    histogram = plots.ood_png(
+        data.interpretation.ood, probes.ood if probes else None, data.threshold
+    )
+    parts = [
+        "<h2>Unknown photos</h2>",
+        f"<p>A photo is answered <b>unknown</b> when its unknown score is above "
+        f"<b>{data.threshold:.4f}</b>. Of your held-out photos "
+        f"<b>{pct(unknown['in_distribution_accepted'])}</b> are accepted; of "
+        f"{unknown.get('probe_n', 0)} unrelated photos that ship with scikit-image and "
+        f"scikit-learn, <b>{pct(unknown['probe_rejected'])}</b> are rejected.</p>",
+        f"<img class='plot' src='{histogram}' alt='unknown scores'>",
+    ]
+    if probes:
+        parts.append(
+            gallery(
+                [
+                    (
+                        src,
+                        f"{'rejected' if rej else '<b>accepted</b>'} {score:.3f}<br>"
+                        f"<small>{esc(name)}</small>",
+                    )
+                    for name, src, score, rej in zip(
+                        probes.names, probes.sources, probes.ood, probes.rejected, strict=True
+                    )
+                ]
+            )
+        )
+    return "".join(parts)
+
+
+def training_curves(data: ReportInput) -> str:
+    curves = plots.curves_png(data.history)
+    if not curves:
+        return ""
+    return f"<h2>Training curves</h2><img class='plot' src='{curves}' alt='curves'>"
+
+
+# In page order.
+SECTIONS = (
+    headline,
+    facts,
+    warnings,
+    per_class,
+    mistakes,
+    by_class_scores,
+    unknown_photos,
+    training_curves,
+)
