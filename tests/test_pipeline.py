@@ -1,0 +1,249 @@
+"""The training pipeline's pieces, tested without Keras where they can be: settings,
+the grouped out-of-fold helper, the stage timer, the evaluation object, the report's
+sections, atomic writes, and metrics.json against its documented schema."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import stat
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from training.atomic import atomic_write, atomic_write_with
+from training.interpretation import Interpretation
+from training.oof import fold_count, grouped_folds, out_of_fold
+from training.pipeline.timing import StageTimer
+from training.report import Probes, ReportInput, render
+from training.settings import ConfigError, TrainConfig
+
+SCHEMA = Path(__file__).resolve().parents[1] / "training" / "metrics.schema.json"
+
+
+# ---------------------------------------------------------------- settings
+def test_train_config_defaults_come_from_settings():
+    from training import settings
+
+    config = TrainConfig()
+    assert (config.backbone, config.epochs, config.folds) == (
+        settings.DEFAULT_BACKBONE,
+        settings.EPOCHS,
+        settings.FOLDS,
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "words"),
+    [
+        ("epochs", 0, "epochs must be"),
+        ("augment", -1, "augment must be"),
+        ("hidden", -3, "hidden must be"),
+        ("folds", 1, "folds must be"),
+        ("seed", -1, "seed must be"),
+        ("backbone", " ", "backbone must be"),
+        ("name", "", "name must be"),
+    ],
+)
+def test_train_config_refuses_bad_values_saying_what_to_fix(field, value, words):
+    with pytest.raises(ConfigError) as caught:
+        TrainConfig(**{field: value})
+    assert words in caught.value.message
+    assert caught.value.code == "invalid_config"
+
+
+def test_cache_root_follows_the_environment(monkeypatch, tmp_path):
+    from training.settings import cache_root
+
+    monkeypatch.setenv("ISIT_CACHE_DIR", str(tmp_path / "c"))
+    assert cache_root() == tmp_path / "c"
+    monkeypatch.delenv("ISIT_CACHE_DIR")
+    assert cache_root() == Path.home() / ".cache" / "isit"
+
+
+# ---------------------------------------------------------------- out of fold
+def _grouped_labels(rng, n_groups=40):
+    groups = np.repeat(np.arange(n_groups), rng.integers(1, 4, n_groups))
+    y = (groups % 2).astype(np.int64)
+    return y, groups.astype(str)
+
+
+def test_grouped_folds_hold_every_photo_out_once_and_never_split_a_group():
+    y, groups = _grouped_labels(np.random.default_rng(0))
+    folds = grouped_folds(y, groups, folds=5, seed=0)
+    assert len(folds) == 5
+    held = np.concatenate([h for _, h in folds])
+    assert sorted(held.tolist()) == list(range(len(y)))
+    for fit, out in folds:
+        assert not set(groups[fit]) & set(groups[out])
+        assert set(y[out]) == {0, 1}  # stratified: each fold has both classes
+
+
+def test_fold_count_is_lowered_for_small_classes():
+    assert fold_count(np.array([0, 0, 0, 1, 1, 1, 1]), 5) == 3
+    assert fold_count(np.array([0, 1]), 5) == 2
+
+
+def test_out_of_fold_scores_each_photo_by_a_fold_that_did_not_see_it():
+    y, groups = _grouped_labels(np.random.default_rng(1))
+
+    def score(fit_idx, held_idx):
+        assert not set(fit_idx) & set(held_idx)
+        return np.full(len(held_idx), len(fit_idx), dtype=np.float32)
+
+    scores = out_of_fold(score, y, groups, folds=4, seed=3)
+    assert scores.shape == (len(y),)
+    assert (scores > 0).all() and (scores < len(y)).all()
+
+
+# ---------------------------------------------------------------- timer
+def test_stage_timer_adds_up_each_stage_and_keeps_failures_timed():
+    timer = StageTimer()
+    assert timer.run("a", lambda x: x + 1, 1) == 2
+    timer.run("a", lambda: None)
+    with pytest.raises(ZeroDivisionError):
+        timer.run("b", lambda: 1 / 0)
+    assert set(timer.timings) == {"a", "b"}
+    assert all(v >= 0 for v in timer.timings.values())
+
+
+# ---------------------------------------------------------------- interpretation
+def _photo(colour) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30), colour).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _interpretation() -> Interpretation:
+    #            truth, p(a),  answered unknown
+    rows = [
+        (0, 0.95, False),  # right, sure
+        (0, 0.55, False),  # right, unsure
+        (1, 0.90, False),  # wrong, confident
+        (1, 0.20, True),  # right, but unknown
+        (1, 0.60, False),  # wrong, less confident
+    ]
+    p = np.array([[a, 1 - a] for _, a, _ in rows])
+    return Interpretation.of(
+        ("a", "b"),
+        [t for t, _, _ in rows],
+        p,
+        np.linspace(0.1, 0.5, len(rows)),
+        [u for _, _, u in rows],
+        [f"x/{i}.png" for i in range(len(rows))],
+        [_photo((40 * i, 80, 120)) for i in range(len(rows))],
+    )
+
+
+def test_interpretation_galleries_rank_as_their_names_say():
+    interp = _interpretation()
+    assert interp.n == 5
+    assert interp.correct.tolist() == [True, True, False, True, False]
+    assert interp.most_confidently_wrong() == [2, 4]
+    assert interp.least_confident_right() == [1, 3, 0]
+    assert interp.top_by_class(0, 2) == [0, 2]
+    assert interp.bottom_by_class(0, 2) == [3, 1]
+    assert interp.answer(3) == "unknown" and interp.answer(2) == "a"
+
+
+def test_interpretation_metrics_and_acceptance():
+    interp = _interpretation()
+    metrics = interp.metrics()
+    assert metrics["n"] == 5 and metrics["accuracy"] == pytest.approx(3 / 5)
+    assert metrics["confusion"]["matrix"] == [[2, 0], [2, 1]]
+    assert interp.accepted_share([]) == (pytest.approx(4 / 5), 5)
+    assert interp.accepted_share([1]) == (1.0, 2)  # class b as "other": only a counts
+
+
+def test_interpretation_refuses_mismatched_lengths():
+    with pytest.raises(ValueError):
+        Interpretation.of(
+            ("a", "b"), [0, 1], np.eye(2), [0.1], [False, False], ["x", "y"], [b"", b""]
+        )
+
+
+def test_report_renders_every_section_from_the_interpretation():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    interp = _interpretation()
+    metrics = {
+        "test": interp.metrics(),
+        "unknown": {"in_distribution_accepted": 0.8, "probe_rejected": 1.0, "probe_n": 1},
+    }
+    html = render(
+        ReportInput(
+            title="t <b>",
+            metrics=metrics,
+            interpretation=interp,
+            history={"loss": [1.0, 0.5], "val_loss": [1.1, 0.7]},
+            warnings=["few <photos>"],
+            probes=Probes.of([("probe.png", _photo("red"))], np.array([0.9]), np.array([True])),
+            threshold=0.3,
+            facts={"classes": "a, b"},
+        )
+    )
+    for text in (
+        "60.0% correct on <b>5</b>",
+        "Per class",
+        "Most confidently wrong",
+        "Least confident right",
+        "Score for “a”: top 10",
+        "Score for “b”: bottom 10",
+        "Unknown photos",
+        "Training curves",
+        "few &lt;photos&gt;",
+        "t &lt;b&gt;",
+    ):
+        assert text in html
+    assert html.count("data:image/jpeg;base64,") >= 5
+
+
+# ---------------------------------------------------------------- atomic writes
+def test_atomic_write_gives_normal_permissions_and_cleans_up_on_failure(tmp_path):
+    target = atomic_write(tmp_path / "sub" / "f.txt", "café \udce9")
+    assert target.read_bytes() == "café \\udce9".encode()
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~mask
+
+    def broken(handle):
+        handle.write(b"half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        atomic_write_with(target, broken)
+    assert target.read_text("utf-8") == "café \\udce9"  # the old file is untouched
+    assert sorted(p.name for p in target.parent.iterdir()) == ["f.txt"]
+
+
+# ---------------------------------------------------------------- metrics.json schema
+def _validator():
+    import jsonschema
+
+    schema = json.loads(SCHEMA.read_text("utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+@pytest.mark.slow
+def test_train_metrics_follow_the_documented_schema(trained_model):
+    validator = _validator()
+    on_disk = json.loads(trained_model.metrics_path.read_text("utf-8"))
+    assert list(validator.iter_errors(on_disk)) == []
+    broken = dict(on_disk, test={**on_disk["test"], "accuracy": 1.5})
+    assert list(validator.iter_errors(broken))  # the schema is not vacuous
+
+
+@pytest.mark.slow
+def test_evaluate_metrics_follow_the_documented_schema(trained_model_path, tmp_path):
+    from training.api import evaluate
+    from training.sampledata import generate
+
+    data = generate(tmp_path / "new", per_class=4, min_side=64, max_side=120, seed=11)
+    result = evaluate(trained_model_path, data, tmp_path / "out", probes=False)
+    validator = _validator()
+    assert list(validator.iter_errors(json.loads(result.metrics_path.read_text("utf-8")))) == []
