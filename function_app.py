@@ -298,6 +298,7 @@ def _classify(req: func.HttpRequest) -> func.HttpResponse:
         "label": prediction.label,
         "confidence": round(prediction.confidence, 4),
         "unknown": prediction.unknown,
+        "uncertain": prediction.uncertain,
         "best_guess": prediction.best_guess,
         "scores": [{"label": s.label, "score": round(s.score, 4)} for s in prediction.scores],
         "model": {"name": bundle.metadata.name, "version": bundle.metadata.version},

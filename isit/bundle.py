@@ -44,6 +44,7 @@ class Prediction:
     unknown: bool
     ood_score: float
     scores: tuple[Score, ...]
+    uncertain: bool = False  # answered, but the top two classes are close
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -51,9 +52,19 @@ class Prediction:
             "best_guess": self.best_guess,
             "confidence": round(self.confidence, 6),
             "unknown": self.unknown,
+            "uncertain": self.uncertain,
             "ood_score": round(self.ood_score, 6),
             "scores": [{"label": s.label, "score": round(s.score, 6)} for s in self.scores],
         }
+
+
+def is_uncertain(probabilities: np.ndarray, margin: float) -> np.ndarray:
+    """``[N]`` bool: the top two of each row of ``[N, C]`` probabilities differ by less
+    than ``margin`` (the one rule; training counts outcomes with it too)."""
+    if margin <= 0 or probabilities.shape[-1] < 2 or not len(probabilities):
+        return np.zeros(len(probabilities), dtype=bool)
+    top_two = -np.sort(-np.asarray(probabilities, dtype=np.float64), axis=1)[:, :2]
+    return (top_two[:, 0] - top_two[:, 1]) < margin
 
 
 def session_options(threads: int | None = None) -> ort.SessionOptions:
@@ -134,6 +145,7 @@ class ModelBundle:
         self.labels: tuple[str, ...] = self.metadata.labels
         self.threshold = float(self.metadata.unknown.threshold)
         self.negative_labels = frozenset(self.metadata.unknown.negative_labels)
+        self.margin = float(self.metadata.unknown.uncertain_margin)
 
     @property
     def input_size(self) -> int:
@@ -152,7 +164,9 @@ class ModelBundle:
         scores = tuple(Score(self.labels[i], float(probabilities[i])) for i in order)
         best = scores[0]
         unknown = bool(ood_score > self.threshold) or best.label in self.negative_labels
+        uncertain = not unknown and bool(is_uncertain(probabilities[None], self.margin)[0])
         return Prediction(
+            uncertain=uncertain,
             label=UNKNOWN_LABEL if unknown else best.label,
             best_guess=best.label,
             confidence=best.score,
@@ -188,6 +202,7 @@ class ModelBundle:
             "labels": list(meta.labels),
             "input_size": meta.preprocess.size,
             "unknown_threshold": self.threshold,
+            "uncertain_margin": self.margin,
             "backbone": meta.backbone.name,
             "metrics": meta.metrics,
         }

@@ -7,7 +7,8 @@ Keys (all values are strings; structured ones are JSON):
 - ``isit.labels``: JSON list of class labels, in output order (classifier only).
 - ``isit.preprocess``: JSON of :class:`isit.imaging.PreprocessSpec`.
 - ``isit.backbone``: JSON ``{"name", "weights_sha256", "feature_dim"}``.
-- ``isit.unknown``: JSON ``{"threshold", "method", "negative_labels"}`` (classifier only).
+- ``isit.unknown``: JSON ``{"threshold", "method", "negative_labels", "uncertain_margin"}``
+  (classifier only).
 - ``isit.metrics``: JSON of headline held-out metrics (classifier only, may be ``{}``).
 
 Graph contract: input ``image`` float32 ``[N, size, size, 3]``; a classifier outputs
@@ -57,12 +58,16 @@ class UnknownSpec:
     threshold: float
     method: str = "max_prob_and_centroid_distance"
     negative_labels: tuple[str, ...] = ()
+    # An answer whose top two probabilities differ by less than this is "uncertain"
+    # (still answered, shown as hesitant); 0 = never (models made before it existed).
+    uncertain_margin: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "threshold": float(self.threshold),
             "method": self.method,
             "negative_labels": list(self.negative_labels),
+            "uncertain_margin": float(self.uncertain_margin),
         }
 
 
@@ -136,6 +141,7 @@ class ModelMetadata:
                         threshold=float(unknown_raw["threshold"]),
                         method=str(unknown_raw.get("method", "")),
                         negative_labels=tuple(unknown_raw.get("negative_labels", [])),
+                        uncertain_margin=float(unknown_raw.get("uncertain_margin", 0.0)),
                     )
                     if unknown_raw is not None
                     else None
@@ -174,6 +180,8 @@ def validate_fields(meta: ModelMetadata) -> list[str]:
             threshold = meta.unknown.threshold
             if threshold != threshold:  # NaN
                 problems.append("unknown threshold is NaN")
+            if not 0.0 <= meta.unknown.uncertain_margin < 1.0:
+                problems.append("uncertain margin must be in [0, 1)")
             stray = set(meta.unknown.negative_labels) - set(labels)
             if stray:
                 problems.append(f"negative labels {sorted(stray)} are not model labels")

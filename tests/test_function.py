@@ -24,7 +24,16 @@ import function_app
 import isit.bundle
 from isit.bundle import ModelBundle
 
-CLASSIFY_KEYS = {"label", "confidence", "unknown", "best_guess", "scores", "model", "elapsed_ms"}
+CLASSIFY_KEYS = {
+    "label",
+    "confidence",
+    "unknown",
+    "uncertain",
+    "best_guess",
+    "scores",
+    "model",
+    "elapsed_ms",
+}
 
 
 def run_python_json(code: str) -> dict:

@@ -154,8 +154,10 @@ def test_interpretation_metrics_and_acceptance():
     metrics = interp.metrics()
     assert metrics["n"] == 5 and metrics["accuracy"] == pytest.approx(3 / 5)
     assert metrics["confusion"]["matrix"] == [[2, 0], [2, 1]]
-    assert interp.accepted_share([]) == (pytest.approx(4 / 5), 5)
-    assert interp.accepted_share([1]) == (1.0, 2)  # class b as "other": only a counts
+    accepted = interp.acceptance([])
+    assert (accepted.k, accepted.n) == (4, 5) and accepted.low < 0.8 < accepted.high
+    only_a = interp.acceptance([1])  # class b as "other": only photos of a count
+    assert (only_a.k, only_a.n) == (2, 2)
 
 
 def test_interpretation_refuses_mismatched_lengths():
@@ -171,6 +173,7 @@ def test_report_renders_every_section_from_the_interpretation():
     matplotlib.use("Agg")
     interp = _interpretation()
     metrics = {
+        "outcomes": interp.outcomes([]).to_dict(),
         "test": interp.metrics(),
         "unknown": {"in_distribution_accepted": 0.8, "probe_rejected": 1.0, "probe_n": 1},
     }
@@ -188,6 +191,7 @@ def test_report_renders_every_section_from_the_interpretation():
     )
     for text in (
         "60.0% correct on <b>5</b>",
+        "Right on <b>2</b> of <b>5</b> held-out photos (40% (12–77%)); not sure on 1",
         "Per class",
         "Most confidently wrong",
         "Least confident right",
@@ -247,3 +251,56 @@ def test_evaluate_metrics_follow_the_documented_schema(trained_model_path, tmp_p
     result = evaluate(trained_model_path, data, tmp_path / "out", probes=False)
     validator = _validator()
     assert list(validator.iter_errors(json.loads(result.metrics_path.read_text("utf-8")))) == []
+
+
+# ---------------------------------------------------------------- honest numbers
+def test_proportions_carry_n_and_a_wilson_interval():
+    from training.stats import proportion
+
+    p = proportion(37, 40)
+    assert (p.k, p.n) == (37, 40) and p.value == pytest.approx(0.925)
+    assert p.low == pytest.approx(0.8014, abs=1e-3) and p.high == pytest.approx(0.9742, abs=1e-3)
+    assert p.text() == "92% (80–97%), 40 photos"
+    perfect = proportion(9, 9)
+    assert perfect.high == 1.0 and perfect.low < 0.75  # 9 photos can't prove 100%
+    assert proportion(0, 0).to_dict()["low"] == 0.0 and proportion(0, 0).text() == "no photos"
+    with pytest.raises(ValueError):
+        proportion(3, 2)
+
+
+def test_outcomes_count_what_the_user_was_told():
+    # truth: a a a b b other; answers: a, unknown, b, b(uncertain), unknown, unknown
+    p = np.array(
+        [
+            [0.9, 0.05, 0.05],
+            [0.8, 0.1, 0.1],
+            [0.2, 0.7, 0.1],
+            [0.45, 0.5, 0.05],
+            [0.1, 0.8, 0.1],
+            [0.1, 0.1, 0.8],
+        ]
+    )
+    interp = Interpretation.of(
+        ("a", "b", "other"),
+        [0, 0, 0, 1, 1, 2],
+        p,
+        np.zeros(6),
+        [False, True, False, False, True, True],
+        [str(i) for i in range(6)],
+        [b""] * 6,
+        uncertain=[False, False, False, True, False, False],
+    )
+    outcomes = interp.outcomes([2]).to_dict()
+    assert (outcomes["right"], outcomes["wrong"], outcomes["not_sure"]) == (3, 1, 2)
+    assert outcomes["uncertain"] == 1 and outcomes["uncertain_right"]["k"] == 1
+    assert outcomes["coverage"]["k"] == 4 and outcomes["coverage"]["n"] == 6
+    assert outcomes["right_when_answered"]["k"] == 3 and outcomes["right_when_answered"]["n"] == 4
+    assert outcomes["right_overall"]["k"] == 3 and outcomes["right_overall"]["n"] == 6
+
+
+def test_uncertain_rule_is_the_cores():
+    from isit.bundle import is_uncertain
+
+    p = np.array([[0.55, 0.45], [0.7, 0.3], [0.4, 0.35, 0.25][:2]])
+    assert is_uncertain(p, 0.2).tolist() == [True, False, True]
+    assert is_uncertain(p, 0.0).tolist() == [False, False, False]

@@ -30,7 +30,10 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-RESULT_DONE = "#result[data-state=known], #result[data-state=unknown], #result[data-state=error]"
+RESULT_DONE = (
+    "#result[data-state=known], #result[data-state=uncertain], #result[data-state=unknown], "
+    "#result[data-state=error]"
+)
 
 pytestmark = [
     pytest.mark.browser,
@@ -166,6 +169,30 @@ def fulfil_json(status: int, payload: dict):
 
 
 # ---------------------------------------------------------------- the happy paths
+
+
+def test_a_close_call_is_shown_as_hesitant_between_answer_and_not_sure(page, examples, model_info):
+    first, second = model_info["labels"][:2]
+    reply = {
+        "label": first,
+        "confidence": 0.53,
+        "unknown": False,
+        "uncertain": True,
+        "best_guess": first,
+        "scores": [{"label": first, "score": 0.53}, {"label": second, "score": 0.47}],
+        "model": {"name": model_info["name"], "version": model_info["version"]},
+        "elapsed_ms": 9.0,
+    }
+    page.route("**/api/classify", fulfil_json(200, reply))
+    data = examples["known"][0][0]
+    assert upload(page, data, "close.jpg") == "uncertain"
+    text = page.inner_text("#result")
+    assert page.inner_text("#result .verdict-label") == human(first)
+    assert text.startswith("Probably ") and "Not sure" not in text
+    assert f"It is torn between {human(first)} and {human(second)}." in text
+    shot(page, "uncertain-1280")
+    page.unroute("**/api/classify")
+    assert page.console.unexpected() == []
 
 
 def test_known_classes_are_listed_before_any_upload(page, model_info):
@@ -443,7 +470,20 @@ def test_model_list_failure_is_explained_and_retryable(browser, server):
 def test_held_out_accuracy_is_shown_only_when_measured(browser, server, model_info):
     context = browser.new_context()
     page = context.new_page()
+    outcomes = {"n": 40, "right": 37, "wrong": 0, "not_sure": 3, "uncertain": 1}
     for metrics, expected in [
+        (
+            {"outcomes": outcomes, "evaluation": "test split", "accuracy": 1.0, "n": 40},
+            "right on 37 of 40 test photos, not sure on 3",
+        ),
+        (
+            {
+                "outcomes": {**outcomes, "not_sure": 0, "right": 40},
+                "evaluation": "5-fold cross-validation, duplicates grouped",
+                "n": 40,
+            },
+            "right on 40 of 40 held-out photos (cross-validated)",
+        ),
         ({"accuracy": 0.95, "n": 40}, "right on 38 of 40 held-out photos"),
         ({"accuracy": 1.0, "test_images": 0}, None),  # nothing measured: nothing claimed
     ]:

@@ -26,7 +26,21 @@ def test_train_learns_the_sample_photos(trained_model):
     assert test["accuracy"] >= 0.9
     assert set(test["per_class"]) == set(CLASSES)
     for values in test["per_class"].values():
-        assert set(values) == {"precision", "recall", "f1", "n"}
+        # Issue 12: every proportion also has its n and 95% interval.
+        assert set(values) == {
+            "precision",
+            "precision_interval",
+            "recall",
+            "recall_interval",
+            "f1",
+            "n",
+        }
+        assert values["recall_interval"]["n"] == values["n"]
+        assert (
+            values["recall_interval"]["low"]
+            <= values["recall"]
+            <= values["recall_interval"]["high"]
+        )
     assert test["confusion"]["labels"] == list(CLASSES)
     matrix = np.array(test["confusion"]["matrix"])
     assert matrix.shape == (3, 3) and matrix.sum() == test["n"]

@@ -22,6 +22,7 @@ from training import unknown as ood
 from training.batch_predict import predict_files
 from training.interpretation import Interpretation
 from training.report import Probes, ReportInput, write_metrics, write_report
+from training.stats import proportion
 
 
 class UnknownLabels(IsitError):
@@ -99,6 +100,7 @@ def _interpret(bundle: ModelBundle, folder: _Folder) -> tuple[Interpretation, in
         [o.prediction.unknown for o in outcomes],
         [o.display for o in outcomes],
         [o.path for o in outcomes],
+        [o.prediction.uncertain for o in outcomes],
     )
     return interpretation, len(folder.files) - len(outcomes)
 
@@ -138,17 +140,22 @@ def _metrics(
     warnings: list[str],
 ) -> dict[str, Any]:
     negative_idx = [bundle.labels.index(n) for n in bundle.negative_labels]
-    accepted, accepted_n = interp.accepted_share(negative_idx)
+    acceptance = interp.acceptance(negative_idx)
+    rejected = proportion(int(probes.rejected.sum()), len(probes.rejected)) if probes else None
     return {
+        "outcomes": interp.outcomes(negative_idx).to_dict(),
         "test": interp.metrics(),
         "evaluation": f"evaluation folder {root.name}",
         "unknown": {
             "threshold": bundle.threshold,
-            "in_distribution_accepted": accepted,
-            "in_distribution_n": accepted_n,
+            "uncertain_margin": bundle.margin,
+            "in_distribution_accepted": acceptance.value,
+            "in_distribution_n": acceptance.n,
+            "in_distribution_accepted_interval": acceptance.to_dict(),
             "unknown_rate": float(interp.unknown.mean()),
-            "probe_rejected": float(probes.rejected.mean()) if probes else 0.0,
-            "probe_n": len(probes.names) if probes else 0,
+            "probe_rejected": rejected.value if rejected else 0.0,
+            "probe_n": rejected.n if rejected else 0,
+            "probe_rejected_interval": (rejected or proportion(0, 0)).to_dict(),
         },
         "split": {"train": 0, "val": 0, "test": interp.n},
         "labels": list(bundle.labels),

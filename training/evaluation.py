@@ -1,4 +1,6 @@
-"""Held-out metrics: accuracy with its n, per-class precision/recall/F1, confusion, ECE."""
+"""Held-out metrics: accuracy with its n, per-class precision/recall/F1, confusion, ECE.
+
+Every proportion also carries its n and 95% Wilson interval (``*_interval``)."""
 
 from __future__ import annotations
 
@@ -6,6 +8,8 @@ from typing import Any
 
 import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+from training.stats import proportion
 
 
 def expected_calibration_error(
@@ -43,13 +47,19 @@ def classification_metrics(
         if len(y_true)
         else np.zeros((len(labels), len(labels)), dtype=np.int64)
     )
+    true_positives = np.diag(matrix)
+    predicted = matrix.sum(axis=0)
+    correct = int((y_pred == y_true).sum())
     return {
         "n": len(y_true),
         "accuracy": float((y_pred == y_true).mean()) if len(y_true) else 0.0,
+        "accuracy_interval": proportion(correct, len(y_true)).to_dict(),
         "per_class": {
             label: {
                 "precision": float(precision[i]),
+                "precision_interval": proportion(true_positives[i], predicted[i]).to_dict(),
                 "recall": float(recall[i]),
+                "recall_interval": proportion(true_positives[i], support[i]).to_dict(),
                 "f1": float(f1[i]),
                 "n": int(support[i]),
             }

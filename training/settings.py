@@ -22,6 +22,16 @@ HIDDEN = 0
 FOLDS = 5  # cross-validation folds (evaluation, unknown calibration)
 RUNS_DIR = "runs"  # `isit train` writes runs/<name>/ (then <name>-2, ...) without --out
 EVALUATE_RUNS = "evaluate"  # `isit evaluate` writes runs/evaluate/<name>/ without --out
+# An answer whose top two calibrated probabilities are closer than this is shown as
+# uncertain ("probably X"): with two classes, under 60% for the winner, right not much
+# more often than a coin flip between the two.
+UNCERTAIN_MARGIN = 0.2
+# The headline comes from cross-validation over every photo when the test split is too
+# small to say much: under MIN_TEST_PHOTOS photos (a 95% interval then spans about +-6
+# points at 90% accuracy) or any class under MIN_TEST_PER_CLASS (its recall +-11 points).
+MIN_TEST_PHOTOS = 100
+MIN_TEST_PER_CLASS = 30
+CV_REPEATS = 2  # repetitions of the k-fold (other fold assignments) averaged per photo
 # TensorFlow's C++ log level while isit runs (2 = errors only); --verbose shows all.
 TF_LOG_LEVEL = "2"
 
@@ -51,6 +61,7 @@ class TrainConfig:
     include_conflicts: bool = False
     name: str | None = None  # shown by the API; default: the data folder's name
     probes: bool = True  # measure rejection of unrelated photos
+    uncertain_margin: float = UNCERTAIN_MARGIN
 
     def __post_init__(self) -> None:
         problems = []
@@ -68,5 +79,7 @@ class TrainConfig:
             problems.append("backbone must be a name, e.g. mobilenet_v2")
         if self.name is not None and (not self.name.strip() or len(self.name) > 100):
             problems.append("name must be 1 to 100 characters")
+        if not 0.0 <= self.uncertain_margin < 1.0:
+            problems.append(f"uncertain_margin must be in [0, 1) (got {self.uncertain_margin!r})")
         if problems:
             raise ConfigError("Invalid training settings: " + "; ".join(problems) + ".")

@@ -26,13 +26,26 @@ export function showClasses(model) {
   for (const label of model.labels || []) list.append(el("li", "chip", humanLabel(label)));
   box.append(list);
   const parts = [model.name, model.version && `version ${model.version}`].filter(Boolean);
-  const metrics = model.metrics || {};
-  const tested = Number(metrics.n ?? metrics.test_images) || 0;
-  // Only held-out numbers are worth showing; a model without them says nothing.
-  if (typeof metrics.accuracy === "number" && tested > 0) {
-    parts.push(`right on ${Math.round(metrics.accuracy * tested)} of ${tested} held-out photos`);
-  }
+  const measured = heldOutSummary(model.metrics || {});
+  if (measured) parts.push(measured);
   $("model-info").textContent = parts.length ? `Model: ${parts.join(", ")}.` : "";
+}
+
+/** "right on 37 of 40 test photos, not sure on 3": the answers visitors would have got. */
+function heldOutSummary(metrics) {
+  const outcomes = metrics.outcomes;
+  // Only held-out numbers are worth showing; a model without them says nothing.
+  if (outcomes && Number(outcomes.n) > 0) {
+    const where = /cross-validation/.test(metrics.evaluation || "")
+      ? "held-out photos (cross-validated)" : "test photos";
+    const notSure = outcomes.not_sure ? `, not sure on ${outcomes.not_sure}` : "";
+    return `right on ${outcomes.right} of ${outcomes.n} ${where}${notSure}`;
+  }
+  const tested = Number(metrics.n ?? metrics.test_images) || 0;
+  if (typeof metrics.accuracy === "number" && tested > 0) { // models made before outcomes
+    return `right on ${Math.round(metrics.accuracy * tested)} of ${tested} held-out photos`;
+  }
+  return "";
 }
 
 export function showClassesError(error, onRetry) {
@@ -147,6 +160,18 @@ export function showResult(result, upload, seconds, knownLabels) {
     return;
   }
   const verdict = el("p", "verdict");
+  if (result.uncertain) { // answered, but the top two classes are close
+    const [first, second] = [...scores].sort((a, b) => b.score - a.score);
+    verdict.append(el("span", "verdict-hedge", "Probably "),
+      el("span", "verdict-label", humanLabel(result.label)),
+      el("span", "verdict-score", ` — ${formatPercent(result.confidence)}`));
+    setResult("uncertain", verdict,
+      el("p", "explain", second
+        ? `It is torn between ${humanLabel(first.label)} and ${humanLabel(second.label)}.`
+        : "It is not confident about this one."),
+      scoreList(scores, result.label), uploadNote(upload, seconds));
+    return;
+  }
   verdict.append(el("span", "verdict-label", humanLabel(result.label)),
     el("span", "verdict-score", ` — ${formatPercent(result.confidence)}`));
   setResult("known", verdict, scoreList(scores, result.label), uploadNote(upload, seconds));

@@ -19,25 +19,32 @@ from training.pipeline.features import Features
 from training.pipeline.head import FittedHead, out_of_fold_probabilities
 from training.pipeline.unknown import ProbeResult, UnknownRule, score_probes
 from training.settings import TrainConfig
+from training.stats import Proportion
 
 
 @dataclass(frozen=True)
 class HeldOutEvaluation:
     interpretation: Interpretation
     kind: str  # "test split" or "5-fold cross-validation, duplicates grouped"
-    accepted: float  # share of test photos of real classes not answered unknown...
-    accepted_n: int  # ...of this many
+    acceptance: Proportion  # held-out photos of real classes not answered unknown
     probes: ProbeResult
+
+    @property
+    def accepted(self) -> float:
+        return self.acceptance.value
 
     def unknown_metrics(self, rule: UnknownRule) -> dict[str, Any]:
         """The ``unknown`` block of metrics.json."""
         return {
             "threshold": rule.threshold,
             "method": rule.method,
-            "in_distribution_accepted": self.accepted,
-            "in_distribution_n": self.accepted_n,
+            "uncertain_margin": rule.uncertain_margin,
+            "in_distribution_accepted": self.acceptance.value,
+            "in_distribution_n": self.acceptance.n,
+            "in_distribution_accepted_interval": self.acceptance.to_dict(),
             "probe_rejected": self.probes.rejected_share,
             "probe_n": len(self.probes.items),
+            "probe_rejected_interval": self.probes.rejection().to_dict(),
             "negative_labels": list(rule.negative_labels),
             "calibration_n": rule.calibration_n,
         }
@@ -56,6 +63,7 @@ def _test_split(
         rule.is_unknown(p, scores),
         [s.relative for s in data.test],
         [s.path for s in data.test],
+        rule.is_uncertain(p),
     )
 
 
@@ -79,6 +87,7 @@ def _cross_validated(
         rule.is_unknown(p, scores),
         [s.relative for s in samples],
         [s.path for s in samples],
+        rule.is_uncertain(p),
     )
 
 
@@ -92,12 +101,11 @@ def evaluate_held_out(
     # Acceptance is always measured on the test photos, which took no part in choosing
     # the threshold (out-of-fold scores of every photo would include calibration photos).
     test = _test_split(data, features, head, rule)
-    accepted, accepted_n = test.accepted_share(rule.negative_idx)
     if data.cross_validate:
         interpretation = _cross_validated(data, features, rule, config)
         kind = f"{config.folds}-fold cross-validation, duplicates grouped"
     else:
         interpretation, kind = test, "test split"
     return HeldOutEvaluation(
-        interpretation, kind, accepted, accepted_n, score_probes(features, head, rule)
+        interpretation, kind, test.acceptance(rule.negative_idx), score_probes(features, head, rule)
     )

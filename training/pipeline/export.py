@@ -31,6 +31,23 @@ class Exported:
     parity: dict[str, float]
 
 
+def api_metrics(held: HeldOutEvaluation, rule: UnknownRule) -> dict[str, Any]:
+    """The held-out headline the model carries (``GET /api/model``, the page's footer)."""
+    interp = held.interpretation
+    test = interp.metrics()
+    return {
+        "evaluation": held.kind,
+        "n": test["n"],
+        "outcomes": interp.outcomes(rule.negative_idx).to_dict(),
+        "accuracy": test["accuracy"],  # of the best guess, "not sure" answers included
+        "accuracy_interval": test["accuracy_interval"],
+        "in_distribution_accepted": held.acceptance.value,
+        "in_distribution_accepted_interval": held.acceptance.to_dict(),
+        "probe_rejected": held.probes.rejected_share,
+        "probe_rejected_interval": held.probes.rejection().to_dict(),
+    }
+
+
 def model_metadata(
     data_dir: Path,
     data: TrainingData,
@@ -39,7 +56,6 @@ def model_metadata(
     held: HeldOutEvaluation,
     config: TrainConfig,
 ) -> ModelMetadata:
-    test = held.interpretation.metrics()
     return ModelMetadata(
         kind="classifier",
         name=config.name or data_dir.resolve().name or "isit-model",
@@ -48,15 +64,12 @@ def model_metadata(
         backbone=backbone.extractor.metadata.backbone,  # what the features came from
         labels=data.labels,
         unknown=UnknownSpec(
-            threshold=rule.threshold, method=rule.method, negative_labels=rule.negative_labels
+            threshold=rule.threshold,
+            method=rule.method,
+            negative_labels=rule.negative_labels,
+            uncertain_margin=rule.uncertain_margin,
         ),
-        metrics={
-            "accuracy": test["accuracy"],
-            "n": test["n"],
-            "evaluation": held.kind,
-            "in_distribution_accepted": held.accepted,
-            "probe_rejected": held.probes.rejected_share,
-        },
+        metrics=api_metrics(held, rule),
     )
 
 

@@ -32,6 +32,7 @@ class Run:
 
 def metrics_of(run: Run, seconds: float, timings: dict[str, float]) -> dict[str, Any]:
     return {
+        "outcomes": run.held.interpretation.outcomes(run.rule.negative_idx).to_dict(),
         "test": run.held.interpretation.metrics(),
         "evaluation": run.held.kind,
         "unknown": run.held.unknown_metrics(run.rule),

@@ -6,11 +6,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from isit.bundle import is_uncertain
 from training import unknown as ood
 from training.pipeline.data import TrainingData
 from training.pipeline.features import Features
 from training.pipeline.head import FittedHead
 from training.settings import TrainConfig
+from training.stats import Proportion, proportion
 
 
 @dataclass(frozen=True)
@@ -19,10 +21,14 @@ class UnknownRule:
     negative_labels: tuple[str, ...]
     negative_idx: tuple[int, ...]
     calibration_n: int
+    uncertain_margin: float
     method: str = ood.METHOD
 
     def is_unknown(self, probabilities: np.ndarray, scores: np.ndarray) -> np.ndarray:
         return ood.is_unknown(probabilities, scores, self.threshold, list(self.negative_idx))
+
+    def is_uncertain(self, probabilities: np.ndarray) -> np.ndarray:
+        return is_uncertain(probabilities, self.uncertain_margin)
 
 
 def calibrate_unknown(data: TrainingData, features: Features, config: TrainConfig) -> UnknownRule:
@@ -42,6 +48,7 @@ def calibrate_unknown(data: TrainingData, features: Features, config: TrainConfi
         negative_labels=data.negative_labels,
         negative_idx=tuple(data.negative_idx),
         calibration_n=len(calibration),
+        uncertain_margin=config.uncertain_margin,
     )
 
 
@@ -56,6 +63,9 @@ class ProbeResult:
     @property
     def rejected_share(self) -> float:
         return float(self.rejected.mean()) if len(self.rejected) else 0.0
+
+    def rejection(self) -> Proportion:
+        return proportion(int(self.rejected.sum()), len(self.rejected))
 
 
 def score_probes(features: Features, head: FittedHead, rule: UnknownRule) -> ProbeResult:

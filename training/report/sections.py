@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from training.report import plots
 from training.report.page import esc, gallery, pct, table
+from training.stats import interval_text
 
 if TYPE_CHECKING:
     from training.interpretation import Interpretation
@@ -34,12 +35,32 @@ def _photos(interp: Interpretation, indices: list[int], score_of: int | None = N
     return gallery([(interp.sources[i], caption(interp, i, score_of)) for i in indices])
 
 
+def _interval(block: dict) -> str:
+    """``92% (80–97%)`` from a metrics.json proportion block."""
+    return interval_text(block["value"], block["low"], block["high"])
+
+
 def headline(data: ReportInput) -> str:
-    test = data.metrics["test"]
-    return (
-        f"<h1>{esc(data.title)}</h1><p class='headline'>{pct(test['accuracy'])} correct on "
-        f"<b>{test['n']}</b> held-out photos ({esc(data.evaluation_kind)})</p>"
+    """The answers as the user sees them: right, not sure, wrong, each with its n."""
+    test, outcomes = data.metrics["test"], data.metrics.get("outcomes")
+    parts = [f"<h1>{esc(data.title)}</h1>"]
+    if outcomes:
+        parts.append(
+            f"<p class='headline'>Right on <b>{outcomes['right']}</b> of <b>{outcomes['n']}</b> "
+            f"held-out photos ({_interval(outcomes['right_overall'])}); not sure on "
+            f"{outcomes['not_sure']}, wrong on {outcomes['wrong']}.</p>"
+            f"<p>When it answers, it is right {_interval(outcomes['right_when_answered'])} of "
+            f"the time; it answers {_interval(outcomes['coverage'])} of photos. "
+            f"{outcomes['uncertain']} answers were hesitant (top two classes close). "
+            f"Numbers from the {esc(data.evaluation_kind)}; ranges are 95% intervals.</p>"
+        )
+    parts.append(
+        f"<p class='muted'>Best guess, counting the not-sure answers too: "
+        f"{pct(test['accuracy'])} correct on <b>{test['n']}</b> held-out photos"
+        + (f" ({_interval(test['accuracy_interval'])})" if "accuracy_interval" in test else "")
+        + f" ({esc(data.evaluation_kind)}).</p>"
     )
+    return "".join(parts)
 
 
 def facts(data: ReportInput) -> str:
@@ -58,8 +79,12 @@ def warnings(data: ReportInput) -> str:
 
 def per_class(data: ReportInput) -> str:
     test = data.metrics["test"]
+    def cell(v: dict, key: str) -> str:
+        interval = v.get(f"{key}_interval")
+        return _interval(interval) if interval else f"{v[key]:.3f}"
+
     rows = [
-        (esc(label), str(v["n"]), f"{v['precision']:.3f}", f"{v['recall']:.3f}", f"{v['f1']:.3f}")
+        (esc(label), str(v["n"]), cell(v, "precision"), cell(v, "recall"), f"{v['f1']:.3f}")
         for label, v in test["per_class"].items()
     ]
     matrix = plots.confusion_png(list(data.labels), test["confusion"]["matrix"])
@@ -94,6 +119,11 @@ def by_class_scores(data: ReportInput) -> str:
     return "".join(parts)
 
 
+def _share(block: dict, key: str) -> str:
+    interval = block.get(f"{key}_interval")
+    return _interval(interval) if interval else pct(block[key])
+
+
 def unknown_photos(data: ReportInput) -> str:
     unknown = data.metrics.get("unknown")
     if not unknown or data.threshold is None:
@@ -106,9 +136,9 @@ def unknown_photos(data: ReportInput) -> str:
         "<h2>Unknown photos</h2>",
         f"<p>A photo is answered <b>unknown</b> when its unknown score is above "
         f"<b>{data.threshold:.4f}</b>. Of your held-out photos "
-        f"<b>{pct(unknown['in_distribution_accepted'])}</b> are accepted; of "
+        f"<b>{_share(unknown, 'in_distribution_accepted')}</b> are accepted; of "
         f"{unknown.get('probe_n', 0)} unrelated photos that ship with scikit-image and "
-        f"scikit-learn, <b>{pct(unknown['probe_rejected'])}</b> are rejected.</p>",
+        f"scikit-learn, <b>{_share(unknown, 'probe_rejected')}</b> are rejected.</p>",
         f"<img class='plot' src='{histogram}' alt='unknown scores'>",
     ]
     if probes:
