@@ -139,7 +139,7 @@ def cross_validation(data: Path, cache: Path) -> dict:
     from training.doctor import check_dataset
     from training.feature_cache import Entry, FeatureCache
     from training.oof import grouped_folds
-    from training.pipeline.head import out_of_fold_probabilities
+    from training.pipeline.crossval import cross_validate
     from training.settings import TrainConfig
 
     report = check_dataset(data, progress=False)
@@ -151,7 +151,10 @@ def cross_validation(data: Path, cache: Path) -> dict:
     groups = np.array([r.group_key for r in records])
     config = TrainConfig(seed=0, folds=5)
     start = time.perf_counter()
-    probabilities = out_of_fold_probabilities(x, y, groups, len(labels), config)
+    no_views = (np.zeros((0, x.shape[1]), np.float32), np.zeros(0, np.int64))
+    probabilities = cross_validate(
+        x, y, groups, len(labels), config, no_views, repeats=1
+    ).probabilities
     seconds = time.perf_counter() - start
     correct = probabilities.argmax(axis=1) == y
     folds = [float(correct[held].mean()) for _, held in grouped_folds(y, groups, 5, config.seed)]

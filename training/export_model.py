@@ -43,20 +43,29 @@ class ExportMismatch(IsitError):
     code = "export_mismatch"
 
 
-def head_function(head: Any, centroids: np.ndarray, feature_dim: int) -> Any:
+def head_function(
+    head: Any, centroids: np.ndarray, feature_dim: int, temperature: float = 1.0
+) -> Any:
     """A ``tf.function``: backbone ``features`` ``[N, D]`` -> {probabilities, ood_score}.
 
-    ``ood_score`` mirrors :func:`training.unknown.ood_scores` op for op (cosine distance
-    to the nearest of the unit-length class ``centroids``); the constant is built inside
-    the function so the converter folds it into the graph instead of adding an input.
+    ``probabilities`` are the head's, temperature-scaled as
+    :func:`training.calibration.apply_temperature` does. ``ood_score`` mirrors
+    :func:`training.unknown.ood_scores` op for op (cosine distance to the nearest of the
+    unit-length class ``centroids``); constants are built inside the function so the
+    converter folds them into the graph instead of adding inputs.
     """
     import tensorflow as tf
+
+    from training.calibration import EPSILON
 
     centroids = np.ascontiguousarray(centroids, dtype=np.float32)
 
     @tf.function(input_signature=[tf.TensorSpec([None, feature_dim], tf.float32, name=FEATURES)])
     def serve(features: Any) -> dict[str, Any]:
         probabilities = head(features, training=False)
+        if temperature != 1.0:
+            logits = tf.math.log(tf.maximum(probabilities, EPSILON)) / np.float32(temperature)
+            probabilities = tf.nn.softmax(logits, axis=1)
         norms = tf.maximum(tf.norm(features, axis=1, keepdims=True), 1e-12)
         similarity = tf.matmul(features / norms, tf.constant(centroids), transpose_b=True)
         score = 1.0 - tf.reduce_max(similarity, axis=1)
@@ -72,13 +81,15 @@ def _default_opset(model: onnx.ModelProto) -> int:
     return next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
 
 
-def convert_head(head: Any, centroids: np.ndarray, feature_dim: int, opset: int) -> onnx.ModelProto:
+def convert_head(
+    head: Any, centroids: np.ndarray, feature_dim: int, opset: int, temperature: float = 1.0
+) -> onnx.ModelProto:
     """The head as an ONNX graph: input ``features``, outputs ``probabilities``, ``ood_score``."""
     import tf2onnx
 
     from training.onnx_export import quiet_tf2onnx
 
-    serve = head_function(head, centroids, feature_dim)
+    serve = head_function(head, centroids, feature_dim, temperature)
     with quiet_tf2onnx():
         try:
             model, _ = tf2onnx.convert.from_function(
@@ -149,6 +160,7 @@ def export(
     centroids: np.ndarray,
     metadata: ModelMetadata,
     path: str | os.PathLike[str],
+    temperature: float = 1.0,
 ) -> Path:
     """Join the provisioned backbone ONNX and the converted head, attach the classifier
     metadata, check the model and write it atomically to ``path``."""
@@ -157,7 +169,8 @@ def export(
     backbone = onnx.load(str(backbone_path))
     _check_backbone(backbone, metadata)
     feature_dim = metadata.backbone.feature_dim
-    model = merge(backbone, convert_head(head, centroids, feature_dim, _default_opset(backbone)))
+    opset = _default_opset(backbone)
+    model = merge(backbone, convert_head(head, centroids, feature_dim, opset, temperature))
     order_outputs(model, OUTPUTS)  # merge_models keeps the head's output order
     name_batch_dims(model)
     onnx.helper.set_model_props(model, metadata.to_props())

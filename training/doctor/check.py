@@ -14,6 +14,7 @@ from training.doctor.layout import SPLITS, Candidate, scan_layout
 from training.doctor.report import ClassInfo, DatasetReport, ImageRecord, Problem
 from training.doctor.split import (
     by_fraction,
+    carve_by_rank,
     guard_empty,
     min_groups_for_held_out,
     unit,
@@ -155,24 +156,25 @@ def _assign_splits(
 ) -> None:
     share = dict(zip(SPLITS, fractions, strict=True))
     missing = [s for s in SPLITS if s not in user_splits] if user_splits else list(SPLITS)
+    bands = {s: share[s] for s in ["train", *missing]} if user_splits else share
     by_class: dict[str, dict[str, str]] = defaultdict(dict)
     movable: set[str] = set()
+    movable_by_class: dict[str, list[str]] = defaultdict(list)
     for u in units:
-        if user_splits:
-            # A group across split folders is a leak: all of it goes to the earliest split,
-            # so no evaluation image has a copy in training.
-            chosen = next(s for s in SPLITS if s in u.user_splits)
-            if chosen == "train" and len(missing) > 0:
-                bands = {s: share[s] for s in ["train", *missing]}
-                u.split = by_fraction(unit(u.key), bands)
-                movable.add(u.key)
-            else:
-                u.split = chosen
-        else:
-            u.split = by_fraction(unit(u.key), share)
+        # A group across split folders is a leak: all of it goes to the earliest split,
+        # so no evaluation image has a copy in training.
+        chosen = next(s for s in SPLITS if s in u.user_splits) if user_splits else "train"
+        if chosen == "train" and len(bands) > 1:
+            u.split = by_fraction(unit(u.key), bands)  # conflicts keep this band
             movable.add(u.key)
+            if len(u.labels) == 1:
+                movable_by_class[next(iter(u.labels))].append(u.key)
+        else:
+            u.split = chosen
         if len(u.labels) == 1:
             by_class[next(iter(u.labels))][u.key] = u.split
+    for label, keys in movable_by_class.items():  # exactly stratified, per class
+        by_class[label].update(carve_by_rank(keys, bands))
     for u in units:
         if len(u.user_splits) > 1:  # a leak: train on a copy that sits in its own split folder
             here = [i for i in u.members if readable[i][0].user_split == u.split]

@@ -1,16 +1,19 @@
-"""Stable, stratified train/val/test assignment of duplicate groups.
+"""Stable, exactly stratified train/val/test assignment of duplicate groups.
 
-A group's split is a pure function of its key (the smallest SHA-256 of its files): the key
-is hashed to a number u in [0, 1) and u < train goes to train, u < train + val to val, the
-rest to test. Adding or removing other photos never moves a group, so the old retrain
-script's failure (every new photo reshuffles the test set) cannot happen here. Done per
-class, every class gets about the configured fractions.
+Each group's key (the smallest SHA-256 of its files) is hashed to a number u in [0, 1).
+Per class, the groups are ranked by u and carved by rank: the first ones go to test,
+the next to val, the rest to train, in counts that match the requested fractions to
+within one group (largest remainders), so a class's test share is exact. The order is
+a pure function of content, so names and file order never matter, and adding photos
+moves old ones only across a neighbouring edge of the ranking (test <-> val or
+val <-> train), never between train and test unless the additions are several times
+the val share and all hash below them. Classes of 3 or more groups always get a group
+in val and in test. A class too small to hold out at least ``MIN_HELD_OUT`` groups in
+each of val and test is flagged: training then estimates accuracy by k-fold
+cross-validation (``cross_validation_folds``).
 
-One exception keeps small classes honest: when the fractions leave a class with no group in
-val or test, the group of the largest split whose u lies nearest that band moves into it. That
-move may be undone when a later photo lands in the split by itself. A class too small to
-hold out at least ``MIN_HELD_OUT`` groups in each of val and test is flagged: training then
-estimates accuracy by k-fold cross-validation (``cross_validation_folds``).
+Groups spanning classes (conflicts) have no class to be stratified in: they take the
+split whose band holds u (``by_fraction``).
 """
 
 from __future__ import annotations
@@ -64,6 +67,42 @@ def by_fraction(u: float, fractions: Mapping[str, float]) -> str:
             if u < edge:
                 return name
     return [n for n in SPLITS if n in fractions][-1]
+
+
+CARVE_ORDER = ("test", "val", "train")  # rank order: the smallest u go to test
+
+
+def split_counts(n: int, fractions: Mapping[str, float]) -> dict[str, int]:
+    """Whole counts summing to ``n``, each within one of ``n * share`` (largest
+    remainders; ties to the earlier split in CARVE_ORDER); with 3+ groups, val and test
+    (when asked for) get at least one, taken from train."""
+    names = [name for name in CARVE_ORDER if name in fractions]
+    total = sum(fractions[name] for name in names)
+    exact = {name: n * fractions[name] / total for name in names}
+    counts = {name: math.floor(exact[name]) for name in names}
+    by_remainder = sorted(
+        names, key=lambda name: (-(exact[name] - counts[name]), names.index(name))
+    )
+    for name in by_remainder[: n - sum(counts.values())]:
+        counts[name] += 1
+    for name in ("test", "val"):
+        lacking = name in counts and counts[name] == 0 and n >= 3
+        if lacking and counts.get("train", 0) > 1:
+            counts[name], counts["train"] = 1, counts["train"] - 1
+    return counts
+
+
+def carve_by_rank(keys: Sequence[str], fractions: Mapping[str, float]) -> dict[str, str]:
+    """Group key -> split for one class's groups: ranked by u, carved test, val, train."""
+    ranked = sorted(keys, key=lambda key: (unit(key), key))
+    counts = split_counts(len(ranked), fractions)
+    assigned: dict[str, str] = {}
+    start = 0
+    for name in CARVE_ORDER:
+        for key in ranked[start : start + counts.get(name, 0)]:
+            assigned[key] = name
+        start += counts.get(name, 0)
+    return assigned
 
 
 def min_groups_for_held_out(split: tuple[float, float, float]) -> int:

@@ -1,7 +1,7 @@
 """`isit train` as a short sequence of named stages with a typed result between each:
 
-    data (check) -> backbone -> features -> head -> unknown -> evaluate -> export (+ parity)
-    -> outputs (metrics.json, report.html)
+    data (check) -> backbone -> features -> cross-validation (when the test split is
+    small) -> head -> unknown -> evaluate -> export (+ parity) -> outputs
 
 Each stage is a plain function in its own module (``training.pipeline.<stage>``), timed
 by one wrapper (metrics.json ``timings``). The CLI calls :func:`train` through
@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from training.pipeline.crossval import CrossValidated, cross_validate
 from training.pipeline.data import TrainingData, load_training_data
 from training.pipeline.evaluate import evaluate_held_out
 from training.pipeline.export import export_and_check, model_metadata
-from training.pipeline.features import compute_features, resolve_backbone
+from training.pipeline.features import Features, compute_features, resolve_backbone
 from training.pipeline.head import fit_head
 from training.pipeline.outputs import Run, metrics_of, report_of, write_outputs
 from training.pipeline.timing import StageTimer
@@ -40,6 +41,22 @@ class TrainResult:
     cache_computed: int
     seconds: float
     timings: dict[str, float] = field(default_factory=dict)
+
+
+def cross_validate_if_needed(
+    data: TrainingData, features: Features, config: TrainConfig
+) -> CrossValidated | None:
+    """Out-of-fold answers for every photo when the headline needs them, else None."""
+    if not data.headline_by_cross_validation:
+        return None
+    return cross_validate(
+        features.all_x(),
+        features.all_y(),
+        data.groups(data.train + data.val + data.test),
+        len(data.labels),
+        config,
+        (features.x_aug, features.aug_index),
+    )
 
 
 def _import_keras() -> None:
@@ -83,9 +100,10 @@ def train(
     backbone = timer.run("backbone", resolve_backbone, config.backbone, say)
     features = timer.run("features", compute_features, data, backbone, config, progress)
     timer.run("import tensorflow", _import_keras)
-    head = timer.run("head", fit_head, features, len(data.labels), config)
-    rule = timer.run("unknown", calibrate_unknown, data, features, config)
-    held = timer.run("evaluate", evaluate_held_out, data, features, head, rule, config)
+    cv = timer.run("cross-validation", cross_validate_if_needed, data, features, config)
+    head = timer.run("head", fit_head, data, features, config, cv)
+    rule = timer.run("unknown", calibrate_unknown, data, features, config, cv)
+    held = timer.run("evaluate", evaluate_held_out, data, features, head, rule, cv)
     metadata = model_metadata(Path(data_dir), data, backbone, rule, held, config)
     out.mkdir(parents=True, exist_ok=True)
     exported = timer.run("export", export_and_check, out, metadata, backbone, head, data, features)

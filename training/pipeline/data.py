@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from training.doctor import DatasetInvalid, DatasetReport, check_dataset, format_summary
+from training.settings import MIN_TEST_PER_CLASS, MIN_TEST_PHOTOS
 from training.unknown import NEGATIVE_LABELS
 
 # Training stops with the dataset check's own error and messages.
@@ -57,6 +58,27 @@ class TrainingData:
 
     def groups(self, samples: Sequence[Sample]) -> np.ndarray:
         return np.array([s.group for s in samples])
+
+    @property
+    def headline_by_cross_validation(self) -> bool:
+        """Whether the numbers come from cross-validation over every photo, not the test
+        split: when a class is too small for held-out splits, or the test split is too
+        small to say much (settings.MIN_TEST_PHOTOS, MIN_TEST_PER_CLASS)."""
+        per_class = [sum(s.label == label for s in self.test) for label in self.labels]
+        return (
+            self.cross_validate
+            or len(self.test) < MIN_TEST_PHOTOS
+            or min(per_class, default=0) < MIN_TEST_PER_CLASS
+        )
+
+    def headline_reason(self) -> str:
+        if not self.headline_by_cross_validation:
+            return f"the test split has {len(self.test)} photos, enough to measure on"
+        return (
+            f"the test split would have only {len(self.test)} photos (at least "
+            f"{MIN_TEST_PHOTOS}, and {MIN_TEST_PER_CLASS} per class, are needed for a "
+            "useful interval), so every photo is scored by models that never saw it"
+        )
 
     def split_counts(self) -> dict[str, int]:
         return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}

@@ -1,8 +1,7 @@
 """Stage 5, held-out evaluation: what the model says about photos it never saw.
 
-The test split, or, when a class is too small for one, out-of-fold predictions over
-every photo (k-fold cross-validation, duplicates grouped, each photo scored by heads
-and centroids that never saw it).
+The test split, or, when it is too small to say much, out-of-fold answers for every
+photo (:mod:`training.pipeline.crossval`).
 """
 
 from __future__ import annotations
@@ -12,13 +11,12 @@ from typing import Any
 
 import numpy as np
 
-from training import unknown as ood
 from training.interpretation import Interpretation
+from training.pipeline.crossval import CrossValidated
 from training.pipeline.data import TrainingData
 from training.pipeline.features import Features
-from training.pipeline.head import FittedHead, out_of_fold_probabilities
+from training.pipeline.head import FittedHead
 from training.pipeline.unknown import ProbeResult, UnknownRule, score_probes
-from training.settings import TrainConfig
 from training.stats import Proportion
 
 
@@ -28,6 +26,20 @@ class HeldOutEvaluation:
     kind: str  # "test split" or "5-fold cross-validation, duplicates grouped"
     acceptance: Proportion  # held-out photos of real classes not answered unknown
     probes: ProbeResult
+    raw_probabilities: np.ndarray  # the same photos before temperature scaling
+
+    def calibration_metrics(self, head: FittedHead) -> dict[str, Any]:
+        """The ``calibration`` block: the temperature and the ECE it changed."""
+        from training.evaluation import expected_calibration_error
+
+        y = self.interpretation.y_true
+        return {
+            "temperature": head.temperature,
+            "fitted_on": head.temperature_fitted_on,
+            "ece_before": expected_calibration_error(self.raw_probabilities, y),
+            "ece_after": expected_calibration_error(self.interpretation.probabilities, y),
+            "n": len(y),
+        }
 
     @property
     def accepted(self) -> float:
@@ -67,24 +79,16 @@ def _test_split(
     )
 
 
-def _cross_validated(
-    data: TrainingData, features: Features, rule: UnknownRule, config: TrainConfig
-) -> Interpretation:
+def _cross_validated(data: TrainingData, cv: CrossValidated, rule: UnknownRule) -> Interpretation:
     samples = data.train + data.val + data.test
-    x = np.concatenate([features.x_train, features.x_val, features.x_test])
-    y = np.concatenate([features.y_train, features.y_val, features.y_test])
-    groups = data.groups(samples)
-    n_classes = len(data.labels)
-    p = out_of_fold_probabilities(
-        x, y, groups, n_classes, config, augmented=(features.x_aug, features.aug_index)
-    )
-    scores = ood.out_of_fold_scores(x, y, groups, n_classes, folds=config.folds, seed=config.seed)
+    p = cv.probabilities
+    unknown = (cv.ood > cv.thresholds) | np.isin(p.argmax(axis=1), list(rule.negative_idx))
     return Interpretation.of(
         data.labels,
-        y,
+        data.y(samples),
         p,
-        scores,
-        rule.is_unknown(p, scores),
+        cv.ood,
+        unknown,
         [s.relative for s in samples],
         [s.path for s in samples],
         rule.is_uncertain(p),
@@ -96,16 +100,23 @@ def evaluate_held_out(
     features: Features,
     head: FittedHead,
     rule: UnknownRule,
-    config: TrainConfig,
+    cv: CrossValidated | None,
 ) -> HeldOutEvaluation:
-    # Acceptance is always measured on the test photos, which took no part in choosing
-    # the threshold (out-of-fold scores of every photo would include calibration photos).
-    test = _test_split(data, features, head, rule)
-    if data.cross_validate:
-        interpretation = _cross_validated(data, features, rule, config)
-        kind = f"{config.folds}-fold cross-validation, duplicates grouped"
+    """With a test split, acceptance is measured on the test photos, which took no part
+    in choosing the threshold; with cross-validation, each photo is judged against its
+    fold's own threshold."""
+    if cv is None:
+        interpretation, kind = _test_split(data, features, head, rule), "test split"
+        raw = head.raw_probabilities(features.x_test)
     else:
-        interpretation, kind = test, "test split"
+        interpretation = _cross_validated(data, cv, rule)
+        repeated = f", repeated {cv.repeats}x" if cv.repeats > 1 else ""
+        kind = f"{cv.folds}-fold cross-validation{repeated}, duplicates grouped"
+        raw = cv.raw_probabilities
     return HeldOutEvaluation(
-        interpretation, kind, test.acceptance(rule.negative_idx), score_probes(features, head, rule)
+        interpretation,
+        kind,
+        interpretation.acceptance(rule.negative_idx),
+        score_probes(features, head, rule),
+        raw,
     )

@@ -91,7 +91,14 @@ def export_and_check(
 ) -> Exported:
     from training.export_model import check_parity, export
 
-    model_path = export(backbone.path, head.model, head.centroids, metadata, out_dir / "model.onnx")
+    model_path = export(
+        backbone.path,
+        head.model,
+        head.centroids,
+        metadata,
+        out_dir / "model.onnx",
+        temperature=head.temperature,
+    )
     samples, x = _parity_photos(data, features)
     parity = check_parity(
         model_path,

@@ -63,6 +63,14 @@ class Features:
     def y_aug(self) -> np.ndarray:
         return self.y_train[self.aug_index]
 
+    def all_x(self) -> np.ndarray:
+        """Every photo's features, in train, val, test order (the augmented views'
+        ``aug_index`` still points at the right rows: train comes first)."""
+        return np.concatenate([self.x_train, self.x_val, self.x_test])
+
+    def all_y(self) -> np.ndarray:
+        return np.concatenate([self.y_train, self.y_val, self.y_test])
+
 
 def _entries(samples: Sequence[Sample], view: int = 0) -> list[Entry]:
     return [Entry(s.sha256, s.path, view) for s in samples]

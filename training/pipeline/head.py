@@ -1,5 +1,11 @@
-"""Stage 3, head: the Keras head on the cached features, and the class centroids the
-unknown score measures distances to."""
+"""Stage 3b, head: the Keras head the exported model carries, its temperature, and the
+class centroids the unknown score measures distances to.
+
+With a test split, the head learns from the training photos (and their augmented
+views), stops early on the validation photos, and its temperature is fitted on them.
+With a cross-validated headline, it learns from every photo, for as many epochs as the
+folds' heads stopped at, and its temperature is fitted on the out-of-fold predictions.
+"""
 
 from __future__ import annotations
 
@@ -9,76 +15,76 @@ from typing import Any
 import numpy as np
 
 from training import unknown as ood
-from training.head import HeadConfig, HeadTrainer, predict_proba
-from training.oof import out_of_fold
+from training.calibration import apply_temperature, fit_temperature
+from training.head import HeadTrainer, predict_proba
+from training.pipeline.crossval import CrossValidated, head_config
+from training.pipeline.data import TrainingData
 from training.pipeline.features import Features
 from training.settings import TrainConfig
 
 
 @dataclass(frozen=True)
 class FittedHead:
-    model: Any  # keras.Model: features [N, D] -> probabilities [N, C]
+    model: Any  # keras.Model: features [N, D] -> probabilities [N, C] (before temperature)
     centroids: np.ndarray  # [C, D] unit class directions (the unknown score's reference)
+    temperature: float  # applied to the head's probabilities, inside model.onnx too
+    temperature_fitted_on: str
     epochs_run: int
     best_epoch: int
     history: dict[str, list[float]] = field(default_factory=dict)
 
-    def probabilities(self, x: np.ndarray) -> np.ndarray:
+    def raw_probabilities(self, x: np.ndarray) -> np.ndarray:
         return predict_proba(self.model, x)
+
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        """Calibrated: what model.onnx outputs."""
+        return apply_temperature(self.raw_probabilities(x), self.temperature)
 
     def ood_scores(self, x: np.ndarray) -> np.ndarray:
         return ood.ood_scores(x, self.centroids)
 
 
-def head_config(config: TrainConfig) -> HeadConfig:
-    return HeadConfig(epochs=config.epochs, seed=config.seed, hidden=config.hidden)
-
-
-def fit_head(features: Features, n_classes: int, config: TrainConfig) -> FittedHead:
-    """Fit on the training photos (and their augmented views); stop early on validation."""
+def _fit_on_training_split(features: Features, n_classes: int, config: TrainConfig) -> FittedHead:
     x_fit = np.concatenate([features.x_train, features.x_aug])
     y_fit = np.concatenate([features.y_train, features.y_aug])
     trainer = HeadTrainer(x_fit.shape[1], n_classes, head_config(config))
     result = trainer.fit(x_fit, y_fit, features.x_val, features.y_val)
+    temperature = fit_temperature(predict_proba(result.model, features.x_val), features.y_val)
     return FittedHead(
         model=result.model,
         centroids=ood.class_centroids(features.x_train, features.y_train, n_classes),
+        temperature=temperature,
+        temperature_fitted_on=f"{len(features.y_val)} validation photos",
         epochs_run=result.epochs_run,
         best_epoch=result.best_epoch,
         history=result.history,
     )
 
 
-def out_of_fold_probabilities(
-    x: np.ndarray,
-    y: np.ndarray,
-    groups: np.ndarray,
-    n_classes: int,
-    config: TrainConfig,
-    augmented: tuple[np.ndarray, np.ndarray] | None = None,
-) -> np.ndarray:
-    """Each photo's probabilities from a head that never saw it nor its duplicates.
+def _fit_on_everything(
+    features: Features, cv: CrossValidated, n_classes: int, config: TrainConfig
+) -> FittedHead:
+    x_all, y_all = features.all_x(), features.all_y()
+    epochs = cv.final_epochs()
+    trainer = HeadTrainer(x_all.shape[1], n_classes, head_config(config, epochs))
+    result = trainer.fit(
+        np.concatenate([x_all, features.x_aug]), np.concatenate([y_all, features.y_aug])
+    )
+    return FittedHead(
+        model=result.model,
+        centroids=ood.class_centroids(x_all, y_all, n_classes),
+        temperature=fit_temperature(cv.raw_probabilities, y_all),
+        temperature_fitted_on=f"out-of-fold predictions of {len(y_all)} photos",
+        epochs_run=result.epochs_run,
+        best_epoch=epochs,
+        history=result.history,
+    )
 
-    Each fold's head stops early on a grouped slice of its own training part.
-    ``augmented``: ``(x_aug, index into x of the photo each view came from)``; a fold
-    trains on the views of its own training photos only.
-    """
-    from sklearn.model_selection import GroupShuffleSplit
 
-    trainer = HeadTrainer(x.shape[1], n_classes, head_config(config))
-
-    def fit_and_score(train_idx: np.ndarray, held_idx: np.ndarray) -> np.ndarray:
-        inner = GroupShuffleSplit(n_splits=1, test_size=0.15, random_state=config.seed)
-        fit_rel, stop_rel = next(inner.split(train_idx, y[train_idx], groups[train_idx]))
-        fit_idx, stop_idx = train_idx[fit_rel], train_idx[stop_rel]
-        x_fit, y_fit = x[fit_idx], y[fit_idx]
-        if augmented is not None and len(augmented[0]):
-            keep = np.isin(augmented[1], fit_idx)
-            x_fit = np.concatenate([x_fit, augmented[0][keep]])
-            y_fit = np.concatenate([y_fit, y[augmented[1][keep]]])
-        head = trainer.fit(x_fit, y_fit, x[stop_idx], y[stop_idx]).model
-        return predict_proba(head, x[held_idx])
-
-    return out_of_fold(
-        fit_and_score, y, groups, folds=config.folds, seed=config.seed, n_classes=n_classes
-    ).astype(np.float32)
+def fit_head(
+    data: TrainingData, features: Features, config: TrainConfig, cv: CrossValidated | None
+) -> FittedHead:
+    n_classes = len(data.labels)
+    if cv is None:
+        return _fit_on_training_split(features, n_classes, config)
+    return _fit_on_everything(features, cv, n_classes, config)

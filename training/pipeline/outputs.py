@@ -35,6 +35,8 @@ def metrics_of(run: Run, seconds: float, timings: dict[str, float]) -> dict[str,
         "outcomes": run.held.interpretation.outcomes(run.rule.negative_idx).to_dict(),
         "test": run.held.interpretation.metrics(),
         "evaluation": run.held.kind,
+        "evaluation_reason": run.data.headline_reason(),
+        "calibration": run.held.calibration_metrics(run.head),
         "unknown": run.held.unknown_metrics(run.rule),
         "split": run.data.split_counts(),
         "labels": list(run.data.labels),
@@ -62,6 +64,7 @@ def report_of(run: Run, metrics: dict[str, Any]) -> ReportInput:
         warnings=list(data.warnings),
         probes=Probes.of(probes.items, probes.ood, probes.rejected),
         threshold=run.rule.threshold,
+        raw_probabilities=run.held.raw_probabilities,
         facts={
             "photos (train / validation / test)": (
                 f"{len(data.train)} / {len(data.val)} / {len(data.test)}"

@@ -8,6 +8,7 @@ import numpy as np
 
 from isit.bundle import is_uncertain
 from training import unknown as ood
+from training.pipeline.crossval import CrossValidated
 from training.pipeline.data import TrainingData
 from training.pipeline.features import Features
 from training.pipeline.head import FittedHead
@@ -31,18 +32,24 @@ class UnknownRule:
         return is_uncertain(probabilities, self.uncertain_margin)
 
 
-def calibrate_unknown(data: TrainingData, features: Features, config: TrainConfig) -> UnknownRule:
-    """Threshold from out-of-fold distances of the train + validation photos (each scored
-    against centroids that never saw it, duplicates grouped): at least 95% accepted.
-    The test photos take no part, so their acceptance is an honest measurement."""
-    calibration = ood.out_of_fold_scores(
-        np.concatenate([features.x_train, features.x_val]),
-        np.concatenate([features.y_train, features.y_val]),
-        data.groups(data.train + data.val),
-        len(data.labels),
-        folds=config.folds,
-        seed=config.seed,
-    )
+def calibrate_unknown(
+    data: TrainingData, features: Features, config: TrainConfig, cv: CrossValidated | None
+) -> UnknownRule:
+    """The threshold accepting at least 95% of out-of-fold unknown scores (each photo
+    scored against centroids that never saw it, duplicates grouped): of the train +
+    validation photos with a test split (the test photos take no part, so their
+    acceptance is an honest measurement), of every photo with cross-validation."""
+    if cv is None:
+        calibration = ood.out_of_fold_scores(
+            np.concatenate([features.x_train, features.x_val]),
+            np.concatenate([features.y_train, features.y_val]),
+            data.groups(data.train + data.val),
+            len(data.labels),
+            folds=config.folds,
+            seed=config.seed,
+        )
+    else:
+        calibration = cv.ood
     return UnknownRule(
         threshold=ood.choose_threshold(calibration),
         negative_labels=data.negative_labels,

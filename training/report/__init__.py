@@ -52,6 +52,7 @@ class ReportInput:
     probes: Probes | None = None
     threshold: float | None = None
     facts: dict[str, str] = field(default_factory=dict)  # small key/value table
+    raw_probabilities: np.ndarray | None = None  # before temperature scaling
 
     @property
     def labels(self) -> tuple[str, ...]:

@@ -68,3 +68,33 @@ def ood_png(held_out: np.ndarray, probes: np.ndarray | None, threshold: float) -
     ax.set_xlabel("unknown score (higher = less like the training photos)")
     ax.legend()
     return png_uri(fig)
+
+
+def _reliability_curve(probabilities: np.ndarray, y: np.ndarray, bins: int) -> tuple:
+    confidence = probabilities.max(axis=1)
+    correct = probabilities.argmax(axis=1) == y
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    index = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, bins - 1)
+    used = [b for b in range(bins) if (index == b).any()]
+    mean_conf = [float(confidence[index == b].mean()) for b in used]
+    accuracy = [float(correct[index == b].mean()) for b in used]
+    return mean_conf, accuracy
+
+
+def reliability_png(raw: np.ndarray, calibrated: np.ndarray, y: np.ndarray, bins: int = 10) -> str:
+    """Confidence against accuracy, before and after temperature scaling."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.2, 4))
+    ax.plot([0, 1], [0, 1], ":", color="grey", label="perfect")
+    for probabilities, style, name in ((raw, "o--", "before"), (calibrated, "s-", "after")):
+        if len(y):
+            conf, acc = _reliability_curve(probabilities, y, bins)
+            ax.plot(conf, acc, style, label=f"{name} temperature scaling")
+    ax.set_xlabel("confidence of the answer")
+    ax.set_ylabel("share right")
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(0, 1.02)
+    ax.legend(loc="upper left", fontsize=8)
+    ax.set_title("reliability")
+    return png_uri(fig)

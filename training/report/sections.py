@@ -53,6 +53,11 @@ def headline(data: ReportInput) -> str:
             f"the time; it answers {_interval(outcomes['coverage'])} of photos. "
             f"{outcomes['uncertain']} answers were hesitant (top two classes close). "
             f"Numbers from the {esc(data.evaluation_kind)}; ranges are 95% intervals.</p>"
+            + (
+                f"<p class='muted'>Why: {esc(data.metrics['evaluation_reason'])}.</p>"
+                if data.metrics.get("evaluation_reason")
+                else ""
+            )
         )
     parts.append(
         f"<p class='muted'>Best guess, counting the not-sure answers too: "
@@ -79,6 +84,7 @@ def warnings(data: ReportInput) -> str:
 
 def per_class(data: ReportInput) -> str:
     test = data.metrics["test"]
+
     def cell(v: dict, key: str) -> str:
         interval = v.get(f"{key}_interval")
         return _interval(interval) if interval else f"{v[key]:.3f}"
@@ -94,6 +100,24 @@ def per_class(data: ReportInput) -> str:
         + f"<img class='plot' src='{matrix}' alt='confusion matrix'></div>"
         + f"<p class='muted'>Expected calibration error: {test['ece']:.3f} (0 = scores mean "
         "what they say).</p>"
+    )
+
+
+def calibration(data: ReportInput) -> str:
+    """Do the scores mean what they say? The reliability diagram, ECE before and after."""
+    block = data.metrics.get("calibration")
+    if not block or data.raw_probabilities is None:
+        return ""
+    interp = data.interpretation
+    plot = plots.reliability_png(data.raw_probabilities, interp.probabilities, interp.y_true)
+    return (
+        "<h2>Do the scores mean what they say?</h2><div class='row'>"
+        f"<img class='plot' src='{plot}' alt='reliability diagram'>"
+        f"<p>An answer given with 80% should be right about 80% of the time. The model's "
+        f"scores are rescaled by one number (temperature {block['temperature']:.2f}, fitted "
+        f"on {esc(block['fitted_on'])}). The average gap between confidence and the share "
+        f"right (expected calibration error) on the {block['n']} held-out photos went from "
+        f"{pct(block['ece_before'])} to <b>{pct(block['ece_after'])}</b>.</p></div>"
     )
 
 
@@ -172,6 +196,7 @@ SECTIONS = (
     facts,
     warnings,
     per_class,
+    calibration,
     mistakes,
     by_class_scores,
     unknown_photos,

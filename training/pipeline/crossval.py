@@ -1,0 +1,125 @@
+"""Stage 3a, cross-validation: every photo scored by a pipeline that never saw it.
+
+Used for the headline when the test split is too small to say much
+(:meth:`training.pipeline.data.TrainingData.headline_by_cross_validation`). Each fold runs
+the whole training recipe on the other folds' photos: a head with early stopping on a
+grouped slice of them, a temperature fitted on that slice, centroids, and an unknown
+threshold from their own out-of-fold scores. So a held-out photo's calibrated answer and
+its "not sure" are what a model trained without it would have said. The k-fold is
+repeated with other fold assignments (``CV_REPEATS``) and each photo's numbers are
+averaged over the repetitions. Duplicate groups never straddle folds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from training import unknown as ood
+from training.calibration import apply_temperature, fit_temperature
+from training.head import HeadConfig, HeadTrainer, predict_proba
+from training.oof import grouped_folds
+from training.settings import CV_REPEATS, TrainConfig
+
+STOP_SHARE = 0.15  # of a fold's training photos, held for early stopping and temperature
+
+
+def head_config(config: TrainConfig, epochs: int | None = None) -> HeadConfig:
+    """The head's settings for a training configuration (``epochs`` overrides its own)."""
+    return HeadConfig(epochs=epochs or config.epochs, seed=config.seed, hidden=config.hidden)
+
+
+@dataclass(frozen=True)
+class CrossValidated:
+    """Per photo, averaged over repetitions: what models that never saw it answered."""
+
+    raw_probabilities: np.ndarray  # [N, C] head outputs before temperature scaling
+    probabilities: np.ndarray  # [N, C] calibrated by each fold's own temperature
+    ood: np.ndarray  # [N] unknown score against the fold's centroids
+    thresholds: np.ndarray  # [N] the fold's own unknown threshold
+    best_epochs: tuple[int, ...]  # early-stopping epoch of every fold's head
+    folds: int
+    repeats: int
+
+    def final_epochs(self) -> int:
+        """Epochs for the head trained on every photo: the folds' median best epoch."""
+        return max(1, int(np.median(self.best_epochs))) if self.best_epochs else 1
+
+
+@dataclass
+class _Accumulator:
+    raw: np.ndarray
+    calibrated: np.ndarray
+    ood: np.ndarray
+    thresholds: np.ndarray
+    best_epochs: list[int]
+
+
+def _fold(
+    acc: _Accumulator,
+    trainer: HeadTrainer,
+    arrays: tuple[np.ndarray, np.ndarray, np.ndarray],
+    fit_idx: np.ndarray,
+    held_idx: np.ndarray,
+    augmented: tuple[np.ndarray, np.ndarray],
+    seed: int,
+) -> None:
+    """Train the recipe on ``fit_idx``, answer ``held_idx``, add the answers to ``acc``."""
+    from sklearn.model_selection import GroupShuffleSplit
+
+    x, y, groups = arrays
+    n_classes = acc.raw.shape[1]
+    inner = GroupShuffleSplit(n_splits=1, test_size=STOP_SHARE, random_state=seed)
+    fit_rel, stop_rel = next(inner.split(fit_idx, y[fit_idx], groups[fit_idx]))
+    train_idx, stop_idx = fit_idx[fit_rel], fit_idx[stop_rel]
+    x_aug, aug_index = augmented
+    keep = np.isin(aug_index, train_idx)
+    result = trainer.fit(
+        np.concatenate([x[train_idx], x_aug[keep]]),
+        np.concatenate([y[train_idx], y[aug_index[keep]]]),
+        x[stop_idx],
+        y[stop_idx],
+    )
+    temperature = fit_temperature(predict_proba(result.model, x[stop_idx]), y[stop_idx])
+    raw = predict_proba(result.model, x[held_idx])
+    centroids = ood.class_centroids(x[fit_idx], y[fit_idx], n_classes)
+    calibration = ood.out_of_fold_scores(x[fit_idx], y[fit_idx], groups[fit_idx], n_classes)
+    acc.raw[held_idx] += raw
+    acc.calibrated[held_idx] += apply_temperature(raw, temperature)
+    acc.ood[held_idx] += ood.ood_scores(x[held_idx], centroids)
+    acc.thresholds[held_idx] += ood.choose_threshold(calibration)
+    acc.best_epochs.append(result.best_epoch)
+
+
+def cross_validate(
+    x: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    n_classes: int,
+    config: TrainConfig,
+    augmented: tuple[np.ndarray, np.ndarray],
+    repeats: int = CV_REPEATS,
+) -> CrossValidated:
+    """``augmented``: ``(x_aug, index into x of the photo each view came from)``; a fold
+    trains on the views of its own training photos only."""
+    n = len(y)
+    acc = _Accumulator(
+        np.zeros((n, n_classes)), np.zeros((n, n_classes)), np.zeros(n), np.zeros(n), []
+    )
+    trainer = HeadTrainer(x.shape[1], n_classes, head_config(config))
+    folds = 0
+    for r in range(repeats):
+        split = grouped_folds(y, groups, config.folds, config.seed + r, n_classes)
+        folds = len(split)
+        for fit_idx, held_idx in split:
+            _fold(acc, trainer, (x, y, groups), fit_idx, held_idx, augmented, config.seed + r)
+    return CrossValidated(
+        raw_probabilities=(acc.raw / repeats).astype(np.float32),
+        probabilities=(acc.calibrated / repeats).astype(np.float32),
+        ood=(acc.ood / repeats).astype(np.float32),
+        thresholds=(acc.thresholds / repeats).astype(np.float32),
+        best_epochs=tuple(acc.best_epochs),
+        folds=folds,
+        repeats=repeats,
+    )
