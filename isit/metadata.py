@@ -10,6 +10,8 @@ Keys (all values are strings; structured ones are JSON):
 - ``isit.unknown``: JSON ``{"threshold", "method", "negative_labels", "uncertain_margin"}``
   (classifier only).
 - ``isit.metrics``: JSON of headline held-out metrics (classifier only, may be ``{}``).
+- ``isit.training_photos``: fingerprint of the photos it learnt from (optional; written
+  and read by ``training.fingerprints``, never served).
 
 Graph contract: input ``image`` float32 ``[N, size, size, 3]``; a classifier outputs
 ``probabilities`` ``[N, C]`` and ``ood_score`` ``[N]`` (higher = less like the training
@@ -81,6 +83,8 @@ class ModelMetadata:
     labels: tuple[str, ...] = ()
     unknown: UnknownSpec | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
+    # Fingerprint of the photos the model learnt from (training.fingerprints); opaque here.
+    training_photos: str = ""
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     format_version: str = FORMAT_VERSION
 
@@ -104,6 +108,8 @@ class ModelMetadata:
             props["labels"] = json.dumps(list(self.labels), ensure_ascii=False)
             props["unknown"] = json.dumps(self.unknown.to_dict() if self.unknown else None)
             props["metrics"] = json.dumps(self.metrics, ensure_ascii=False)
+            if self.training_photos:
+                props["training_photos"] = self.training_photos
         return {PREFIX + key: value for key, value in props.items()}
 
     @classmethod
@@ -147,6 +153,7 @@ class ModelMetadata:
                     else None
                 ),
                 metrics=json.loads(values.get("metrics", "{}")),
+                training_photos=values.get("training_photos", ""),
             )
         except ModelError:
             raise

@@ -18,6 +18,7 @@ import numpy as np
 from isit.bundle import ModelBundle
 from isit.errors import IsitError
 from isit.imaging import preprocess_batch
+from training import fingerprints
 from training import unknown as ood
 from training.batch_predict import predict_files
 from training.interpretation import Interpretation
@@ -46,13 +47,14 @@ class EvaluationResult:
 
 @dataclass(frozen=True)
 class _Folder:
-    files: list[tuple[Path, str]]  # (path, display) of distinct files
+    files: list[tuple[Path, str]]  # (path, display) of distinct files never trained on
     truth: dict[str, str]  # display -> class folder
     duplicates: int  # byte-identical copies counted once
+    set_aside: int  # photos the model learnt from (or exact copies of them)
     missing_labels: list[str]  # model labels with no folder here
 
 
-def _scan(root: Path, labels: list[str]) -> _Folder:
+def _layout(root: Path, labels: list[str]) -> Any:
     from training.doctor.layout import scan_layout
 
     layout = scan_layout(root)
@@ -69,21 +71,51 @@ def _scan(root: Path, labels: list[str]) -> _Folder:
             f"was trained on {', '.join(repr(label) for label in labels)}. Rename those "
             "folders to one of these labels, or remove them."
         )
+    return layout
+
+
+def _learnt_from(path: Path, digest: str, known: frozenset[int]) -> bool:
+    """Whether the model learnt from this file or an exact copy (bytes or pixels)."""
+    from training.doctor.fingerprint import Fingerprint, fingerprint_file
+
+    if not known:
+        return False
+    if fingerprints.seen(known, digest):
+        return True
+    result = fingerprint_file(str(path))
+    return isinstance(result, Fingerprint) and fingerprints.seen(known, result.pixel_sha256)
+
+
+def _scan(root: Path, bundle: ModelBundle) -> _Folder:
+    labels = list(bundle.labels)
+    layout = _layout(root, labels)
+    known = fingerprints.decode(bundle.metadata.training_photos)
     seen: set[str] = set()
     files: list[tuple[Path, str]] = []
     truth: dict[str, str] = {}
+    duplicates = set_aside = 0
     for candidate in layout.candidates:  # identical files count once (the first, sorted)
         path = root / candidate.path
         try:
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
         except OSError:
             digest = candidate.path  # unreadable: reported by predict_files
-        if digest not in seen:
-            seen.add(digest)
+        if digest in seen:
+            duplicates += 1
+        elif _learnt_from(path, digest, known):
+            set_aside += 1
+        else:
             files.append((path, candidate.path))
             truth[candidate.path] = candidate.label
+        seen.add(digest)
+    if not files and set_aside:
+        raise NothingToEvaluate(
+            f"All {set_aside} photos in {root} were used to train this model (or are exact "
+            "copies of them), so none can tell how it does on new photos. Evaluate on "
+            "photos it has never seen."
+        )
     missing = sorted(set(labels) - set(layout.class_names))
-    return _Folder(files, truth, len(layout.candidates) - len(files), missing)
+    return _Folder(files, truth, duplicates, set_aside, missing)
 
 
 def _interpret(bundle: ModelBundle, folder: _Folder) -> tuple[Interpretation, int]:
@@ -126,6 +158,11 @@ def _warnings(folder: _Folder, unreadable: int) -> list[str]:
         warnings.append(
             f"{folder.duplicates} files are byte-identical copies of others; counted once."
         )
+    if folder.set_aside:
+        warnings.append(
+            f"{folder.set_aside} photos were set aside: the model learnt from them (or from "
+            "exact copies), so they are not held out."
+        )
     if folder.missing_labels:
         warnings.append(f"No photos of {', '.join(folder.missing_labels)} in this folder.")
     return warnings
@@ -133,6 +170,7 @@ def _warnings(folder: _Folder, unreadable: int) -> list[str]:
 
 def _metrics(
     bundle: ModelBundle,
+    folder: _Folder,
     root: Path,
     interp: Interpretation,
     probes: Probes | None,
@@ -162,6 +200,7 @@ def _metrics(
         "backbone": bundle.metadata.backbone.name,
         "model": {"name": bundle.metadata.name, "version": bundle.metadata.version},
         "skipped": unreadable,
+        "set_aside": folder.set_aside,
         "warnings": warnings,
     }
 
@@ -180,11 +219,11 @@ def evaluate(
     """
     bundle = ModelBundle(model_path)
     root = Path(data_dir)
-    folder = _scan(root, list(bundle.labels))
+    folder = _scan(root, bundle)
     interp, unreadable = _interpret(bundle, folder)
     probe_result = _probes(bundle, probes)
     warnings = _warnings(folder, unreadable)
-    metrics = _metrics(bundle, root, interp, probe_result, unreadable, warnings)
+    metrics = _metrics(bundle, folder, root, interp, probe_result, unreadable, warnings)
     out = Path(out_dir)
     metrics_path = write_metrics(out / "metrics.json", metrics)
     report = ReportInput(
@@ -199,6 +238,7 @@ def evaluate(
             "model": f"{bundle.metadata.name} {bundle.metadata.version}",
             "backbone": bundle.metadata.backbone.name,
             "photos evaluated": str(interp.n),
+            "set aside (the model learnt from them)": str(folder.set_aside),
         },
     )
     return EvaluationResult(metrics, metrics_path, write_report(report, out / "report.html"))

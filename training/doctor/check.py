@@ -228,6 +228,7 @@ def _fill_report(
                     representative=i == u.representative,
                     conflict=conflict,
                     user_split=cand.user_split,
+                    pixel_sha256=fp.pixel_sha256,
                 )
             )
             ci = info.setdefault(cand.label, ClassInfo())

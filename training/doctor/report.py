@@ -48,6 +48,7 @@ class ImageRecord:
     representative: bool  # the one image of its group that training uses
     conflict: bool  # its group spans two or more classes: left out by default
     user_split: str | None = None  # the split folder it sits in, if the user made one
+    pixel_sha256: str = ""  # of the decoded pixels: a re-saved copy has the same
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -57,6 +58,7 @@ class ImageRecord:
             "group": self.group,
             "group_key": self.group_key,
             "sha256": self.sha256,
+            "pixel_sha256": self.pixel_sha256,
             "width": self.width,
             "height": self.height,
             "representative": self.representative,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +43,15 @@ class TrainingData:
     cross_validate: bool  # too few photos for a trustworthy test split
     warnings: tuple[str, ...] = ()
     summary: str = ""
+    # Per split, SHA-256 of the bytes and of the pixels of every file of its groups
+    # (copies too): what the model's training-photo fingerprint is made of.
+    hashes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def learnt_hashes(self, cross_validated: bool) -> list[str]:
+        """Hashes of the photos the exported model learnt from or was calibrated on:
+        train + val, and test too when it learns from every photo."""
+        splits = ("train", "val", "test") if cross_validated else ("train", "val")
+        return [h for split in splits for h in self.hashes.get(split, ())]
 
     @property
     def negative_labels(self) -> tuple[str, ...]:
@@ -122,7 +131,12 @@ def load_training_data(
                 group=record.group_key,
             )
         )
+    hashes: dict[str, list[str]] = {"train": [], "val": [], "test": []}
+    for record in report.images:
+        if include_conflicts or not record.conflict:
+            hashes[record.split] += [record.sha256, record.pixel_sha256]
     return TrainingData(
+        hashes={split: tuple(values) for split, values in hashes.items()},
         labels=tuple(report.labels),
         train=tuple(splits["train"]),
         val=tuple(splits["val"]),

@@ -19,6 +19,8 @@ from training.pipeline.head import FittedHead
 from training.pipeline.unknown import ProbeResult, UnknownRule, score_probes
 from training.stats import Proportion
 
+TEST_SPLIT = "test split"
+
 
 @dataclass(frozen=True)
 class HeldOutEvaluation:
@@ -40,6 +42,10 @@ class HeldOutEvaluation:
             "ece_after": expected_calibration_error(self.interpretation.probabilities, y),
             "n": len(y),
         }
+
+    @property
+    def cross_validated(self) -> bool:
+        return self.kind != TEST_SPLIT
 
     @property
     def accepted(self) -> float:
@@ -106,7 +112,7 @@ def evaluate_held_out(
     in choosing the threshold; with cross-validation, each photo is judged against its
     fold's own threshold."""
     if cv is None:
-        interpretation, kind = _test_split(data, features, head, rule), "test split"
+        interpretation, kind = _test_split(data, features, head, rule), TEST_SPLIT
         raw = head.raw_probabilities(features.x_test)
     else:
         interpretation = _cross_validated(data, cv, rule)

@@ -14,6 +14,7 @@ from typing import Any
 
 from isit.imaging import read_image_bytes
 from isit.metadata import ModelMetadata, UnknownSpec
+from training import fingerprints
 from training.pipeline.data import TrainingData
 from training.pipeline.evaluate import HeldOutEvaluation
 from training.pipeline.features import Backbone, Features
@@ -70,6 +71,7 @@ def model_metadata(
             uncertain_margin=rule.uncertain_margin,
         ),
         metrics=api_metrics(held, rule),
+        training_photos=fingerprints.encode(data.learnt_hashes(held.cross_validated)),
     )
 
 
