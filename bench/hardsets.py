@@ -64,8 +64,14 @@ TUX_SETS: dict[str, dict[str, tuple[str, ...]]] = {
         "household": ("household", "medical"),
         "clothes": ("clothes",),
         "space": ("space", "naturalforces"),
-        "symbols": ("symbols/chess", "symbols/math", "symbols/money", "symbols/music",
-                    "symbols/shapes", "symbols/faces"),  # fmt: skip
+        "symbols": (
+            "symbols/chess",
+            "symbols/math",
+            "symbols/money",
+            "symbols/music",
+            "symbols/shapes",
+            "symbols/faces",
+        ),
     },
 }
 
