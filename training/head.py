@@ -57,6 +57,7 @@ class HeadConfig:
     c_grid: tuple[float, ...] = C_GRID  # exact path: candidate C values
     inner_folds: int = INNER_FOLDS  # exact path: inner CV folds choosing C
     max_iter: int = 300  # lbfgs iterations per C
+    score: str = "log_loss"  # exact path: what chooses C ("log_loss" or "accuracy")
     # Keras path (hidden > 0):
     dropout: float = 0.2
     l2: float = 1e-4
@@ -214,6 +215,7 @@ def choose_c(
     if len(grid) == 1 or not splits:
         return grid[len(grid) // 2], []
     losses = np.zeros(len(grid))
+    errors = np.zeros(len(grid))
     for fit_idx, held_idx in splits:
         mean, scale = _standardiser(x[fit_idx])
         xs_fit, xs_held = (x[fit_idx] - mean) / scale, (x[held_idx] - mean) / scale
@@ -227,7 +229,13 @@ def choose_c(
             p = LinearSolution(kernel, bias, grid[k]).predict_proba(xs_held)
             nll = -np.log(np.clip(p[np.arange(len(y_held)), y_held], 1e-12, 1.0))
             losses[k] += float((w_held * nll).sum())
+            errors[k] += float((w_held * (p.argmax(axis=1) != y_held)).sum())
     losses /= len(y)
+    errors /= len(y)
+    if config.score == "accuracy":  # fewest errors; among those, the lowest log loss
+        candidates = np.flatnonzero(errors <= errors.min() + 1e-9)
+        best = int(candidates[np.argmin(losses[candidates])])
+        return grid[best], [float(v) for v in errors]
     # Ties (flat stretches) go to the stronger penalty: the simpler model.
     best = int(np.flatnonzero(losses <= losses.min() * (1 + 1e-9))[0])
     return grid[best], [float(v) for v in losses]
