@@ -31,7 +31,14 @@ from isit.metadata import (
     ModelMetadata,
     UnknownSpec,
 )
-from training.backbones import command, efficientnet_lite, keras_apps, mobilenet_v2, provision
+from training.backbones import (
+    command,
+    efficientnet_lite,
+    efficientnet_lite2,
+    keras_apps,
+    mobilenet_v2,
+    provision,
+)
 from training.backbones.errors import (
     UnknownBackbone,
     WeightsChecksumMismatch,
@@ -39,10 +46,16 @@ from training.backbones.errors import (
     WeightsUnavailable,
 )
 from training.backbones.registry import DEFAULT_BACKBONE, backbone_names, get_backbone
-from training.backbones.weights import EFFICIENTNET_LITE0, MOBILENET_V2, WeightsFile, file_sha256
+from training.backbones.weights import (
+    EFFICIENTNET_LITE0,
+    EFFICIENTNET_LITE2,
+    MOBILENET_V2,
+    WeightsFile,
+    file_sha256,
+)
 from training.onnx_export import ExportError, export_function
 
-OFFLINE = ["mobilenet_v2", "efficientnet_lite0"]
+OFFLINE = ["mobilenet_v2", "efficientnet_lite0", "efficientnet_lite2"]
 REQUIREMENTS_WEIGHTS = Path(__file__).resolve().parents[1] / "training" / "requirements-weights.txt"
 CATS = {281, 282, 285}  # tabby, tiger cat, Egyptian cat
 COFFEE = {967, 968, 504}  # espresso, cup, coffee mug
@@ -88,11 +101,16 @@ def keras_features(backbone_name):
 @pytest.fixture(scope="session")
 def imagenet_onnx(backbone_name, tmp_path_factory) -> Path:
     """The full ImageNet classifier (features + the .pth's Linear 1280->1000), in ONNX."""
-    builder = {"mobilenet_v2": mobilenet_v2, "efficientnet_lite0": efficientnet_lite}
+    builder = {"mobilenet_v2": mobilenet_v2, "efficientnet_lite0": efficientnet_lite,
+               "efficientnet_lite2": efficientnet_lite2}  # fmt: skip
     classifier = builder[backbone_name].build_keras(classifier=True)
     path = tmp_path_factory.mktemp("imagenet") / f"{backbone_name}-imagenet.onnx"
     return export_function(
-        classifier, path, input_size=224, output_names=["probabilities"], metadata=None
+        classifier,
+        path,
+        input_size=builder[backbone_name].SPEC.size,
+        output_names=["probabilities"],
+        metadata=None,
     )
 
 
@@ -169,6 +187,11 @@ CONV_CASES = {
          ("_blocks.4._depthwise_conv", 1), ("_conv_head", 1)],
         efficientnet_reference_padding,
     ),
+    "efficientnet_lite2": (
+        [("_conv_stem", 2), ("_blocks.1._depthwise_conv", 2), ("_blocks.7._depthwise_conv", 2),
+         ("_blocks.11._depthwise_conv", 1), ("_conv_head", 1)],
+        efficientnet_reference_padding,
+    ),
 }  # fmt: skip
 
 
@@ -179,9 +202,11 @@ def test_convolutions_pad_and_transpose_exactly_like_the_reference(
 
     cases, reference_padding = CONV_CASES[backbone_name]
     bdef = get_backbone(backbone_name)
-    state = {"mobilenet_v2": MOBILENET_V2, "efficientnet_lite0": EFFICIENTNET_LITE0}[
-        backbone_name
-    ].load()
+    state = {
+        "mobilenet_v2": MOBILENET_V2,
+        "efficientnet_lite0": EFFICIENTNET_LITE0,
+        "efficientnet_lite2": EFFICIENTNET_LITE2,
+    }[backbone_name].load()
     probes = []
     for key, _ in cases:
         conv = keras_features.get_layer(key.replace(".", "_"))
@@ -211,7 +236,8 @@ def test_provisioned_backbone_metadata(backbone_name, provisioned):
     assert meta.preprocess == bdef.spec
     session = extractor.session
     assert [i.name for i in session.get_inputs()] == [INPUT_NAME]
-    assert session.get_inputs()[0].shape == ["N", 224, 224, 3]
+    size = bdef.spec.size
+    assert session.get_inputs()[0].shape == ["N", size, size, 3]
     assert [o.name for o in session.get_outputs()] == [FEATURES]
 
 
@@ -299,7 +325,7 @@ def test_unknown_backbone_lists_the_choices():
 
 
 def test_weights_are_pinned_by_sha256():
-    for weights in (MOBILENET_V2, EFFICIENTNET_LITE0):
+    for weights in (MOBILENET_V2, EFFICIENTNET_LITE0, EFFICIENTNET_LITE2):
         path = weights.path()
         assert file_sha256(path) == weights.sha256
         assert weights.requirement in REQUIREMENTS_WEIGHTS.read_text()

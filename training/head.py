@@ -1,40 +1,82 @@
 """The trainable part: a small Keras head on cached backbone features.
 
-A dense softmax layer (optionally after one small hidden layer), L2 and dropout,
-balanced class weights, early stopping on the validation split. On a few hundred
-feature vectors this trains in seconds on a CPU.
+Default (``hidden=0``): standardised multinomial logistic regression, solved exactly.
+- Features are standardised (mean 0, variance 1 per feature, from the training photos):
+  the L2 penalty then weighs every feature alike, which is what makes one regularisation
+  strength fit all backbones.
+- The regularisation strength C is chosen by inner stratified group k-fold on the
+  training photos only (duplicates grouped when ``groups`` is given), by out-of-fold log
+  loss, over :data:`C_GRID` with warm starts (scikit-learn lbfgs: milliseconds per fit).
+- The solution is loaded into a Keras ``Dense`` + softmax with the standardisation folded
+  into its weights (``W / s``, ``b - (m / s) W``): the exported graph is one matrix
+  product, exactly as before, and tf2onnx converts it as today.
+
+Why: on hard folders a head trained with Adam, a fixed L2 of 1e-4, dropout and early
+stopping on a small validation slice lost to a plain tuned logistic regression on the
+same features (issue 13; ``bench/bench_heads.py`` measures it). Solving the convex
+problem exactly is also faster, and cheap enough to run in every cross-validation fold.
+
+``hidden > 0``: one hidden ReLU layer, trained with Keras (Adam, dropout, L2, early
+stopping), on standardised inputs (a ``Normalization`` layer inside the model).
+
+Calibration hooks: :func:`logits` gives the head's logits and :func:`with_temperature`
+returns the head with its logits divided by a temperature (folded into the last
+layer's weights, so the exported graph does not change shape).
 """
 
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from training import settings
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# Inverse regularisation strengths tried (scikit-learn's C, on standardised features):
+# half-decade steps from very strong to weak. Small C = strong L2.
+C_GRID = tuple(float(c) for c in np.logspace(-4, 1, 11))
+INNER_FOLDS = 5
+# lbfgs gradient tolerances: the final fit is solved tightly (probabilities within ~1e-5
+# of the optimum); choosing C only needs the ranking of the grid's scores, 4x cheaper.
+FINAL_TOL = 1e-6
+SELECT_TOL = 1e-4
+LOGITS = "logits"
+PROBABILITIES = "probabilities"
 
 
 @dataclass(frozen=True)
 class HeadConfig:
-    hidden: int = 0  # 0 = plain softmax regression on the features
+    hidden: int = settings.HIDDEN  # 0 = softmax regression on the features (exact solver)
+    epochs: int = settings.EPOCHS  # Keras path only (hidden > 0)
+    seed: int = settings.SEED
+    c_grid: tuple[float, ...] = C_GRID  # exact path: candidate C values
+    inner_folds: int = INNER_FOLDS  # exact path: inner CV folds choosing C
+    max_iter: int = 300  # lbfgs iterations per C
+    score: str = "log_loss"  # exact path: what chooses C ("log_loss" or "accuracy")
+    # Keras path (hidden > 0):
     dropout: float = 0.2
     l2: float = 1e-4
     learning_rate: float = 1e-3
-    epochs: int = 60
     batch_size: int = 32
     patience: int = 6  # early stopping on validation loss...
     min_delta: float = 1e-3  # ...once it improves by less than this (it creeps down forever)
-    seed: int = 0
+    standardise: bool = True  # Keras path: a Normalization layer first
 
 
 @dataclass
 class HeadResult:
     model: Any  # keras.Model: features [N, D] -> probabilities [N, C]
+    # Exact path: "C" (the grid) and "cv_log_loss" (inner-CV score of each C).
     history: dict[str, list[float]] = field(default_factory=dict)
     epochs_run: int = 0
     best_epoch: int = 0
+    chosen_c: float | None = None  # exact path: the C chosen by inner CV
+    seconds: float = 0.0
 
 
 def class_weights(y: np.ndarray, n_classes: int) -> dict[int, float]:
@@ -44,59 +86,279 @@ def class_weights(y: np.ndarray, n_classes: int) -> dict[int, float]:
     return {i: float(w) for i, w in enumerate(weights)}
 
 
-def build_head(feature_dim: int, n_classes: int, config: HeadConfig) -> Any:
+def _sample_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
+    weights = class_weights(y, n_classes)
+    return np.array([weights[int(c)] for c in y], dtype=np.float64)
+
+
+# ------------------------------------------------------------------ the exact solver
+
+
+@dataclass
+class LinearSolution:
+    """Softmax regression on raw features: ``logits = x @ kernel + bias`` (model-like)."""
+
+    kernel: np.ndarray  # [D, C] float64, standardisation folded in
+    bias: np.ndarray  # [C]
+    c: float
+
+    def decision_function(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(x, np.float64) @ self.kernel + self.bias
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        z = self.decision_function(x)
+        z -= z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def _standardiser(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and scale per feature; constant features get scale 1 (they carry nothing)."""
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    return mean, np.where(scale > 1e-6, scale, 1.0)
+
+
+def _logistic(c: float, max_iter: int, tol: float) -> Any:
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=c, max_iter=max_iter, tol=tol, warm_start=True)
+
+
+def _row_space(xs: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(z, basis)`` with ``xs = z @ basis`` and orthonormal ``basis`` rows, when there
+    are fewer photos than features (else ``(xs, None)``).
+
+    Why: an L2-penalised linear model's optimal weights lie in the span of the training
+    rows (the gradient of the loss is ``xs.T @ residual``, that of the penalty ``w/C``),
+    so fitting on ``z`` (N x rank) and mapping back with ``basis`` is the same solution,
+    found several times faster. From the Gram matrix: ``xs xs^T = U L U^T``,
+    ``z = U sqrt(L)``, ``basis = U^T xs / sqrt(L)``.
+    """
+    n, d = xs.shape
+    if n >= d:
+        return xs, None
+    eigenvalues, vectors = np.linalg.eigh(xs @ xs.T)
+    keep = eigenvalues > eigenvalues.max() * 1e-10
+    root = np.sqrt(eigenvalues[keep])
+    z = vectors[:, keep] * root
+    return z, (vectors[:, keep].T @ xs) / root[:, None]
+
+
+def _fit_path(
+    xs: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    grid: tuple[float, ...],
+    max_iter: int,
+    tol: float = FINAL_TOL,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(coef, intercept) for each C of ``grid`` (ascending), each warm-started from the
+    previous one: later, weaker-penalty fits start close to their optimum."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from threadpoolctl import threadpool_limits
+
+    path = []
+    # One thread: these problems are small, and BLAS/OpenMP threads fighting over a
+    # shared CPU made each fit ten times slower.
+    with warnings.catch_warnings(), threadpool_limits(1):
+        # A weak penalty on separable data converges slowly; the last iterate is kept.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        z, basis = _row_space(xs)
+        model = _logistic(grid[0], max_iter, tol)
+        for c in grid:
+            model.set_params(C=c)
+            model.fit(z, y, sample_weight=w)
+            coef = model.coef_ if basis is None else model.coef_ @ basis
+            path.append((coef.copy(), model.intercept_.copy()))
+    return path
+
+
+def _full_coef(coef: np.ndarray, intercept: np.ndarray, n_classes: int, present: np.ndarray):
+    """scikit-learn's coefficients as ``[D, C]``, ``[C]`` over all ``n_classes``: binary
+    problems give one row (class 1 vs 0); a class absent from the data gets -inf bias."""
+    if coef.shape[0] == 1 and len(present) == 2:
+        coef = np.vstack([-coef / 2, coef / 2])
+        intercept = np.array([-intercept[0] / 2, intercept[0] / 2])
+    kernel = np.zeros((coef.shape[1], n_classes))
+    bias = np.full(n_classes, -1e4)
+    kernel[:, present] = coef.T
+    bias[present] = intercept
+    return kernel, bias
+
+
+def _inner_splits(y: np.ndarray, groups: np.ndarray, folds: int, seed: int) -> list[tuple]:
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    folds = min(folds, int(np.bincount(y)[np.bincount(y) > 0].min()))
+    if folds < 2:
+        return []
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    return list(splitter.split(np.zeros(len(y)), y, groups))
+
+
+def choose_c(
+    x: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray | None = None,
+    config: HeadConfig = HeadConfig(),
+) -> tuple[float, list[float]]:
+    """The C of ``config.c_grid`` with the lowest inner-CV (class-balanced) log loss.
+
+    Each inner fold is standardised on its own training part. Returns (C, score per C).
+    """
+    groups = np.arange(len(y)) if groups is None else np.asarray(groups)
+    grid = tuple(sorted(config.c_grid))
+    splits = _inner_splits(y, groups, config.inner_folds, config.seed)
+    if len(grid) == 1 or not splits:
+        return grid[len(grid) // 2], []
+    losses = np.zeros(len(grid))
+    errors = np.zeros(len(grid))
+    for fit_idx, held_idx in splits:
+        mean, scale = _standardiser(x[fit_idx])
+        xs_fit, xs_held = (x[fit_idx] - mean) / scale, (x[held_idx] - mean) / scale
+        y_fit, y_held = y[fit_idx], y[held_idx]
+        w_fit = _sample_weights(y_fit, int(y.max()) + 1)
+        w_held = _sample_weights(y_held, int(y.max()) + 1)
+        present = np.unique(y_fit)
+        path = _fit_path(xs_fit, y_fit, w_fit, grid, config.max_iter, SELECT_TOL)
+        for k, (coef, intercept) in enumerate(path):
+            kernel, bias = _full_coef(coef, intercept, int(y.max()) + 1, present)
+            p = LinearSolution(kernel, bias, grid[k]).predict_proba(xs_held)
+            nll = -np.log(np.clip(p[np.arange(len(y_held)), y_held], 1e-12, 1.0))
+            losses[k] += float((w_held * nll).sum())
+            errors[k] += float((w_held * (p.argmax(axis=1) != y_held)).sum())
+    losses /= len(y)
+    errors /= len(y)
+    if config.score == "accuracy":  # fewest errors; among those, the lowest log loss
+        candidates = np.flatnonzero(errors <= errors.min() + 1e-9)
+        best = int(candidates[np.argmin(losses[candidates])])
+        return grid[best], [float(v) for v in errors]
+    # Ties (flat stretches) go to the stronger penalty: the simpler model.
+    best = int(np.flatnonzero(losses <= losses.min() * (1 + 1e-9))[0])
+    return grid[best], [float(v) for v in losses]
+
+
+def fit_linear(
+    x: np.ndarray, y: np.ndarray, n_classes: int, c: float, max_iter: int = 300
+) -> LinearSolution:
+    """Standardise, fit softmax regression at ``C=c`` (balanced class weights), fold the
+    standardisation into the weights."""
+    x = np.asarray(x, np.float64)
+    mean, scale = _standardiser(x)
+    xs = (x - mean) / scale
+    ((coef, intercept),) = _fit_path(xs, y, _sample_weights(y, n_classes), (c,), max_iter)
+    kernel, bias = _full_coef(coef, intercept, n_classes, np.unique(y))
+    kernel = kernel / scale[:, None]
+    return LinearSolution(kernel, bias - mean @ kernel, c)
+
+
+def fit_fold(
+    x: np.ndarray,
+    y: np.ndarray,
+    config: HeadConfig = HeadConfig(),
+    *,
+    n_classes: int | None = None,
+    groups: np.ndarray | None = None,
+) -> LinearSolution:
+    """The exact head for one cross-validation fold, without Keras: C chosen by inner CV
+    on these photos only, then refit on all of them. ``.predict_proba(x)`` and
+    ``.decision_function(x)`` (logits), like a scikit-learn classifier."""
+    y = np.asarray(y, np.int64)
+    n_classes = int(y.max()) + 1 if n_classes is None else n_classes
+    c, _ = choose_c(np.asarray(x, np.float64), y, groups, config)
+    return fit_linear(x, y, n_classes, c, config.max_iter)
+
+
+# ------------------------------------------------------------------ Keras models
+
+
+def build_head(
+    feature_dim: int,
+    n_classes: int,
+    config: HeadConfig = HeadConfig(),
+    *,
+    mean: np.ndarray | None = None,
+    variance: np.ndarray | None = None,
+) -> Any:
+    """features -> ``logits`` (Dense) -> ``probabilities`` (softmax) as a Keras model.
+
+    ``hidden > 0`` adds [Normalization(mean, variance)] -> dropout -> Dense ReLU ->
+    dropout before the logits; the linear head has no dropout (its weights come from
+    the exact solver, standardisation folded in).
+    """
     import keras
 
-    regularizer = keras.regularizers.L2(config.l2) if config.l2 else None
     layers: list[Any] = [keras.Input(shape=(feature_dim,), name="features")]
-    if config.dropout:
-        layers.append(keras.layers.Dropout(config.dropout, seed=config.seed))
     if config.hidden:
+        regularizer = keras.regularizers.L2(config.l2) if config.l2 else None
+        if mean is not None and variance is not None:
+            layers.append(keras.layers.Normalization(mean=mean, variance=variance))
+        if config.dropout:
+            layers.append(keras.layers.Dropout(config.dropout, seed=config.seed))
         layers.append(
             keras.layers.Dense(config.hidden, activation="relu", kernel_regularizer=regularizer)
         )
         if config.dropout:
             layers.append(keras.layers.Dropout(config.dropout, seed=config.seed + 1))
-    layers.append(
-        keras.layers.Dense(
-            n_classes, activation="softmax", kernel_regularizer=regularizer, name="probabilities"
-        )
-    )
+        layers.append(keras.layers.Dense(n_classes, kernel_regularizer=regularizer, name=LOGITS))
+    else:
+        layers.append(keras.layers.Dense(n_classes, name=LOGITS))
+    layers.append(keras.layers.Softmax(name=PROBABILITIES))
     return keras.Sequential(layers, name="isit_head")
 
 
-class HeadTrainer:
-    """Compiles one head and re-fits it from the same initial state on new data.
+def keras_linear_head(solution: LinearSolution, n_classes: int | None = None) -> Any:
+    """The exact solution as the Keras head that is exported (float32 weights)."""
+    feature_dim, classes = solution.kernel.shape
+    model = build_head(feature_dim, n_classes or classes, HeadConfig(hidden=0))
+    model.get_layer(LOGITS).set_weights(
+        [solution.kernel.astype(np.float32), solution.bias.astype(np.float32)]
+    )
+    return model
 
-    Why: building and tracing a fresh Keras model costs seconds, fitting a few hundred
-    vectors a fraction of that; cross-validation folds reuse one trainer.
+
+def logits(model: Any, x: np.ndarray) -> np.ndarray:
+    """The head's logits (the input of its final softmax), float32."""
+    import keras
+
+    if len(x) == 0:
+        return np.zeros((0, int(model.output_shape[-1])), dtype=np.float32)
+    sub = keras.Model(model.inputs, model.get_layer(LOGITS).output)
+    return np.asarray(sub(x, training=False), dtype=np.float32)
+
+
+def with_temperature(model: Any, temperature: float) -> Any:
+    """A copy of ``model`` computing ``softmax(logits / temperature)``: the division is
+    folded into the logits layer's kernel and bias, so the graph keeps its shape."""
+    import keras
+
+    if not temperature > 0:
+        raise ValueError(f"temperature must be positive (got {temperature!r})")
+    scaled = keras.models.clone_model(model)
+    scaled.set_weights(model.get_weights())
+    layer = scaled.get_layer(LOGITS)
+    layer.set_weights([w / np.float32(temperature) for w in layer.get_weights()])
+    return scaled
+
+
+# ------------------------------------------------------------------ training
+
+
+class HeadTrainer:
+    """Fits heads of one shape: the exact solver (``hidden=0``) or Keras (``hidden>0``).
+
+    Why a class: cross-validation re-fits one trainer per fold. The Keras path compiles
+    its model once and resets it before each fit (building and tracing costs seconds).
     """
 
     def __init__(self, feature_dim: int, n_classes: int, config: HeadConfig = HeadConfig()):
-        import keras
-
-        keras.utils.set_random_seed(config.seed)
-        self.config = config
+        self.feature_dim = feature_dim
         self.n_classes = n_classes
-        self.model = build_head(feature_dim, n_classes, config)
-        optimizer = keras.optimizers.Adam(config.learning_rate)
-        self.model.compile(
-            optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"]
-        )
-        optimizer.build(self.model.trainable_variables)
-        self._initial = self.model.get_weights()
-        self._optimizer_initial = [v.numpy() for v in optimizer.variables]
-        self._fits = 0
-
-    def _reset(self) -> None:
-        import keras
-
-        keras.utils.set_random_seed(self.config.seed + self._fits)
-        self.model.set_weights(self._initial)
-        for variable, value in zip(
-            self.model.optimizer.variables, self._optimizer_initial, strict=True
-        ):
-            variable.assign(value)
+        self.config = config
+        self._keras: _KerasTrainer | None = None
 
     def fit(
         self,
@@ -104,30 +366,82 @@ class HeadTrainer:
         y_train: np.ndarray,
         x_val: np.ndarray | None = None,
         y_val: np.ndarray | None = None,
+        *,
+        groups: np.ndarray | None = None,
     ) -> HeadResult:
-        """Fit from the initial weights; with validation data, stop early on its loss and
-        keep the best weights. The returned model is this trainer's (re-fitting changes it)."""
+        """Fit on the training photos (and, exact path, the validation photos too: the
+        solver needs no stopping set, so they add data; C is chosen by inner CV over
+        both, grouped by ``groups`` (for the rows of ``x_train`` then ``x_val``) when
+        given, else each row on its own)."""
+        started = time.perf_counter()
+        if self.config.hidden:
+            if self._keras is None:
+                self._keras = _KerasTrainer(self.feature_dim, self.n_classes, self.config)
+            result = self._keras.fit(x_train, y_train, x_val, y_val)
+        else:
+            result = self._fit_exact(x_train, y_train, x_val, y_val, groups)
+        result.seconds = time.perf_counter() - started
+        return result
+
+    def _fit_exact(self, x_train, y_train, x_val, y_val, groups) -> HeadResult:
+        x, y = np.asarray(x_train, np.float64), np.asarray(y_train, np.int64)
+        if x_val is not None and y_val is not None and len(y_val):
+            x = np.concatenate([x, np.asarray(x_val, np.float64)])
+            y = np.concatenate([y, np.asarray(y_val, np.int64)])
+        if groups is not None and len(groups) != len(y):
+            raise ValueError(f"groups has {len(groups)} entries for {len(y)} photos")
+        c, scores = choose_c(x, y, groups, self.config)
+        solution = fit_linear(x, y, self.n_classes, c, self.config.max_iter)
+        history = {"C": list(sorted(self.config.c_grid)), "cv_log_loss": scores} if scores else {}
+        return HeadResult(model=keras_linear_head(solution, self.n_classes), history=history,
+                          chosen_c=c)  # fmt: skip
+
+
+class _KerasTrainer:
+    """The hidden-layer head: Adam, dropout, L2, early stopping on validation loss."""
+
+    def __init__(self, feature_dim: int, n_classes: int, config: HeadConfig):
+        import keras
+
+        keras.utils.set_random_seed(config.seed)
+        self.config = config
+        self.n_classes = n_classes
+        self.feature_dim = feature_dim
+        self.model: Any = None
+        self._fits = 0
+
+    def _compile(self, x: np.ndarray) -> None:
+        import keras
+
+        keras.utils.set_random_seed(self.config.seed + self._fits)
+        mean = var = None
+        if self.config.standardise:
+            mean, scale = _standardiser(np.asarray(x, np.float64))
+            mean, var = mean.astype(np.float32), (scale**2).astype(np.float32)
+        self.model = build_head(self.feature_dim, self.n_classes, self.config, mean=mean,
+                                variance=var)  # fmt: skip
+        self.model.compile(
+            optimizer=keras.optimizers.Adam(self.config.learning_rate),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
+
+    def fit(self, x_train, y_train, x_val=None, y_val=None) -> HeadResult:
         import keras
         import tensorflow as tf
 
-        self._reset()
+        # A fresh model per fit: the standardisation is this training set's.
+        self._compile(x_train)
         self._fits += 1
         config = self.config
         has_val = x_val is not None and y_val is not None and len(y_val) > 0
         callbacks = (
-            [
-                keras.callbacks.EarlyStopping(
-                    monitor="val_loss",
-                    patience=config.patience,
-                    min_delta=config.min_delta,
-                    restore_best_weights=True,
-                )
-            ]
-            if has_val
-            else []
-        )
-        weights = class_weights(y_train, self.n_classes)
-        sample_weight = np.array([weights[int(c)] for c in y_train], dtype=np.float32)
+            [keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience,
+                                           min_delta=config.min_delta,
+                                           restore_best_weights=True)]
+            if has_val else []
+        )  # fmt: skip
+        sample_weight = _sample_weights(y_train, self.n_classes).astype(np.float32)
         # tf.data pipelines, not numpy arrays: Keras' numpy adapter costs several times more
         # per epoch, which is most of the time on a few hundred feature vectors.
         train_ds = (
@@ -136,14 +450,8 @@ class HeadTrainer:
             .batch(config.batch_size)
         )
         val_ds = tf.data.Dataset.from_tensor_slices((x_val, y_val)).batch(1024) if has_val else None
-        fit = self.model.fit(
-            train_ds,
-            validation_data=val_ds,
-            epochs=config.epochs,
-            callbacks=callbacks,
-            shuffle=False,  # the dataset shuffles
-            verbose=0,
-        )
+        fit = self.model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
+                             callbacks=callbacks, shuffle=False, verbose=0)  # fmt: skip
         history = {k: [float(v) for v in vs] for k, vs in fit.history.items()}
         epochs_run = len(history.get("loss", []))
         best = int(np.argmin(history["val_loss"])) + 1 if has_val else epochs_run
@@ -157,9 +465,12 @@ def train_head(
     y_val: np.ndarray | None,
     n_classes: int,
     config: HeadConfig = HeadConfig(),
+    *,
+    groups: np.ndarray | None = None,
 ) -> HeadResult:
     """Fit a new head (see :class:`HeadTrainer`)."""
-    return HeadTrainer(x_train.shape[1], n_classes, config).fit(x_train, y_train, x_val, y_val)
+    trainer = HeadTrainer(x_train.shape[1], n_classes, config)
+    return trainer.fit(x_train, y_train, x_val, y_val, groups=groups)
 
 
 def predict_proba(model: Any, x: np.ndarray) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""EfficientNet-Lite0 (ImageNet-1k, ``efficientnet-lite0-57934424.pth``) rebuilt in Keras 3.
+"""EfficientNet-Lite0 and -Lite2 (ImageNet-1k, ``efficientnet-lite0-57934424.pth``,
+``efficientnet-lite2-9656183e.pth``) rebuilt in Keras 3.
 
 Matches the reference PyTorch implementation (PyPI ``efficientnet-lite-pytorch==0.1.0``,
 derived from lukemelas/EfficientNet-PyTorch) that produced these weights:
@@ -10,6 +11,9 @@ derived from lukemelas/EfficientNet-PyTorch) that produced these weights:
   skip when the stride is 1 and the channel count is unchanged (drop-connect is a
   training-only op, absent at inference).
 Input: ``(pixel - 127) / 128`` per channel (the reference's preprocessing), NHWC.
+Lite2 is Lite0 with width 1.1 and depth 1.2 (first and last stage not deepened, stem and
+head fixed, as the Lite recipe does) at 260 px; its stages below were read off the
+weights' shapes.
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ BN_EPS = 1e-3
 # expansion ratio, output channels.
 STAGES = ((1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80),
           (3, 5, 1, 6, 112), (4, 5, 2, 6, 192), (1, 3, 1, 6, 320))  # fmt: skip
+LITE2_STAGES = ((1, 3, 1, 1, 16), (3, 3, 2, 6, 24), (3, 5, 2, 6, 48), (4, 3, 2, 6, 88),
+                (4, 5, 1, 6, 120), (5, 5, 2, 6, 208), (1, 3, 1, 6, 352))  # fmt: skip
 
 
 def _mbconv(t: TorchToKeras, x, index: int, kernel: int, stride: int, expand: int, out: int):
@@ -60,22 +66,35 @@ def _mbconv(t: TorchToKeras, x, index: int, kernel: int, stride: int, expand: in
 def build_keras(
     *, classifier: bool = False, state: Mapping[str, np.ndarray] | None = None
 ) -> keras.Model:
-    """The frozen network with the pretrained weights.
+    """The frozen Lite0 network with the pretrained weights.
 
     ``classifier=False``: ``image`` -> global-average-pooled ``features`` ``[N, 1280]``.
     ``classifier=True``: the full ImageNet classifier, ``image`` -> softmax ``[N, 1000]``.
     """
+    return build_variant(NAME, SPEC.size, STAGES, state if state is not None else WEIGHTS.load(),
+                         classifier=classifier)  # fmt: skip
+
+
+def build_variant(
+    name: str,
+    size: int,
+    stages: tuple[tuple[int, int, int, int, int], ...],
+    state: Mapping[str, np.ndarray],
+    *,
+    classifier: bool = False,
+) -> keras.Model:
+    """An EfficientNet-Lite of the given input ``size`` and ``stages`` from a state dict."""
     import keras
 
     from training.backbones.torch_to_keras import TorchToKeras, freeze
 
-    t = TorchToKeras(state if state is not None else WEIGHTS.load())
-    image = keras.Input((SPEC.size, SPEC.size, 3), name=INPUT_NAME, dtype="float32")
+    t = TorchToKeras(state)
+    image = keras.Input((size, size, 3), name=INPUT_NAME, dtype="float32")
     x = t.conv(image, "_conv_stem", stride=2, padding="same")
     x = t.batchnorm(x, "_bn0", eps=BN_EPS)
     x = t.relu6(x, "stem_relu6")
     index = 0
-    for repeats, kernel, first_stride, expand, out in STAGES:
+    for repeats, kernel, first_stride, expand, out in stages:
         for i in range(repeats):
             x = _mbconv(t, x, index, kernel, first_stride if i == 0 else 1, expand, out)
             index += 1
@@ -85,6 +104,6 @@ def build_keras(
     x = keras.layers.GlobalAveragePooling2D(name=FEATURES)(x)
     if classifier:
         x = t.dense(x, "_fc", activation="softmax")  # dropout is inference-inactive
-    model = keras.Model(image, x, name=NAME + ("_imagenet" if classifier else ""))
+    model = keras.Model(image, x, name=name + ("_imagenet" if classifier else ""))
     t.load(unused_ok=() if classifier else ("_fc.",))
     return freeze(model)

