@@ -77,6 +77,10 @@ class HeadResult:
     best_epoch: int = 0
     chosen_c: float | None = None  # exact path: the C chosen by inner CV
     seconds: float = 0.0
+    # Held-out predictions of photos the head did not learn from, and their classes, for
+    # fitting a temperature: inner out-of-fold ones (exact path), the validation
+    # photos' (Keras path); None when there were none.
+    calibration: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def class_weights(y: np.ndarray, n_classes: int) -> dict[int, float]:
@@ -209,13 +213,27 @@ def choose_c(
 
     Each inner fold is standardised on its own training part. Returns (C, score per C).
     """
+    c, scores, _ = choose_c_out_of_fold(x, y, groups, config)
+    return c, scores
+
+
+def choose_c_out_of_fold(
+    x: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray | None = None,
+    config: HeadConfig = HeadConfig(),
+) -> tuple[float, list[float], np.ndarray | None]:
+    """:func:`choose_c`, plus each row's inner out-of-fold probabilities at the chosen
+    C (``[N, classes]``, None without inner folds): held-out predictions of these very
+    photos, which the temperature is fitted on."""
     groups = np.arange(len(y)) if groups is None else np.asarray(groups)
     grid = tuple(sorted(config.c_grid))
     splits = _inner_splits(y, groups, config.inner_folds, config.seed)
     if len(grid) == 1 or not splits:
-        return grid[len(grid) // 2], []
+        return grid[len(grid) // 2], [], None
     losses = np.zeros(len(grid))
     errors = np.zeros(len(grid))
+    oof = np.zeros((len(grid), len(y), int(y.max()) + 1), dtype=np.float32)
     for fit_idx, held_idx in splits:
         mean, scale = _standardiser(x[fit_idx])
         xs_fit, xs_held = (x[fit_idx] - mean) / scale, (x[held_idx] - mean) / scale
@@ -227,6 +245,7 @@ def choose_c(
         for k, (coef, intercept) in enumerate(path):
             kernel, bias = _full_coef(coef, intercept, int(y.max()) + 1, present)
             p = LinearSolution(kernel, bias, grid[k]).predict_proba(xs_held)
+            oof[k, held_idx] = p
             nll = -np.log(np.clip(p[np.arange(len(y_held)), y_held], 1e-12, 1.0))
             losses[k] += float((w_held * nll).sum())
             errors[k] += float((w_held * (p.argmax(axis=1) != y_held)).sum())
@@ -235,10 +254,10 @@ def choose_c(
     if config.score == "accuracy":  # fewest errors; among those, the lowest log loss
         candidates = np.flatnonzero(errors <= errors.min() + 1e-9)
         best = int(candidates[np.argmin(losses[candidates])])
-        return grid[best], [float(v) for v in errors]
+        return grid[best], [float(v) for v in errors], oof[best]
     # Ties (flat stretches) go to the stronger penalty: the simpler model.
     best = int(np.flatnonzero(losses <= losses.min() * (1 + 1e-9))[0])
-    return grid[best], [float(v) for v in losses]
+    return grid[best], [float(v) for v in losses], oof[best]
 
 
 def fit_linear(
@@ -390,11 +409,17 @@ class HeadTrainer:
             y = np.concatenate([y, np.asarray(y_val, np.int64)])
         if groups is not None and len(groups) != len(y):
             raise ValueError(f"groups has {len(groups)} entries for {len(y)} photos")
-        c, scores = choose_c(x, y, groups, self.config)
+        c, scores, oof = choose_c_out_of_fold(x, y, groups, self.config)
         solution = fit_linear(x, y, self.n_classes, c, self.config.max_iter)
         history = {"C": list(sorted(self.config.c_grid)), "cv_log_loss": scores} if scores else {}
-        return HeadResult(model=keras_linear_head(solution, self.n_classes), history=history,
-                          chosen_c=c)  # fmt: skip
+        if oof is not None and oof.shape[1] < self.n_classes:  # top classes absent here
+            oof = np.pad(oof, ((0, 0), (0, self.n_classes - oof.shape[1])))
+        return HeadResult(
+            model=keras_linear_head(solution, self.n_classes),
+            history=history,
+            chosen_c=c,
+            calibration=None if oof is None else (oof, y),
+        )
 
 
 class _KerasTrainer:
@@ -455,7 +480,9 @@ class _KerasTrainer:
         history = {k: [float(v) for v in vs] for k, vs in fit.history.items()}
         epochs_run = len(history.get("loss", []))
         best = int(np.argmin(history["val_loss"])) + 1 if has_val else epochs_run
-        return HeadResult(model=self.model, history=history, epochs_run=epochs_run, best_epoch=best)
+        calibration = (predict_proba(self.model, x_val), np.asarray(y_val)) if has_val else None
+        return HeadResult(model=self.model, history=history, epochs_run=epochs_run,
+                          best_epoch=best, calibration=calibration)  # fmt: skip
 
 
 def train_head(

@@ -2,10 +2,11 @@
 
 Used for the headline when the test split is too small to say much
 (:meth:`training.pipeline.data.TrainingData.headline_by_cross_validation`). Each fold runs
-the whole training recipe on the other folds' photos: a head with early stopping on a
-grouped slice of them, a temperature fitted on that slice, centroids, and an unknown
-threshold from their own out-of-fold scores. So a held-out photo's calibrated answer and
-its "not sure" are what a model trained without it would have said. The k-fold is
+the whole training recipe on the other folds' photos: a head (its regularisation chosen
+by inner cross-validation on them), a temperature fitted on its inner out-of-fold
+predictions, centroids, and an unknown threshold from their own out-of-fold scores.
+So a held-out photo's calibrated answer and its "not sure" are what a model trained
+without it would have said. The k-fold is
 repeated with other fold assignments (``CV_REPEATS``) and each photo's numbers are
 averaged over the repetitions. Duplicate groups never straddle folds.
 """
@@ -18,7 +19,7 @@ import numpy as np
 
 from training import unknown as ood
 from training.calibration import apply_temperature, fit_temperature
-from training.head import HeadConfig, HeadTrainer, predict_proba
+from training.head import HeadConfig, HeadResult, HeadTrainer, predict_proba
 from training.oof import grouped_folds
 from training.settings import CV_REPEATS, TrainConfig
 
@@ -56,23 +57,32 @@ class _Accumulator:
     best_epochs: list[int]
 
 
-def _fold(
-    acc: _Accumulator,
-    trainer: HeadTrainer,
-    arrays: tuple[np.ndarray, np.ndarray, np.ndarray],
-    fit_idx: np.ndarray,
-    held_idx: np.ndarray,
-    augmented: tuple[np.ndarray, np.ndarray],
-    seed: int,
-) -> None:
-    """Train the recipe on ``fit_idx``, answer ``held_idx``, add the answers to ``acc``."""
+def _split_for_stopping(
+    fit_idx: np.ndarray, y: np.ndarray, groups: np.ndarray, seed: int, keras_head: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """A Keras head stops early on a grouped slice of its photos; the exact solver needs
+    none (it chooses its regularisation by inner cross-validation on all of them)."""
+    if not keras_head:
+        return fit_idx, fit_idx[:0]
     from sklearn.model_selection import GroupShuffleSplit
 
-    x, y, groups = arrays
-    n_classes = acc.raw.shape[1]
     inner = GroupShuffleSplit(n_splits=1, test_size=STOP_SHARE, random_state=seed)
     fit_rel, stop_rel = next(inner.split(fit_idx, y[fit_idx], groups[fit_idx]))
-    train_idx, stop_idx = fit_idx[fit_rel], fit_idx[stop_rel]
+    return fit_idx[fit_rel], fit_idx[stop_rel]
+
+
+def fit_recipe_head(
+    trainer: HeadTrainer,
+    rows: tuple[np.ndarray, np.ndarray, np.ndarray],
+    augmented: tuple[np.ndarray, np.ndarray],
+    fit_idx: np.ndarray,
+    seed: int,
+) -> tuple[HeadResult, float]:
+    """The head and its temperature, learnt from the photos ``fit_idx`` of ``rows``
+    ``(x, y, groups)`` and their augmented views (``(x_aug, index of the source row)``);
+    the temperature from the head's own held-out predictions of those photos."""
+    x, y, groups = rows
+    train_idx, stop_idx = _split_for_stopping(fit_idx, y, groups, seed, trainer.config.hidden > 0)
     x_aug, aug_index = augmented
     keep = np.isin(aug_index, train_idx)
     result = trainer.fit(
@@ -80,8 +90,25 @@ def _fold(
         np.concatenate([y[train_idx], y[aug_index[keep]]]),
         x[stop_idx],
         y[stop_idx],
+        groups=np.concatenate([groups[train_idx], groups[aug_index[keep]], groups[stop_idx]]),
     )
-    temperature = fit_temperature(predict_proba(result.model, x[stop_idx]), y[stop_idx])
+    temperature = fit_temperature(*result.calibration) if result.calibration else 1.0
+    return result, temperature
+
+
+def _fold(
+    acc: _Accumulator,
+    trainer: HeadTrainer,
+    rows: tuple[np.ndarray, np.ndarray, np.ndarray],
+    fit_idx: np.ndarray,
+    held_idx: np.ndarray,
+    augmented: tuple[np.ndarray, np.ndarray],
+    seed: int,
+) -> None:
+    """Train the recipe on ``fit_idx``, answer ``held_idx``, add the answers to ``acc``."""
+    x, y, groups = rows
+    n_classes = acc.raw.shape[1]
+    result, temperature = fit_recipe_head(trainer, rows, augmented, fit_idx, seed)
     raw = predict_proba(result.model, x[held_idx])
     centroids = ood.class_centroids(x[fit_idx], y[fit_idx], n_classes)
     calibration = ood.out_of_fold_scores(x[fit_idx], y[fit_idx], groups[fit_idx], n_classes)

@@ -17,7 +17,7 @@ import numpy as np
 from training import unknown as ood
 from training.calibration import apply_temperature, fit_temperature
 from training.head import HeadTrainer, predict_proba
-from training.pipeline.crossval import CrossValidated, head_config
+from training.pipeline.crossval import CrossValidated, fit_recipe_head, head_config
 from training.pipeline.data import TrainingData
 from training.pipeline.features import Features
 from training.settings import TrainConfig
@@ -44,17 +44,36 @@ class FittedHead:
         return ood.ood_scores(x, self.centroids)
 
 
-def _fit_on_training_split(features: Features, n_classes: int, config: TrainConfig) -> FittedHead:
-    x_fit = np.concatenate([features.x_train, features.x_aug])
-    y_fit = np.concatenate([features.y_train, features.y_aug])
-    trainer = HeadTrainer(x_fit.shape[1], n_classes, head_config(config))
-    result = trainer.fit(x_fit, y_fit, features.x_val, features.y_val)
-    temperature = fit_temperature(predict_proba(result.model, features.x_val), features.y_val)
+def _fit_on_training_split(
+    data: TrainingData, features: Features, n_classes: int, config: TrainConfig
+) -> FittedHead:
+    """Learn from train (+ views) and val; the test photos stay untouched."""
+    x = np.concatenate([features.x_train, features.x_val])
+    y = np.concatenate([features.y_train, features.y_val])
+    groups = data.groups(data.train + data.val)
+    trainer = HeadTrainer(x.shape[1], n_classes, head_config(config))
+    # The exact head learns from train + val (it needs no stopping set); a Keras head
+    # stops early on val. Either way the temperature comes from held-out predictions.
+    if config.hidden:
+        result = trainer.fit(
+            np.concatenate([features.x_train, features.x_aug]),
+            np.concatenate([features.y_train, features.y_aug]),
+            features.x_val,
+            features.y_val,
+        )
+        temperature = fit_temperature(*result.calibration) if result.calibration else 1.0
+        fitted_on = f"{len(features.y_val)} validation photos"
+    else:
+        fit_idx = np.arange(len(y))
+        result, temperature = fit_recipe_head(
+            trainer, (x, y, groups), (features.x_aug, features.aug_index), fit_idx, config.seed
+        )
+        fitted_on = f"inner out-of-fold predictions of {len(y)} training photos"
     return FittedHead(
         model=result.model,
-        centroids=ood.class_centroids(features.x_train, features.y_train, n_classes),
+        centroids=ood.class_centroids(x, y, n_classes),
         temperature=temperature,
-        temperature_fitted_on=f"{len(features.y_val)} validation photos",
+        temperature_fitted_on=fitted_on,
         epochs_run=result.epochs_run,
         best_epoch=result.best_epoch,
         history=result.history,
@@ -62,13 +81,16 @@ def _fit_on_training_split(features: Features, n_classes: int, config: TrainConf
 
 
 def _fit_on_everything(
-    features: Features, cv: CrossValidated, n_classes: int, config: TrainConfig
+    data: TrainingData, features: Features, cv: CrossValidated, n_classes: int, config: TrainConfig
 ) -> FittedHead:
     x_all, y_all = features.all_x(), features.all_y()
-    epochs = cv.final_epochs()
-    trainer = HeadTrainer(x_all.shape[1], n_classes, head_config(config, epochs))
+    groups = data.groups(data.train + data.val + data.test)
+    trainer = HeadTrainer(x_all.shape[1], n_classes, head_config(config, cv.final_epochs()))
+    # Views point at training photos, which come first in x_all.
     result = trainer.fit(
-        np.concatenate([x_all, features.x_aug]), np.concatenate([y_all, features.y_aug])
+        np.concatenate([x_all, features.x_aug]),
+        np.concatenate([y_all, features.y_aug]),
+        groups=np.concatenate([groups, groups[features.aug_index]]),
     )
     return FittedHead(
         model=result.model,
@@ -76,7 +98,7 @@ def _fit_on_everything(
         temperature=fit_temperature(cv.raw_probabilities, y_all),
         temperature_fitted_on=f"out-of-fold predictions of {len(y_all)} photos",
         epochs_run=result.epochs_run,
-        best_epoch=epochs,
+        best_epoch=result.best_epoch,
         history=result.history,
     )
 
@@ -86,5 +108,5 @@ def fit_head(
 ) -> FittedHead:
     n_classes = len(data.labels)
     if cv is None:
-        return _fit_on_training_split(features, n_classes, config)
-    return _fit_on_everything(features, cv, n_classes, config)
+        return _fit_on_training_split(data, features, n_classes, config)
+    return _fit_on_everything(data, features, cv, n_classes, config)

@@ -38,9 +38,25 @@ def confusion_png(labels: list[str], matrix: list[list[int]]) -> str:
     return png_uri(fig)
 
 
+def regularisation_png(history: dict[str, list[float]]) -> str:
+    """The exact head's choice: inner-CV log loss for each regularisation strength C."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.semilogx(history["C"], history["cv_log_loss"], "o-")
+    best = int(np.argmin(history["cv_log_loss"]))
+    ax.axvline(history["C"][best], color="red", linestyle=":", label="chosen")
+    ax.set_xlabel("C (weaker regularisation to the right)")
+    ax.set_ylabel("held-out log loss (inner CV)")
+    ax.legend()
+    return png_uri(fig)
+
+
 def curves_png(history: dict[str, list[float]]) -> str | None:
     import matplotlib.pyplot as plt
 
+    if history.get("C") and history.get("cv_log_loss"):
+        return regularisation_png(history)
     if not history.get("loss"):
         return None
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
