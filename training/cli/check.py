@@ -1,34 +1,32 @@
-"""`python -m training check DATA_DIR`: print the doctor's summary, optionally write JSON.
-
-Exit status: 0 ready to train, 1 something fatal (each message says what to do),
-2 invalid options.
-"""
+"""``isit check DATA_DIR``: the dataset doctor's summary; exit 1 when training cannot start."""
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import sys
-import tempfile
-from pathlib import Path
 
-from training.doctor.check import MIN_IMAGE_SIDE, check_dataset
-from training.doctor.duplicates import HAMMING_THRESHOLD, MIN_CORRELATION
-from training.doctor.report import format_summary
-from training.doctor.split import parse_split
+from training.cli.common import UsageError, add_output_flags, add_progress_flag, say
+
+DESCRIPTION = """\
+Check a folder of photos before training: files that are not images, truncated or tiny
+photos, duplicates and near-copies (also across classes), class sizes, and the stable
+train/val/test split. Never changes anything in DATA_DIR."""
+EXAMPLES = """\
+  isit check data/
+  isit check data/ --json-out check.json       # also write the full report
+  isit check data/ --json | jq .classes        # the report on stdout, for scripts"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from training.doctor.check import MIN_IMAGE_SIDE
+    from training.doctor.duplicates import HAMMING_THRESHOLD, MIN_CORRELATION
+
     parser.add_argument(
         "data_dir",
         metavar="DATA_DIR",
         help="folder with one sub-folder of photos per class "
         "(or train/, val/, test/ folders holding them)",
     )
-    parser.add_argument(
-        "--json", metavar="REPORT.json", type=Path, help="also write the full report as JSON"
-    )
+    add_output_flags(parser, "the full report")
     parser.add_argument(
         "--min-per-class",
         type=int,
@@ -66,12 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workers", type=int, default=None, help="processes decoding images (default: up to 4)"
     )
-    parser.add_argument(
-        "--progress",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="progress bar (default: only on a terminal)",
-    )
+    add_progress_flag(parser)
     parser.add_argument(
         "--list",
         type=int,
@@ -81,34 +74,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def write_json(data: dict, path: Path) -> None:
-    """Write atomically, so a reader never sees half a report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".report-", suffix=".json", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        json.dump(data, out, indent=2, ensure_ascii=False)
-        out.write("\n")
-    os.replace(tmp, path)
-
-
 def run(args: argparse.Namespace) -> int:
+    from training.cli.common import emit_json
+    from training.doctor import check_dataset, format_summary
+    from training.doctor.split import parse_split
+
     try:
-        split = parse_split(args.split)
         report = check_dataset(
             args.data_dir,
             min_per_class=args.min_per_class,
-            split=split,
+            split=parse_split(args.split),
             progress=args.progress,
             workers=args.workers,
             min_side=args.min_side,
             hamming_threshold=args.hamming,
             min_correlation=args.min_correlation,
         )
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(format_summary(report, limit=max(0, args.list)))
-    if args.json:
-        write_json(report.to_json(), args.json)
-        print(f"Report written to {args.json}")
+    except ValueError as exc:  # settings out of range: the check's own words
+        raise UsageError(str(exc)) from exc
+    say(args, format_summary(report, limit=max(0, args.list)))
+    emit_json(report.to_json(), args)
+    if args.json_out:
+        say(args, f"Report written to {args.json_out}")
     return 0 if report.ok else 1
