@@ -1,6 +1,6 @@
 """`train` speed and honesty on real photos: cold vs warm cache, vs the usual Keras way.
 
-    .venv/bin/python bench/bench_train.py [DATA_DIR] [--baseline-epochs 3]
+    .venv/bin/python -m bench.bench_train [DATA_DIR] [--baseline-epochs 3]
 
 DATA_DIR defaults to ../shared/data/vader_elsa (482 photos, two classes). Prints:
 
@@ -30,11 +30,12 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
 
-import numpy as np  # noqa: E402
+from training.tf_runtime import configure
+
+ROOT = Path(__file__).resolve().parents[1]
+configure()  # TensorFlow quiet, as in `isit train`
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "vader_elsa"
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from training.doctor.synthetic import write_photos
+from synthetic import write_photos
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
+from fake_flickr import FakeFlickr, sample_photos
 
 from training.cli import main
-from training.fetch.fake_flickr import FakeFlickr, sample_photos
 
 ROOT = Path(__file__).resolve().parents[1]
 
