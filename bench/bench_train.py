@@ -4,7 +4,7 @@
 
 DATA_DIR defaults to ../shared/data/vader_elsa (482 photos, two classes). Prints:
 
-1. `python -m training train` as a user runs it (a new process, TensorFlow import
+1. `isit train` as a user runs it (a new process, TensorFlow import
    included): "first run" with a fresh, empty cache dir (provisions the backbone ONNX,
    a one-time step, and computes every feature); "cold" with the backbone provisioned but
    the feature cache emptied; "warm" with every feature cached; where the time goes.
