@@ -39,8 +39,14 @@ _NOISE = re.compile(
 )
 
 
+_verbose = False  # set by configure(): `isit train --verbose`
+
+
 def configure(verbose: bool = False) -> None:
-    """Set TensorFlow's log environment before it is imported (a user's own value wins)."""
+    """Set TensorFlow's log environment before it is imported (a user's own value wins);
+    ``verbose`` also makes later imports pass on every line."""
+    global _verbose
+    _verbose = _verbose or verbose
     if verbose:
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
     else:
@@ -67,8 +73,9 @@ def _captured_fd2(verbose: bool) -> Iterator[None]:
                 print("\n".join(kept), file=sys.stderr, flush=True)
 
 
-def _import_quietly(name: str, verbose: bool) -> ModuleType:
-    configure(verbose)
+def _import_quietly(name: str, verbose: bool | None) -> ModuleType:
+    configure(bool(verbose))
+    verbose = _verbose
     if name in sys.modules:
         return sys.modules[name]
     import importlib
@@ -77,12 +84,12 @@ def _import_quietly(name: str, verbose: bool) -> ModuleType:
         return importlib.import_module(name)
 
 
-def import_tensorflow(verbose: bool = False) -> ModuleType:
+def import_tensorflow(verbose: bool | None = None) -> ModuleType:
     """``tensorflow``, imported once with its start-up notices filtered out."""
     return _import_quietly("tensorflow", verbose)
 
 
-def import_keras(verbose: bool = False) -> ModuleType:
+def import_keras(verbose: bool | None = None) -> ModuleType:
     """``keras`` (which loads TensorFlow), imported the same way."""
     import_tensorflow(verbose)
     return _import_quietly("keras", verbose)

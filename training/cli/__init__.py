@@ -36,6 +36,8 @@ exit status:
   2    bad arguments
   130  interrupted (Ctrl+C)"""
 
+EXIT_LINE = "exit status: 0 done, 1 failed or some input skipped, 2 bad arguments, 130 Ctrl+C"
+
 OVERVIEW = f"""\
 isit turns a folder of photos, one sub-folder per class (data/elsa/, data/darth_vader/),
 into an image classifier: one model.onnx, an honest report, and a web page to try it.
@@ -73,7 +75,7 @@ def command_parser(name: str) -> tuple[argparse.ArgumentParser, object]:
     parser = argparse.ArgumentParser(
         prog=f"isit {name}",
         description=getattr(module, "DESCRIPTION", help_text),
-        epilog=f"examples:\n{module.EXAMPLES.rstrip()}\n\n{EXIT_STATUS}",
+        epilog=f"{EXIT_LINE}\n\nexamples:\n{module.EXAMPLES.rstrip()}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     module.add_arguments(parser)
