@@ -16,9 +16,24 @@ EXAMPLES = """\
   isit check data/ --json | jq .classes        # the report on stdout, for scripts"""
 
 
+def _defaults() -> dict[str, object]:
+    """check_dataset's own defaults, so the command and the library cannot disagree."""
+    import inspect
+
+    from training.doctor import check_dataset
+
+    return {
+        name: p.default
+        for name, p in inspect.signature(check_dataset).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from training.doctor.check import MIN_IMAGE_SIDE
-    from training.doctor.duplicates import HAMMING_THRESHOLD, MIN_CORRELATION
+    defaults = _defaults()
+    min_per_class, min_side = defaults["min_per_class"], defaults["min_side"]
+    hamming, correlation = defaults["hamming_threshold"], defaults["min_correlation"]
+    split = "/".join(f"{round(100 * part)}" for part in defaults["split"])
 
     parser.add_argument(
         "data_dir",
@@ -30,36 +45,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--min-per-class",
         type=int,
-        default=5,
+        default=min_per_class,
         metavar="N",
-        help="fewest distinct usable photos a class needs (default 5)",
+        help=f"fewest distinct usable photos a class needs (default {min_per_class})",
     )
     parser.add_argument(
         "--split",
-        default="80/10/10",
+        default=split,
         metavar="TRAIN/VAL/TEST",
-        help="split percentages (default 80/10/10)",
+        help=f"split percentages (default {split})",
     )
     parser.add_argument(
         "--min-side",
         type=int,
-        default=MIN_IMAGE_SIDE,
+        default=min_side,
         metavar="PX",
-        help=f"smaller photos are reported as too small (default {MIN_IMAGE_SIDE})",
+        help=f"smaller photos are reported as too small (default {min_side})",
     )
     parser.add_argument(
         "--hamming",
         type=int,
-        default=HAMMING_THRESHOLD,
+        default=hamming,
         metavar="BITS",
-        help="perceptual-hash distance for near-duplicate candidates "
-        f"(default {HAMMING_THRESHOLD} of 64)",
+        help=f"perceptual-hash distance for near-duplicate candidates (default {hamming} of 64)",
     )
     parser.add_argument(
         "--min-correlation",
         type=float,
-        default=MIN_CORRELATION,
-        help=f"thumbnail correlation confirming a near-duplicate (default {MIN_CORRELATION})",
+        default=correlation,
+        help=f"thumbnail correlation confirming a near-duplicate (default {correlation})",
     )
     parser.add_argument(
         "--workers", type=int, default=None, help="processes decoding images (default: up to 4)"
