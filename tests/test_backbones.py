@@ -7,7 +7,6 @@ backbone cache is the per-session temporary ISIT_CACHE_DIR set in conftest.py.
 
 from __future__ import annotations
 
-import argparse
 import io
 import socket
 from pathlib import Path
@@ -31,7 +30,7 @@ from isit.metadata import (
     ModelMetadata,
     UnknownSpec,
 )
-from training.backbones import command, efficientnet_lite, keras_apps, mobilenet_v2, provision
+from training.backbones import efficientnet_lite, keras_apps, mobilenet_v2, provision
 from training.backbones.errors import (
     UnknownBackbone,
     WeightsChecksumMismatch,
@@ -273,16 +272,16 @@ def test_stale_or_damaged_cache_files_are_rebuilt(monkeypatch, tmp_path):
 
 
 def test_cli_list_and_provision(capsys, provisioned, backbone_name):
-    parser = argparse.ArgumentParser()
-    command.add_arguments(parser)
-    assert command.run(parser.parse_args(["list"])) == 0
+    from training.cli import main
+
+    assert main(["backbones", "list"]) == 0
     out = capsys.readouterr().out
     line = next(row for row in out.splitlines() if row.startswith(backbone_name))
     assert "1280" in line and "provisioned" in line and str(provisioned) in line
     assert "keras:MobileNetV3Small" in out
-    assert command.run(parser.parse_args(["provision", backbone_name])) == 0
+    assert main(["backbones", "provision", backbone_name]) == 0
     assert str(provisioned) in capsys.readouterr().out
-    assert command.run(parser.parse_args(["provision", "resnet9000"])) == 1
+    assert main(["backbones", "provision", "resnet9000"]) == 1
     assert "Unknown backbone 'resnet9000'" in capsys.readouterr().err
 
 
