@@ -103,6 +103,7 @@ def top5(session: ort.InferenceSession, image: bytes, spec: PreprocessSpec) -> l
     return [int(i) for i in np.argsort(-probs[0])[:5]]
 
 
+@pytest.mark.slow  # builds each Keras backbone
 def test_imagenet_classes_of_real_photos_through_onnxruntime(backbone_name, imagenet_onnx, images):
     spec = get_backbone(backbone_name).spec
     session = ort.InferenceSession(str(imagenet_onnx), providers=["CPUExecutionProvider"])
@@ -115,6 +116,7 @@ def test_imagenet_classes_of_real_photos_through_onnxruntime(backbone_name, imag
     assert cat_top5[0] in CATS and coffee_top5[0] in COFFEE
 
 
+@pytest.mark.slow  # builds each Keras backbone
 def test_keras_and_onnxruntime_features_agree(backbone_name, provisioned, keras_features, images):
     bdef = get_backbone(backbone_name)
     extractor = FeatureExtractor(provisioned)
@@ -336,6 +338,7 @@ def test_keras_application_offline_gives_a_clear_error(monkeypatch, tmp_path):
     assert info.value.code == "weights_unavailable"
 
 
+@pytest.mark.slow  # builds several Keras applications
 def test_keras_application_architectures_match_declared_feature_dims():
     for app in keras_apps.APPS.values():
         model = keras_apps.build_keras(app.name, weights=None)  # no download
