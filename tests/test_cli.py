@@ -211,3 +211,15 @@ def test_tensorflow_start_up_lines_are_dropped_and_others_kept(capfd):
     with tf_runtime._captured_fd2(verbose=True):
         os.write(2, lines)
     assert capfd.readouterr().err == lines.decode()
+
+
+def test_progress_bar_over_a_folder_only_when_asked_or_on_a_terminal(
+    colour_model_path, tmp_path, capsys
+):
+    data = colour_folder(tmp_path / "photos", per_class=20)
+    assert main(["predict", str(colour_model_path), str(data), "--progress"]) == 0
+    captured = capsys.readouterr()
+    assert "predicting" in captured.err and "/40 [" in captured.err
+    assert len(captured.out.splitlines()) == 40  # the answers themselves stay whole lines
+    assert main(["predict", str(colour_model_path), str(data)]) == 0  # not a terminal
+    assert "predicting" not in capsys.readouterr().err
