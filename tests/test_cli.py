@@ -223,3 +223,19 @@ def test_progress_bar_over_a_folder_only_when_asked_or_on_a_terminal(
     assert len(captured.out.splitlines()) == 40  # the answers themselves stay whole lines
     assert main(["predict", str(colour_model_path), str(data)]) == 0  # not a terminal
     assert "predicting" not in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_demo_trains_on_its_sample_photos(tmp_path, capsys):
+    workdir = tmp_path / "demo"
+    (workdir / "data" / "stale").mkdir(parents=True)  # ours: regenerated every time
+    argv = ["demo", "--workdir", str(workdir), "--per-class", "8", "--no-progress"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert f"Next: isit serve --model {workdir / 'model' / 'model.onnx'}" in out
+    assert sorted(p.name for p in (workdir / "data").iterdir()) == [
+        "circles",
+        "squares",
+        "triangles",
+    ]
+    assert (workdir / "report.html").is_file() and (workdir / "model" / "model.onnx").is_file()
