@@ -1,4 +1,5 @@
-# isit: two commands for users (`make demo`, `make test`), a few more for developers.
+# isit: two commands for users (`make demo`, `make test`), a few more for developers
+# (`make test-fast`, `make serve`, `make bench`). After `make venv`: `.venv/bin/isit --help`.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -7,7 +8,7 @@ IAC_VENV := .venv-iac
 DEMO_DIR ?= .demo
 PORT ?= 7071
 
-.PHONY: demo test lint serve venv iac-venv clean bench
+.PHONY: demo test test-fast lint serve venv iac-venv clean bench
 
 # The venv is rebuilt when a requirements file changes.
 $(VENV)/.installed: requirements.txt training/requirements.txt training/requirements-weights.txt requirements-dev.txt pyproject.toml
@@ -34,16 +35,22 @@ test: venv iac-venv
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
+# The edit-test loop: everything but the tests that train a model or drive a browser.
+test-fast: venv iac-venv
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -m "not slow and not browser"
+
 # Generate sample photos, check them, train, export, then serve the page + API.
 demo: venv
-	$(PY) -m training demo --workdir $(DEMO_DIR)
-	MODEL_PATH=$(DEMO_DIR)/model/model.onnx $(PY) -m devhost --port $(PORT)
+	$(VENV)/bin/isit demo --workdir $(DEMO_DIR)
+	$(VENV)/bin/isit serve --model $(DEMO_DIR)/model/model.onnx --port $(PORT)
 
+# The model from MODEL_PATH (default model/model.onnx), the page and the API.
 serve: venv
-	$(PY) -m devhost --port $(PORT)
+	$(VENV)/bin/isit serve --port $(PORT)
 
 bench: venv
-	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) -m bench.$$(basename $$b .py) || exit 1; done
 
 clean:
 	rm -rf $(VENV) $(IAC_VENV) $(DEMO_DIR) .pytest_cache .ruff_cache

@@ -1,6 +1,6 @@
 """Backbone ONNX size and single-image latency on ONE core, onnxruntime vs Keras.
 
-    .venv/bin/python bench/bench_backbone.py [--runs 100] [--backbones mobilenet_v2 ...]
+    .venv/bin/python -m bench.bench_backbone [--runs 100] [--backbones mobilenet_v2 ...]
 
 For each offline backbone: provisions it (once, into the isit cache), then times one
 224x224 image through onnxruntime with intra_op_num_threads=1 (median and p95 of
@@ -19,11 +19,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
 
-import numpy as np  # noqa: E402
+from training.tf_runtime import configure
+
+ROOT = Path(__file__).resolve().parents[1]
+configure()  # TensorFlow quiet, as in `isit train`
 
 SAMPLE_DIR = ROOT.parent / "shared" / "data" / "vader_elsa"
 

@@ -7,35 +7,32 @@
    pairs): classes, duplicate groups, split sizes, and the closest pairs that were NOT
    merged, so the near-duplicate threshold can be judged.
 
-Run: .venv/bin/python bench/bench_check.py
+Run (from the project root): .venv/bin/python -m bench.bench_check
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+import numpy as np
+from PIL import Image
 
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from training.doctor import check_dataset  # noqa: E402
-from training.doctor.duplicates import (  # noqa: E402
+from tests.synthetic import draw_photo
+from training.doctor import check_dataset
+from training.doctor.duplicates import (
     HAMMING_THRESHOLD,
     MIN_CORRELATION,
     _Thumbs,
     candidate_pairs,
     correlation,
 )
-from training.doctor.fingerprint import Fingerprint, default_workers, fingerprint_files  # noqa: E402
-from training.doctor.synthetic import draw_photo  # noqa: E402
+from training.doctor.fingerprint import Fingerprint, default_workers, fingerprint_files
 
+REPO = Path(__file__).resolve().parents[1]
 VADER_ELSA = REPO.parent / "shared" / "data" / "vader_elsa"
 
 

@@ -1,6 +1,6 @@
 """Benchmark the Azure Function: handler latency, throughput, cold start, naive baseline, size.
 
-    .venv/bin/python bench/bench_function.py [MODEL.onnx] [--skip-size] [--quick]
+    .venv/bin/python -m bench.bench_function [MODEL.onnx] [--skip-size] [--quick]
 
 - handler latency p50/p95 on ONE core (CPU affinity + ISIT_ORT_THREADS=1) for a 640x480
   and a 4000x3000 JPEG, calling ``function_app.classify`` with an ``HttpRequest``;
@@ -32,7 +32,6 @@ from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 os.environ["ISIT_ORT_THREADS"] = "1"  # before the Function reads it: one core per request
 SHARED_PHOTOS = ROOT.parent / "shared" / "data" / "vader_elsa"
 RESULTS = ROOT / "bench" / "results"
@@ -50,7 +49,7 @@ def pick_model(arg: str | None) -> tuple[Path, str]:
     demo = ROOT / ".demo" / "model" / "model.onnx"
     if demo.is_file():
         return demo, "the demo model (.demo/model/model.onnx)"
-    import modelgen
+    from tests import modelgen
 
     tmp = Path(tempfile.mkdtemp(prefix="isit-bench-"))
     cache = Path(os.environ.get("ISIT_CACHE_DIR") or Path.home() / ".cache" / "isit")

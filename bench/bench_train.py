@@ -1,10 +1,10 @@
 """`train` speed and honesty on real photos: cold vs warm cache, vs the usual Keras way.
 
-    .venv/bin/python bench/bench_train.py [DATA_DIR] [--baseline-epochs 3]
+    .venv/bin/python -m bench.bench_train [DATA_DIR] [--baseline-epochs 3]
 
 DATA_DIR defaults to ../shared/data/vader_elsa (482 photos, two classes). Prints:
 
-1. `python -m training train` as a user runs it (a new process, TensorFlow import
+1. `isit train` as a user runs it (a new process, TensorFlow import
    included): "first run" with a fresh, empty cache dir (provisions the backbone ONNX,
    a one-time step, and computes every feature); "cold" with the backbone provisioned but
    the feature cache emptied; "warm" with every feature cached; where the time goes.
@@ -30,11 +30,12 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
 
-import numpy as np  # noqa: E402
+from training.tf_runtime import configure
+
+ROOT = Path(__file__).resolve().parents[1]
+configure()  # TensorFlow quiet, as in `isit train`
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "vader_elsa"
 

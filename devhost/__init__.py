@@ -5,9 +5,9 @@ serves the SAME function objects registered in ``function_app.py`` (found with
 ``app.get_functions()``) at the same ``/api/...`` paths, with the same status codes,
 content types and headers, and serves ``site/`` at ``/``.
 
-Command line (``make serve``, ``make demo``)::
+Command line (``make serve``, ``make demo``; ``python -m devhost`` is an alias)::
 
-    python -m devhost --port 7071 [--host 127.0.0.1] [--site site] [--model PATH] [--quiet]
+    isit serve --port 7071 [--host 127.0.0.1] [--site site] [--model PATH] [--quiet]
 
 It prints the URL (``http://127.0.0.1:7071/``) once it is listening; ``--port 0`` picks a
 free port. App settings come from the environment as in Azure: ``MODEL_PATH``,

@@ -131,9 +131,7 @@ def load_routes(app: func.FunctionApp, prefix: str) -> list[Route]:
 
 
 def _load_app() -> func.FunctionApp:
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    import function_app
+    import function_app  # an installed module (pip install -e .), beside devhost/
 
     return function_app.app
 

@@ -85,8 +85,8 @@ def open_session(
     path = Path(path)
     if not path.is_file():
         raise ModelError(
-            f"No model file at {path}. Train one with `python -m training train DATA_DIR --out "
-            "OUT_DIR` and point MODEL_PATH at OUT_DIR/model.onnx."
+            f"No model file at {path}. Train one with `isit train DATA_DIR` (it prints where "
+            "model.onnx went) and point MODEL_PATH or --model at it."
         )
     try:
         session = ort.InferenceSession(

@@ -118,7 +118,7 @@ class ModelMetadata:
         values = {k[len(PREFIX) :]: v for k, v in props.items() if k.startswith(PREFIX)}
         if not values:
             raise ModelError(
-                "This ONNX file has no isit metadata; export it with `python -m training train`."
+                "This ONNX file has no isit metadata; export it with `isit train`."
             )
         version = values.get("format_version")
         if version != FORMAT_VERSION:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import struct
-import sys
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,11 +11,9 @@ from typing import Any
 
 import azure.functions as func
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # function_app.py lives at the project root
-    sys.path.insert(0, str(ROOT))
+import function_app
 
-import function_app  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 HANDLERS = {
     "classify": function_app.classify,

@@ -47,3 +47,57 @@ def test_importing_the_core_loads_no_tensorflow():
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _python_files(*roots: str) -> list[Path]:
+    files: list[Path] = []
+    for root in roots:
+        path = ROOT / root
+        files.extend(sorted(path.rglob("*.py")) if path.is_dir() else [path])
+    return files
+
+
+def test_no_library_module_imports_the_cli():
+    """The CLI layer (training/cli/) calls the library; the library never calls the CLI."""
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(
+            name
+            for name in imported_modules(path)  # lazy imports too
+            if name.split(".")[:2] == ["training", "cli"]
+        )
+        for path in _python_files("isit", "training", "function_app.py")
+        if "cli" not in path.relative_to(ROOT).parts
+        and path.name != "__main__.py"  # `python -m training` is the CLI's alias
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_cli_modules_import_no_heavy_library_at_module_level():
+    """`isit check` and `isit --help` must not pay for TensorFlow: the heavy imports of a
+    command happen inside its run()."""
+    heavy = ("tensorflow", "keras", "tf2onnx", "torch", "onnxruntime")
+    offenders = {}
+    for path in _python_files("training/cli"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        top = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
+        names = [a.name for n in top if isinstance(n, ast.Import) for a in n.names]
+        names += [n.module for n in top if isinstance(n, ast.ImportFrom) and n.module]
+        bad = [n for n in names if n.split(".")[0] in heavy]
+        if bad:
+            offenders[path.name] = bad
+    assert offenders == {}
+
+
+MAX_FUNCTION_LINES = 80
+
+
+def test_no_product_function_is_over_80_lines():
+    offenders = []
+    for path in _python_files("isit", "training", "function_app.py", "devhost"):
+        relative = path.relative_to(ROOT).as_posix()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = node.end_lineno - node.lineno + 1
+                if length > MAX_FUNCTION_LINES:
+                    offenders.append(f"{relative}:{node.lineno} {node.name} ({length} lines)")
+    assert offenders == []

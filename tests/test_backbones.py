@@ -7,7 +7,6 @@ backbone cache is the per-session temporary ISIT_CACHE_DIR set in conftest.py.
 
 from __future__ import annotations
 
-import argparse
 import io
 import socket
 from pathlib import Path
@@ -32,7 +31,6 @@ from isit.metadata import (
     UnknownSpec,
 )
 from training.backbones import (
-    command,
     efficientnet_lite,
     efficientnet_lite2,
     keras_apps,
@@ -122,6 +120,7 @@ def top5(session: ort.InferenceSession, image: bytes, spec: PreprocessSpec) -> l
     return [int(i) for i in np.argsort(-probs[0])[:5]]
 
 
+@pytest.mark.slow  # builds each Keras backbone
 def test_imagenet_classes_of_real_photos_through_onnxruntime(backbone_name, imagenet_onnx, images):
     spec = get_backbone(backbone_name).spec
     session = ort.InferenceSession(str(imagenet_onnx), providers=["CPUExecutionProvider"])
@@ -134,6 +133,7 @@ def test_imagenet_classes_of_real_photos_through_onnxruntime(backbone_name, imag
     assert cat_top5[0] in CATS and coffee_top5[0] in COFFEE
 
 
+@pytest.mark.slow  # builds each Keras backbone
 def test_keras_and_onnxruntime_features_agree(backbone_name, provisioned, keras_features, images):
     bdef = get_backbone(backbone_name)
     extractor = FeatureExtractor(provisioned)
@@ -299,16 +299,16 @@ def test_stale_or_damaged_cache_files_are_rebuilt(monkeypatch, tmp_path):
 
 
 def test_cli_list_and_provision(capsys, provisioned, backbone_name):
-    parser = argparse.ArgumentParser()
-    command.add_arguments(parser)
-    assert command.run(parser.parse_args(["list"])) == 0
+    from training.cli import main
+
+    assert main(["backbones", "list"]) == 0
     out = capsys.readouterr().out
     line = next(row for row in out.splitlines() if row.startswith(backbone_name))
     assert "1280" in line and "provisioned" in line and str(provisioned) in line
     assert "keras:MobileNetV3Small" in out
-    assert command.run(parser.parse_args(["provision", backbone_name])) == 0
+    assert main(["backbones", "provision", backbone_name]) == 0
     assert str(provisioned) in capsys.readouterr().out
-    assert command.run(parser.parse_args(["provision", "resnet9000"])) == 1
+    assert main(["backbones", "provision", "resnet9000"]) == 1
     assert "Unknown backbone 'resnet9000'" in capsys.readouterr().err
 
 
@@ -363,6 +363,7 @@ def test_keras_application_offline_gives_a_clear_error(monkeypatch, tmp_path):
     assert info.value.code == "weights_unavailable"
 
 
+@pytest.mark.slow  # builds several Keras applications
 def test_keras_application_architectures_match_declared_feature_dims():
     for app in keras_apps.APPS.values():
         model = keras_apps.build_keras(app.name, weights=None)  # no download

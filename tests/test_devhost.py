@@ -324,6 +324,7 @@ def devhost_process(served_model_path):
         stop(proc)
 
 
+@pytest.mark.slow  # 2,000 requests: minutes on 2 cores
 def test_soak_2000_requests_4_concurrent(devhost_process, served_examples):
     proc, url = devhost_process
     assert requests.get(url + "/api/health", timeout=10).json()["status"] == "ok"

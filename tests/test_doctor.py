@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from synthetic import draw_photo, random_palette, write_photos
 
 from training.doctor import DatasetInvalid, check_dataset, format_summary
 from training.doctor.split import parse_split, unit
-from training.doctor.synthetic import draw_photo, random_palette, write_photos
 
 
 def _jpeg_bytes(img: Image.Image, quality: int = 90) -> bytes:

@@ -1,4 +1,4 @@
-"""`python -m training check` as a user runs it: a real subprocess, real files, exit codes."""
+"""`isit check` as a user runs it: a real subprocess, real files, exit codes."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from training.doctor.synthetic import write_photos
+from synthetic import write_photos
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -32,7 +32,7 @@ def test_cli_writes_the_json_report_and_exits_zero(tmp_path: Path) -> None:
     (data / "elsa" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really")
     report_path = tmp_path / "out" / "report.json"
     # 78 files: enough for the process pool (--workers 2) to be used.
-    done = _check(str(data), "--json", str(report_path), "--workers", "2", "--no-progress")
+    done = _check(str(data), "--json-out", str(report_path), "--workers", "2", "--no-progress")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "OK: ready to train" in done.stdout
     assert "elsa/img_003 - Copy.jpg" in done.stdout
@@ -52,7 +52,7 @@ def test_cli_exits_non_zero_with_what_to_do(tmp_path: Path) -> None:
     write_photos(tmp_path / "cats", 6, seed=3)
     write_photos(tmp_path / "dogs", 2, seed=4)
     report_path = tmp_path / "report.json"
-    done = _check(str(tmp_path), "--json", str(report_path))
+    done = _check(str(tmp_path), "--json-out", str(report_path))
     assert done.returncode == 1
     assert "NOT READY" in done.stdout
     assert "Class 'dogs' has 2 usable images; at least 5 are needed" in done.stdout

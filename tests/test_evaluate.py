@@ -1,4 +1,4 @@
-"""`python -m training evaluate` on a separate labelled folder."""
+"""`isit evaluate` on a separate labelled folder."""
 
 from __future__ import annotations
 

@@ -12,6 +12,7 @@ import socket
 from pathlib import Path
 
 import pytest
+from fake_flickr import DEFAULT_OWNER, FakeFlickr, FakePhoto, sample_photos
 
 from isit.imaging import DecodeLimits, decode
 from training.fetch import FetchOptions, fetch_flickr
@@ -24,7 +25,6 @@ from training.fetch.errors import (
     StorageError,
     UserNotFound,
 )
-from training.fetch.fake_flickr import DEFAULT_OWNER, FakeFlickr, FakePhoto, sample_photos
 from training.fetch.fetcher import FlickrFetcher
 from training.fetch.http import HttpClient, RetryPolicy
 from training.fetch.store import COLUMNS

@@ -459,11 +459,10 @@ def test_importing_function_app_pulls_in_no_training_stack():
 
 BOMB_PROBE = r"""
 import json, resource, sys, time, tracemalloc
-sys.path[:0] = [{root!r}, {tests!r}]
 import os
 os.environ["MODEL_PATH"] = {model!r}
-from function_helpers import call, png_bomb
-import modelgen
+from tests.function_helpers import call, png_bomb  # run from the project root
+from tests import modelgen
 warm = call("classify", body=modelgen.photo("red"), headers={{"Content-Type": "image/jpeg"}})
 assert warm.status == 200, warm.body
 bomb = png_bomb(50_000, 50_000)
@@ -483,9 +482,7 @@ print(json.dumps({{"status": reply.status, "code": reply.json["error"]["code"],
 def test_decompression_bomb_is_rejected_fast_without_allocating(colour_model_path):
     # A fresh process, so the peak RSS (which counts Pillow's C allocations, unlike
     # tracemalloc) is not hidden by what earlier tests allocated.
-    code = BOMB_PROBE.format(
-        root=str(ROOT), tests=str(ROOT / "tests"), model=str(colour_model_path)
-    )
+    code = BOMB_PROBE.format(model=str(colour_model_path))
     result = run_python_json(code)
     assert result["status"] == 422 and result["code"] == "too_many_pixels"
     assert result["bytes"] < 20_000  # the file is tiny; decoded it would be 7.5 GB

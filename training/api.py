@@ -35,9 +35,13 @@ def evaluate(
     model_path: str | os.PathLike[str],
     data_dir: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
+    *,
+    progress: bool | None = None,
     **options: Any,
 ) -> EvaluationResult:
-    """Metrics and report of ``model_path`` on the labelled folder ``data_dir``."""
+    """Metrics and report of ``model_path`` on the labelled folder ``data_dir``.
+
+    ``progress``: a bar over the photos (None: only when stderr is a terminal)."""
     from training.evaluate_folder import evaluate as run_evaluation
 
-    return run_evaluation(model_path, data_dir, out_dir, **options)
+    return run_evaluation(model_path, data_dir, out_dir, progress=progress, **options)

@@ -8,15 +8,20 @@ Function's answers.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from isit.bundle import ModelBundle, Prediction
 from isit.errors import IsitError
 from isit.imaging import preprocess, read_image_bytes
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 BATCH_SIZE = 16
 # Files nobody means as photos; skipped silently when walking folders.
@@ -89,18 +94,43 @@ def _load(bundle: ModelBundle, path: Path, display: str) -> tuple[np.ndarray | N
     return None, outcome
 
 
+def _bar(total: int, progress: bool | None) -> tqdm:
+    from tqdm import tqdm
+
+    show = sys.stderr.isatty() if progress is None else progress
+    # Short runs stay silent: a bar that flashes for a few photos is noise.
+    return tqdm(
+        total=total,
+        unit="img",
+        desc="predicting",
+        file=sys.stderr,
+        disable=not show or (progress is None and total < 2 * BATCH_SIZE),
+        leave=False,
+        dynamic_ncols=True,
+    )
+
+
 def predict_files(
-    bundle: ModelBundle, files: list[tuple[Path, str]], batch_size: int = BATCH_SIZE
+    bundle: ModelBundle,
+    files: list[tuple[Path, str]],
+    batch_size: int = BATCH_SIZE,
+    *,
+    progress: bool | None = None,
 ) -> Iterator[Outcome]:
-    """Outcomes in input order; unreadable files carry ``error`` instead of a prediction."""
-    for start in range(0, len(files), batch_size):
-        loaded = [
-            _load(bundle, path, display) for path, display in files[start : start + batch_size]
-        ]
-        good = [(array, outcome) for array, outcome in loaded if array is not None]
-        if good:
-            probabilities, scores = bundle.run(np.stack([array for array, _ in good]))
-            for (_, outcome), p, s in zip(good, probabilities, scores, strict=True):
-                outcome.prediction = bundle.interpret(p, float(s))
-                outcome.probabilities = p
-        yield from (outcome for _, outcome in loaded)
+    """Outcomes in input order; unreadable files carry ``error`` instead of a prediction.
+
+    ``progress``: a bar on stderr (None: only on a terminal).
+    """
+    with _bar(len(files), progress) as bar:
+        for start in range(0, len(files), batch_size):
+            loaded = [
+                _load(bundle, path, display) for path, display in files[start : start + batch_size]
+            ]
+            good = [(array, outcome) for array, outcome in loaded if array is not None]
+            if good:
+                probabilities, scores = bundle.run(np.stack([array for array, _ in good]))
+                for (_, outcome), p, s in zip(good, probabilities, scores, strict=True):
+                    outcome.prediction = bundle.interpret(p, float(s))
+                    outcome.probabilities = p
+            bar.update(len(loaded))
+            yield from (outcome for _, outcome in loaded)

@@ -118,10 +118,13 @@ def _scan(root: Path, bundle: ModelBundle) -> _Folder:
     return _Folder(files, truth, duplicates, set_aside, missing)
 
 
-def _interpret(bundle: ModelBundle, folder: _Folder) -> tuple[Interpretation, int]:
+def _interpret(
+    bundle: ModelBundle, folder: _Folder, progress: bool | None
+) -> tuple[Interpretation, int]:
     """The model's answers on the folder's photos, and how many could not be read."""
     labels = list(bundle.labels)
-    outcomes = [o for o in predict_files(bundle, folder.files) if o.prediction is not None]
+    predicted = predict_files(bundle, folder.files, progress=progress)
+    outcomes = [o for o in predicted if o.prediction is not None]
     if not outcomes:
         raise NothingToEvaluate(f"None of the {len(folder.files)} files could be read as images.")
     interpretation = Interpretation.of(
@@ -211,6 +214,7 @@ def evaluate(
     out_dir: str | os.PathLike[str],
     *,
     probes: bool = True,
+    progress: bool | None = None,
 ) -> EvaluationResult:
     """Evaluate ``model_path`` on the labelled folder ``data_dir``; write metrics and report.
 
@@ -220,7 +224,7 @@ def evaluate(
     bundle = ModelBundle(model_path)
     root = Path(data_dir)
     folder = _scan(root, bundle)
-    interp, unreadable = _interpret(bundle, folder)
+    interp, unreadable = _interpret(bundle, folder, progress)
     probe_result = _probes(bundle, probes)
     warnings = _warnings(folder, unreadable)
     metrics = _metrics(bundle, folder, root, interp, probe_result, unreadable, warnings)

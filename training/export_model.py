@@ -29,8 +29,6 @@ from isit.errors import IsitError
 from isit.imaging import preprocess_batch
 from isit.metadata import FEATURES, INPUT_NAME, OOD_SCORE, PROBABILITIES, ModelMetadata
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 PARITY_TOLERANCE = 1e-4
 OUTPUTS = (PROBABILITIES, OOD_SCORE)
 # The head's internal names get this prefix so they cannot collide with the backbone's.

@@ -26,7 +26,6 @@ layer's weights, so the exported graph does not change shape).
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,8 +33,6 @@ from typing import Any
 import numpy as np
 
 from training import settings
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # Inverse regularisation strengths tried (scikit-learn's C, on standardised features):
 # half-decade steps from very strong to weak. Small C = strong L2.

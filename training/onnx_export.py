@@ -43,10 +43,13 @@ from typing import Any
 
 import numpy as np
 import onnx
-import tensorflow as tf
-import tf2onnx
 
+from isit.errors import IsitError
 from isit.metadata import FEATURES, INPUT_NAME, OOD_SCORE, PROBABILITIES, ModelMetadata
+from training.tf_runtime import import_tensorflow
+
+tf = import_tensorflow()  # quietly, before tf2onnx imports it
+import tf2onnx  # noqa: E402
 
 DEFAULT_OPSET = 17  # supported by tf2onnx 1.17 and every onnxruntime isit pins
 BATCH_DIM = "N"
@@ -62,8 +65,18 @@ __all__ = [
 ]
 
 
-class ExportError(RuntimeError):
+# What to do when the converter fails: it is not the user's photos.
+_REINSTALL = (
+    "This is not a problem with your photos: reinstall the tested versions "
+    "(pip install -r training/requirements.txt) and train again; if it persists, report it "
+    "with this message."
+)
+
+
+class ExportError(IsitError):
     """The function could not be exported, or the ONNX file does not match the function."""
+
+    code = "export_failed"
 
 
 def _as_output_dict(result: Any, output_names: Sequence[str]) -> dict[str, tf.Tensor]:
@@ -178,7 +191,7 @@ def _verify(
         if not diff <= atol:
             raise ExportError(
                 f"Output {name!r} differs between TensorFlow and ONNX by {diff:.2e} "
-                f"(allowed {atol:.0e}); the export is wrong."
+                f"(allowed {atol:.0e}), so the file was not written. " + _REINSTALL
             )
 
 
@@ -234,7 +247,10 @@ def export_function(
         except ExportError:
             raise
         except Exception as exc:  # tf2onnx raises many types; say what failed
-            raise ExportError(f"tf2onnx could not convert the model: {exc}") from exc
+            raise ExportError(
+                f"tf2onnx could not convert the model to ONNX ({type(exc).__name__}: {exc}). "
+                + _REINSTALL
+            ) from exc
     order_outputs(model, output_names)
     name_batch_dims(model)
     model.producer_name = "isit"

@@ -1,6 +1,7 @@
-"""A generated, learnable photo folder: procedurally drawn shapes on noisy backgrounds.
+"""The demo's sample photos: procedurally drawn shapes on noisy backgrounds.
 
-Used by `make demo` and by the tests, so neither needs real photos. Three classes
+`isit demo` (`make demo`) trains on them, and the tests use them too, so neither needs
+real photos. Three classes
 (circles, squares, triangles), each with its own colour family but jittered hue, size,
 position and count; noisy gradient backgrounds; varied image sizes and file formats;
 a few odd file names (spaces, unicode, brackets) as users really have.

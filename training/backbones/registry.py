@@ -18,13 +18,14 @@ from typing import TYPE_CHECKING
 
 from isit.imaging import PreprocessSpec
 from isit.metadata import BackboneInfo
+from training import settings
 from training.backbones import efficientnet_lite, efficientnet_lite2, keras_apps, mobilenet_v2
 from training.backbones.errors import UnknownBackbone
 
 if TYPE_CHECKING:
     import keras
 
-DEFAULT_BACKBONE = mobilenet_v2.NAME
+DEFAULT_BACKBONE = settings.DEFAULT_BACKBONE  # one place for the default
 KERAS_PREFIX = "keras:"
 
 

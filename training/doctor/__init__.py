@@ -48,7 +48,7 @@ never modifies DATA_DIR and never raises for bad data (only ValueError for bad s
   held-out val AND test (``settings["min_held_out_class_size"]``, 20 at 80/10/10): report
   numbers from k-fold cross-validation instead. Splits are still assigned, never empty
   when a class has 3 or more images.
-- ``to_json()``: the JSON of ``python -m training check --json`` (the issue's schema plus
+- ``to_json()``: the JSON of ``isit check --json`` (the issue's schema plus
   details); ``format_summary(report)``: the text the command prints.
 
 How duplicates are found is in ``duplicates.py`` (thresholds and why), how splits stay

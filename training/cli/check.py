@@ -1,0 +1,113 @@
+"""``isit check DATA_DIR``: the dataset doctor's summary; exit 1 when training cannot start."""
+
+from __future__ import annotations
+
+import argparse
+
+from training.cli.common import UsageError, add_output_flags, add_progress_flag, say
+
+DESCRIPTION = """\
+Check a folder of photos before training: files that are not images, truncated or tiny
+photos, duplicates and near-copies (also across classes), class sizes, and the stable
+train/val/test split. Never changes anything in DATA_DIR."""
+EXAMPLES = """\
+  isit check data/
+  isit check data/ --json-out check.json       # also write the full report
+  isit check data/ --json | jq .classes        # the report on stdout, for scripts"""
+
+
+def _defaults() -> dict[str, object]:
+    """check_dataset's own defaults, so the command and the library cannot disagree."""
+    import inspect
+
+    from training.doctor import check_dataset
+
+    return {
+        name: p.default
+        for name, p in inspect.signature(check_dataset).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = _defaults()
+    min_per_class, min_side = defaults["min_per_class"], defaults["min_side"]
+    hamming, correlation = defaults["hamming_threshold"], defaults["min_correlation"]
+    split = "/".join(f"{round(100 * part)}" for part in defaults["split"])
+
+    parser.add_argument(
+        "data_dir",
+        metavar="DATA_DIR",
+        help="folder with one sub-folder of photos per class "
+        "(or train/, val/, test/ folders holding them)",
+    )
+    add_output_flags(parser, "the full report")
+    parser.add_argument(
+        "--min-per-class",
+        type=int,
+        default=min_per_class,
+        metavar="N",
+        help=f"fewest distinct usable photos a class needs (default {min_per_class})",
+    )
+    parser.add_argument(
+        "--split",
+        default=split,
+        metavar="TRAIN/VAL/TEST",
+        help=f"split percentages (default {split})",
+    )
+    parser.add_argument(
+        "--min-side",
+        type=int,
+        default=min_side,
+        metavar="PX",
+        help=f"smaller photos are reported as too small (default {min_side})",
+    )
+    parser.add_argument(
+        "--hamming",
+        type=int,
+        default=hamming,
+        metavar="BITS",
+        help=f"perceptual-hash distance for near-duplicate candidates (default {hamming} of 64)",
+    )
+    parser.add_argument(
+        "--min-correlation",
+        type=float,
+        default=correlation,
+        help=f"thumbnail correlation confirming a near-duplicate (default {correlation})",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=None, help="processes decoding images (default: up to 4)"
+    )
+    add_progress_flag(parser)
+    parser.add_argument(
+        "--list",
+        type=int,
+        default=10,
+        metavar="N",
+        help="how many problems/duplicates to list (default 10)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from training.cli.common import emit_json
+    from training.doctor import check_dataset, format_summary
+    from training.doctor.split import parse_split
+
+    try:
+        report = check_dataset(
+            args.data_dir,
+            min_per_class=args.min_per_class,
+            split=parse_split(args.split),
+            progress=args.progress,
+            workers=args.workers,
+            min_side=args.min_side,
+            hamming_threshold=args.hamming,
+            min_correlation=args.min_correlation,
+        )
+    except ValueError as exc:  # settings out of range: the check's own words
+        raise UsageError(str(exc)) from exc
+    say(args, format_summary(report, limit=max(0, args.list)))
+    emit_json(report.to_json(), args)
+    if args.json_out:
+        say(args, f"Report written to {args.json_out}")
+    return 0 if report.ok else 1

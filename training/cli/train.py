@@ -1,0 +1,134 @@
+"""``isit train DATA_DIR [--out DIR]``: check, features, head, held-out evaluation, export."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+from typing import Any
+
+from training import settings
+from training.cli.common import (
+    UsageError,
+    add_output_flags,
+    add_progress_flag,
+    emit_json,
+    free_run_dir,
+    outcome_lines,
+    release_run_dir,
+    say,
+)
+
+DESCRIPTION = f"""\
+Train an image classifier on DATA_DIR (one sub-folder of photos per class): the same
+check as `isit check` first, then cached features of a frozen pretrained backbone, a
+small head, an "unknown" threshold, numbers measured on held-out photos only, and one
+model.onnx with metrics.json and report.html in --out (default {settings.RUNS_DIR}/<DATA_DIR's
+name>/, or <name>-2/, -3/... when that exists)."""
+EXAMPLES = """\
+  isit train data/                              # -> runs/data/model.onnx, report.html
+  isit train data/ --out model/ --augment 2     # 2 augmented views of each photo
+  isit train data/ --backbone efficientnet_lite0 --json > metrics.json"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("data_dir", metavar="DATA_DIR", help="folder with one sub-folder per class")
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        type=Path,
+        help=f"where to write the model (default: a new {settings.RUNS_DIR}/<name>/)",
+    )
+    parser.add_argument(
+        "--backbone",
+        default=settings.DEFAULT_BACKBONE,
+        help=f"{settings.DEFAULT_BACKBONE} (default), efficientnet_lite0 or keras:<name>; "
+        "`isit backbones list` shows them",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=settings.SEED, help=f"random seed (default {settings.SEED})"
+    )
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=settings.EPOCHS,
+        help=f"maximum epochs (default {settings.EPOCHS}; training stops early)",
+    )
+    parser.add_argument(
+        "--augment",
+        type=int,
+        default=settings.AUGMENT,
+        metavar="K",
+        help=f"K cached augmented views per photo (default {settings.AUGMENT})",
+    )
+    parser.add_argument(
+        "--hidden",
+        type=int,
+        default=settings.HIDDEN,
+        metavar="UNITS",
+        help="add a hidden layer of UNITS (default: none, a linear head)",
+    )
+    parser.add_argument(
+        "--name", help="the model's name, shown by the API (default: the folder's name)"
+    )
+    parser.add_argument(
+        "--include-conflicts",
+        action="store_true",
+        help="also train on images that appear in more than one class folder",
+    )
+    add_output_flags(parser, "the metrics (metrics.json)")
+    add_progress_flag(parser)
+    parser.add_argument(
+        "--verbose", action="store_true", help="also show TensorFlow's own log lines"
+    )
+
+
+def config_from(args: argparse.Namespace) -> settings.TrainConfig:
+    """The validated configuration; its complaints name the command-line options."""
+    try:
+        return settings.TrainConfig(
+            backbone=args.backbone,
+            epochs=args.epochs,
+            seed=args.seed,
+            augment=args.augment,
+            hidden=args.hidden,
+            include_conflicts=args.include_conflicts,
+            name=args.name,
+        )
+    except settings.ConfigError as exc:
+        fields = "epochs|augment|hidden|seed|backbone|name"
+        raise UsageError(re.sub(rf"\b({fields}) must", r"--\1 must", exc.message)) from exc
+
+
+def summary(result: Any) -> list[str]:
+    """What a person reads at the end, with what to do next."""
+    return [
+        *outcome_lines(result.metrics),
+        f"model:   {result.model_path}",
+        f"metrics: {result.metrics_path}",
+        f"report:  {result.report_path}",
+        f"({result.seconds:.1f} s; features: {result.cache_hits} cached, "
+        f"{result.cache_computed} computed)",
+        "",
+        "Next:",
+        f"  look at the report:  open {result.report_path}",
+        f"  try it in a browser: isit serve --model {result.model_path}",
+        f"  put it online:       cp {result.model_path} model/model.onnx && azd deploy api",
+    ]
+
+
+def run(args: argparse.Namespace) -> int:
+    from training import api, tf_runtime
+
+    tf_runtime.configure(args.verbose)
+    config = config_from(args)
+    out = args.out or free_run_dir(Path(args.data_dir).resolve().name)
+    try:
+        result = api.train(args.data_dir, out, config, progress=args.progress)
+    except BaseException:
+        if args.out is None:
+            release_run_dir(out)
+        raise
+    emit_json(result.metrics, args)
+    say(args, "\n".join(summary(result)))
+    return 0
