@@ -282,10 +282,25 @@ def fit_fold(
     """The exact head for one cross-validation fold, without Keras: C chosen by inner CV
     on these photos only, then refit on all of them. ``.predict_proba(x)`` and
     ``.decision_function(x)`` (logits), like a scikit-learn classifier."""
+    return fit_fold_calibrated(x, y, config, n_classes=n_classes, groups=groups)[0]
+
+
+def fit_fold_calibrated(
+    x: np.ndarray,
+    y: np.ndarray,
+    config: HeadConfig = HeadConfig(),
+    *,
+    n_classes: int | None = None,
+    groups: np.ndarray | None = None,
+) -> tuple[LinearSolution, np.ndarray | None]:
+    """:func:`fit_fold`, plus the inner out-of-fold probabilities of these photos at the
+    chosen C (``[N, n_classes]``; None without inner folds), to fit a temperature on."""
     y = np.asarray(y, np.int64)
     n_classes = int(y.max()) + 1 if n_classes is None else n_classes
-    c, _ = choose_c(np.asarray(x, np.float64), y, groups, config)
-    return fit_linear(x, y, n_classes, c, config.max_iter)
+    c, _, oof = choose_c_out_of_fold(np.asarray(x, np.float64), y, groups, config)
+    if oof is not None and oof.shape[1] < n_classes:
+        oof = np.pad(oof, ((0, 0), (0, n_classes - oof.shape[1])))
+    return fit_linear(x, y, n_classes, c, config.max_iter), oof
 
 
 # ------------------------------------------------------------------ Keras models

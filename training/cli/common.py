@@ -120,6 +120,8 @@ def outcome_lines(metrics: dict[str, Any]) -> list[str]:
         f"right on {outcomes['right']} of {outcomes['n']} held-out photos "
         f"({share(outcomes['right_overall'])}); not sure on {outcomes['not_sure']}, "
         f"wrong on {outcomes['wrong']} ({metrics['evaluation']})",
+        f"accuracy of the best guess (not-sure answers included): "
+        f"{share(metrics['test']['accuracy_interval'])} of {metrics['test']['n']} photos",
         f"unknown: {share(unknown['in_distribution_accepted_interval'])} of held-out photos "
         f"accepted, {share(unknown['probe_rejected_interval'])} of {unknown['probe_n']} "
         "unrelated photos rejected",

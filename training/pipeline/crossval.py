@@ -96,6 +96,33 @@ def fit_recipe_head(
     return result, temperature
 
 
+def _exact_fold(
+    config: HeadConfig,
+    rows: tuple[np.ndarray, np.ndarray, np.ndarray],
+    augmented: tuple[np.ndarray, np.ndarray],
+    fit_idx: np.ndarray,
+    x_held: np.ndarray,
+    n_classes: int,
+) -> tuple[np.ndarray, float]:
+    """Held-out probabilities of the exact head learnt from ``fit_idx`` (+ their views),
+    and the temperature fitted on its inner out-of-fold predictions."""
+    from training.head import fit_fold_calibrated
+
+    x, y, groups = rows
+    x_aug, aug_index = augmented
+    keep = np.isin(aug_index, fit_idx)
+    y_fit = np.concatenate([y[fit_idx], y[aug_index[keep]]])
+    solution, oof = fit_fold_calibrated(
+        np.concatenate([x[fit_idx], x_aug[keep]]),
+        y_fit,
+        config,
+        n_classes=n_classes,
+        groups=np.concatenate([groups[fit_idx], groups[aug_index[keep]]]),
+    )
+    temperature = fit_temperature(oof, y_fit) if oof is not None else 1.0
+    return solution.predict_proba(x_held), temperature
+
+
 def _fold(
     acc: _Accumulator,
     trainer: HeadTrainer,
@@ -108,15 +135,21 @@ def _fold(
     """Train the recipe on ``fit_idx``, answer ``held_idx``, add the answers to ``acc``."""
     x, y, groups = rows
     n_classes = acc.raw.shape[1]
-    result, temperature = fit_recipe_head(trainer, rows, augmented, fit_idx, seed)
-    raw = predict_proba(result.model, x[held_idx])
+    if trainer.config.hidden:
+        result, temperature = fit_recipe_head(trainer, rows, augmented, fit_idx, seed)
+        raw, best_epoch = predict_proba(result.model, x[held_idx]), result.best_epoch
+    else:  # the exact head in NumPy: no Keras model to build per fold
+        raw, temperature = _exact_fold(
+            trainer.config, rows, augmented, fit_idx, x[held_idx], n_classes
+        )
+        best_epoch = 0
     centroids = ood.class_centroids(x[fit_idx], y[fit_idx], n_classes)
     calibration = ood.out_of_fold_scores(x[fit_idx], y[fit_idx], groups[fit_idx], n_classes)
     acc.raw[held_idx] += raw
     acc.calibrated[held_idx] += apply_temperature(raw, temperature)
     acc.ood[held_idx] += ood.ood_scores(x[held_idx], centroids)
     acc.thresholds[held_idx] += ood.choose_threshold(calibration)
-    acc.best_epochs.append(result.best_epoch)
+    acc.best_epochs.append(best_epoch)
 
 
 def cross_validate(
