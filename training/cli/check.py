@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from training.cli.common import UsageError, add_output_flags, add_progress_flag, say
 
@@ -13,7 +14,8 @@ train/val/test split. Never changes anything in DATA_DIR."""
 EXAMPLES = """\
   isit check data/
   isit check data/ --json-out check.json       # also write the full report
-  isit check data/ --json | jq .classes        # the report on stdout, for scripts"""
+  isit check data/ --json | jq .classes        # the report on stdout, for scripts
+  isit check data/ --model runs/data/model.onnx  # also: which photos look misfiled"""
 
 
 def _defaults() -> dict[str, object]:
@@ -42,6 +44,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(or train/, val/, test/ folders holding them)",
     )
     add_output_flags(parser, "the full report")
+    parser.add_argument(
+        "--model",
+        metavar="MODEL.onnx",
+        type=Path,
+        help="also list photos that are probably in the wrong folder, using this model's "
+        "backbone (nothing is moved)",
+    )
     parser.add_argument(
         "--min-per-class",
         type=int,
@@ -88,6 +97,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _label_issues(report: object, args: argparse.Namespace) -> list:
+    from training.review import review_folder
+
+    issues = review_folder(report, args.model, progress=args.progress)
+    say(args, f"\n{len(issues)} photos may be in the wrong folder" + (":" if issues else "."))
+    for issue in issues[: max(0, args.list)]:
+        say(
+            args,
+            f"  {issue.name}: in {issue.given}/, looks like {issue.looks_like} "
+            f"({issue.probability:.0%})",
+        )
+    if len(issues) > args.list:
+        say(args, f"  ... and {len(issues) - args.list} more (--list N, or --json)")
+    return issues
+
+
 def run(args: argparse.Namespace) -> int:
     from training.cli.common import emit_json
     from training.doctor import check_dataset, format_summary
@@ -107,7 +132,11 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:  # settings out of range: the check's own words
         raise UsageError(str(exc)) from exc
     say(args, format_summary(report, limit=max(0, args.list)))
-    emit_json(report.to_json(), args)
+    result = report.to_json()
+    if args.model is not None and report.ok:
+        issues = _label_issues(report, args)
+        result["label_issues"] = [issue.to_dict() for issue in issues]
+    emit_json(result, args)
     if args.json_out:
         say(args, f"Report written to {args.json_out}")
     return 0 if report.ok else 1

@@ -125,4 +125,11 @@ def outcome_lines(metrics: dict[str, Any]) -> list[str]:
         f"unknown: {share(unknown['in_distribution_accepted_interval'])} of held-out photos "
         f"accepted, {share(unknown['probe_rejected_interval'])} of {unknown['probe_n']} "
         "unrelated photos rejected",
+        *_label_issue_lines(metrics.get("label_issues") or []),
     ]
+
+
+def _label_issue_lines(issues: list[dict[str, Any]]) -> list[str]:
+    if not issues:
+        return []
+    return [f"{len(issues)} photos may be in the wrong folder: see the report"]

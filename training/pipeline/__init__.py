@@ -1,7 +1,8 @@
 """`isit train` as a short sequence of named stages with a typed result between each:
 
     data (check) -> backbone -> features -> cross-validation (when the test split is
-    small) -> head -> unknown -> evaluate -> export (+ parity) -> outputs
+    small) -> head -> unknown -> evaluate -> review (likely label mistakes) -> export
+    (+ parity) -> outputs
 
 Each stage is a plain function in its own module (``training.pipeline.<stage>``), timed
 by one wrapper (metrics.json ``timings``). The CLI calls :func:`train` through
@@ -23,6 +24,7 @@ from training.pipeline.export import export_and_check, model_metadata
 from training.pipeline.features import Features, compute_features, resolve_backbone
 from training.pipeline.head import fit_head
 from training.pipeline.outputs import Run, metrics_of, report_of, write_outputs
+from training.pipeline.review import review_labels
 from training.pipeline.timing import StageTimer
 from training.pipeline.unknown import calibrate_unknown
 from training.report import write_metrics
@@ -107,10 +109,11 @@ def train(
     head = timer.run("head", fit_head, data, features, config, cv)
     rule = timer.run("unknown", calibrate_unknown, data, features, config, cv)
     held = timer.run("evaluate", evaluate_held_out, data, features, head, rule, cv)
+    issues = timer.run("review", review_labels, data, features, head, cv)
     metadata = model_metadata(Path(data_dir), data, backbone, rule, held, config)
     out.mkdir(parents=True, exist_ok=True)
     exported = timer.run("export", export_and_check, out, metadata, backbone, head, data, features)
-    run = Run(data, backbone, features, head, rule, held, exported, config)
+    run = Run(data, backbone, features, head, rule, held, exported, config, tuple(issues))
     seconds = timer.elapsed()
     metrics = metrics_of(run, seconds, timer.timings)
     metrics_path, report_path = timer.run(

@@ -117,9 +117,14 @@ def load_training_data(
     progress: bool | None = None,
 ) -> TrainingData:
     """Run the dataset check; raise :class:`DatasetInvalid` on its fatal problems."""
-    root = Path(data_dir)
-    report = check_dataset(root, progress=progress)
+    report = check_dataset(Path(data_dir), progress=progress)
     report.raise_if_fatal()
+    return training_data_from(report, include_conflicts=include_conflicts)
+
+
+def training_data_from(report: DatasetReport, *, include_conflicts: bool = False) -> TrainingData:
+    """The samples of a dataset check's report (one per duplicate group, split as it says)."""
+    root = report.root
     splits: dict[str, list[Sample]] = {"train": [], "val": [], "test": []}
     for record in report.usable_images(include_conflicts=include_conflicts):
         splits[record.split].append(

@@ -32,6 +32,7 @@ class FittedHead:
     epochs_run: int
     best_epoch: int
     history: dict[str, list[float]] = field(default_factory=dict)
+    chosen_c: float | None = None  # the exact head's regularisation (None: Keras head)
 
     def raw_probabilities(self, x: np.ndarray) -> np.ndarray:
         return predict_proba(self.model, x)
@@ -77,6 +78,7 @@ def _fit_on_training_split(
         epochs_run=result.epochs_run,
         best_epoch=result.best_epoch,
         history=result.history,
+        chosen_c=result.chosen_c,
     )
 
 
@@ -100,6 +102,7 @@ def _fit_on_everything(
         epochs_run=result.epochs_run,
         best_epoch=result.best_epoch,
         history=result.history,
+        chosen_c=result.chosen_c,
     )
 
 

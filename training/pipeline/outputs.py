@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from training.label_issues import LabelIssue
 from training.pipeline.data import TrainingData
 from training.pipeline.evaluate import HeldOutEvaluation
 from training.pipeline.export import Exported
@@ -28,6 +29,7 @@ class Run:
     held: HeldOutEvaluation
     exported: Exported
     config: TrainConfig
+    label_issues: tuple[LabelIssue, ...] = ()
 
 
 def metrics_of(run: Run, seconds: float, timings: dict[str, float]) -> dict[str, Any]:
@@ -50,6 +52,7 @@ def metrics_of(run: Run, seconds: float, timings: dict[str, float]) -> dict[str,
         "train_seconds": seconds,
         "timings": dict(timings),
         "warnings": list(run.data.warnings),
+        "label_issues": [issue.to_dict() for issue in run.label_issues],
     }
 
 
@@ -65,6 +68,7 @@ def report_of(run: Run, metrics: dict[str, Any]) -> ReportInput:
         probes=Probes.of(probes.items, probes.ood, probes.rejected),
         threshold=run.rule.threshold,
         raw_probabilities=run.held.raw_probabilities,
+        label_issues=run.label_issues,
         facts={
             "photos (train / validation / test)": (
                 f"{len(data.train)} / {len(data.val)} / {len(data.test)}"

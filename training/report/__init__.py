@@ -53,6 +53,7 @@ class ReportInput:
     threshold: float | None = None
     facts: dict[str, str] = field(default_factory=dict)  # small key/value table
     raw_probabilities: np.ndarray | None = None  # before temperature scaling
+    label_issues: Sequence[Any] = ()  # training.label_issues.LabelIssue, worst first
 
     @property
     def labels(self) -> tuple[str, ...]:

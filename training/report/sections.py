@@ -68,6 +68,30 @@ def headline(data: ReportInput) -> str:
     return "".join(parts)
 
 
+def label_issues(data: ReportInput) -> str:
+    """Photos that are probably in the wrong folder, first thing after the headline."""
+    issues = list(data.label_issues)
+    if not issues:
+        return ""
+    items = [
+        (
+            issue.source,
+            f"in <b>{esc(issue.given)}</b>, looks like <b>{esc(issue.looks_like)}</b> "
+            f"({pct(issue.probability)})<br><small>{esc(issue.name)}</small>",
+        )
+        for issue in issues[:LABEL_ISSUES_SHOWN]
+    ]
+    more = len(issues) - len(items)
+    return (
+        f"<h2>{len(issues)} photos may be in the wrong folder</h2>"
+        "<p>Each was scored by a model that never saw it, and the class it looks like is "
+        "far likelier than its folder's. Check them; move any that are misfiled and train "
+        "again (isit never moves your files).</p>"
+        + gallery(items)
+        + (f"<p class='muted'>and {more} more: see metrics.json</p>" if more > 0 else "")
+    )
+
+
 def facts(data: ReportInput) -> str:
     if not data.facts:
         return ""
@@ -190,9 +214,12 @@ def training_curves(data: ReportInput) -> str:
     return f"<h2>Training curves</h2><img class='plot' src='{curves}' alt='curves'>"
 
 
+LABEL_ISSUES_SHOWN = 30
+
 # In page order.
 SECTIONS = (
     headline,
+    label_issues,
     facts,
     warnings,
     per_class,

@@ -1,0 +1,84 @@
+"""Likely label mistakes (issue 13): planted misfiled photos are found, correct ones are
+not accused, and nothing in the folder is touched."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from training.cli import main
+from training.label_issues import likely_mistakes
+from training.sampledata import CLASSES, generate
+
+
+def test_confident_learning_flags_disputed_labels_most_suspicious_first():
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 50)
+    p = np.where(y[:, None] == np.arange(2), 0.95, 0.05) + rng.uniform(0, 0.01, (100, 2))
+    p[[3, 60]] = [[0.02, 0.98], [0.98, 0.02]]  # two photos their own scores dispute
+    p[10] = [0.45, 0.55]  # a mild doubt
+    names = [f"p{i}" for i in range(100)]
+    issues = likely_mistakes(p, y, ("a", "b"), names, [b""] * 100)
+    found = [i.name for i in issues]
+    assert found[:2] == ["p3", "p60"] and len(found) <= 3
+    assert (issues[0].given, issues[0].looks_like) == ("a", "b")
+    assert issues[0].probability > 0.9 and issues[0].given_probability < 0.1
+
+
+def _plant_mistakes(root, share, seed=0):
+    files = sorted(p for p in root.rglob("*") if p.is_file())
+    rng = np.random.default_rng(seed)
+    planted = set()
+    for f in rng.choice(files, size=round(share * len(files)), replace=False):
+        others = [c for c in CLASSES if c != f.parent.name]
+        target = root / others[int(rng.integers(len(others)))] / f"moved_{f.name}"
+        f.rename(target)
+        planted.add(target.relative_to(root).as_posix())
+    return planted
+
+
+def _digest(root):
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.mark.slow
+def test_check_with_a_model_lists_planted_label_mistakes(
+    trained_model_path, tmp_path, capsys
+):
+    root = generate(tmp_path / "data", per_class=60, min_side=64, max_side=128, seed=41,
+                    odd_names=False)  # fmt: skip
+    planted = _plant_mistakes(root, 0.05)
+    before = _digest(root)
+    argv = ["check", str(root), "--model", str(trained_model_path), "--json"]
+    assert main(argv) == 0
+    result = json.loads(capsys.readouterr().out)
+    listed = {issue["path"] for issue in result["label_issues"]}
+    correct = len(before) - len(planted)
+    assert len(listed & planted) >= 0.8 * len(planted), (listed, planted)
+    assert len(listed - planted) <= 0.02 * correct, listed - planted
+    assert _digest(root) == before  # nothing moved or changed
+
+
+@pytest.mark.slow
+def test_train_lists_likely_mistakes_in_metrics_and_report(sample_dataset_dir, tmp_path):
+    from training.api import train
+    from training.settings import TrainConfig
+
+    root = tmp_path / "data"
+    shutil.copytree(sample_dataset_dir, root)
+    planted = _plant_mistakes(root, 0.05, seed=3)
+    result = train(root, tmp_path / "out", TrainConfig(probes=False), quiet=True, progress=False)
+    listed = {issue["path"] for issue in result.metrics["label_issues"]}
+    assert len(listed & planted) >= 0.8 * len(planted)
+    html = result.report_path.read_text("utf-8")
+    assert "photos may be in the wrong folder" in html
+    # The gallery comes first thing after the headline.
+    assert html.index("may be in the wrong folder") < html.index("Per class")
