@@ -14,9 +14,19 @@ import numpy as np
 import onnxruntime as ort
 
 from isit.errors import ModelError
-from isit.imaging import DEFAULT_LIMITS, DecodeLimits, preprocess, preprocess_batch
+from isit.explain import Heatmap, crop_box, normalised_grid
+from isit.imaging import (
+    DEFAULT_LIMITS,
+    DecodeLimits,
+    decode,
+    normalize,
+    preprocess,
+    preprocess_batch,
+    to_pixels,
+)
 from isit.metadata import (
     FEATURES,
+    HEATMAP,
     INPUT_NAME,
     OOD_SCORE,
     PROBABILITIES,
@@ -150,6 +160,28 @@ class ModelBundle:
     @property
     def input_size(self) -> int:
         return self.metadata.preprocess.size
+
+    @property
+    def has_heatmap(self) -> bool:
+        """Whether the model can show where it looked (its head is linear)."""
+        return HEATMAP in {o.name for o in self.session.get_outputs()}
+
+    def explain(
+        self, data: bytes, *, limits: DecodeLimits = DEFAULT_LIMITS
+    ) -> tuple[Prediction, Heatmap | None]:
+        """Like :meth:`predict`, plus the answer's heatmap (None when the model has none)."""
+        spec = self.metadata.preprocess
+        decoded = decode(data, limits=limits, min_side=spec.size)
+        batch = normalize(to_pixels(decoded.image, spec), spec)[None]
+        if not self.has_heatmap:
+            return self.predict_arrays(batch)[0], None
+        probabilities, ood, maps = self.session.run(
+            [PROBABILITIES, OOD_SCORE, HEATMAP], {INPUT_NAME: np.ascontiguousarray(batch)}
+        )
+        prediction = self.interpret(np.asarray(probabilities)[0], float(np.ravel(ood)[0]))
+        shown = self.labels.index(prediction.best_guess)
+        grid = normalised_grid(np.asarray(maps)[0, shown])
+        return prediction, Heatmap(prediction.best_guess, grid, crop_box(decoded))
 
     def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Normalised ``N x S x S x 3`` float32 batch to (probabilities, ood scores)."""

@@ -15,7 +15,8 @@ Keys (all values are strings; structured ones are JSON):
 
 Graph contract: input ``image`` float32 ``[N, size, size, 3]``; a classifier outputs
 ``probabilities`` ``[N, C]`` and ``ood_score`` ``[N]`` (higher = less like the training
-photos); a backbone outputs ``features`` ``[N, D]``.
+photos), and may output ``heatmap`` ``[N, C, h, w]`` (each class's evidence per region of
+the model's input; row 0 at the top); a backbone outputs ``features`` ``[N, D]``.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ INPUT_NAME = "image"
 PROBABILITIES = "probabilities"
 OOD_SCORE = "ood_score"
 FEATURES = "features"
+HEATMAP = "heatmap"  # optional classifier output [N, C, h, w]: class evidence per region
 KINDS = ("classifier", "backbone")
 _LABEL_RE = re.compile(r"^[^\x00-\x1f/\\]{1,100}$")
 

@@ -27,7 +27,15 @@ import onnx
 from isit.bundle import ModelBundle
 from isit.errors import IsitError
 from isit.imaging import preprocess_batch
-from isit.metadata import FEATURES, INPUT_NAME, OOD_SCORE, PROBABILITIES, ModelMetadata
+from isit.metadata import (
+    FEATURES,
+    HEATMAP,
+    INPUT_NAME,
+    OOD_SCORE,
+    PROBABILITIES,
+    ModelMetadata,
+)
+from training.heatmap_graph import add_heatmap
 
 PARITY_TOLERANCE = 1e-4
 OUTPUTS = (PROBABILITIES, OOD_SCORE)
@@ -73,6 +81,20 @@ def head_function(
         }
 
     return serve
+
+
+def linear_kernel(head: Any) -> np.ndarray | None:
+    """``K`` ``[D, C]`` of a head whose logits are ``features @ K + b``; None otherwise
+    (a hidden layer: no exact heatmap)."""
+    dense = [layer for layer in head.layers if type(layer).__name__ == "Dense"]
+    others = [
+        layer
+        for layer in head.layers
+        if type(layer).__name__ not in ("Dense", "Softmax", "InputLayer")
+    ]
+    if len(dense) != 1 or others:
+        return None
+    return np.asarray(dense[0].get_weights()[0], dtype=np.float32)
 
 
 def _default_opset(model: onnx.ModelProto) -> int:
@@ -171,6 +193,9 @@ def export(
     model = merge(backbone, convert_head(head, centroids, feature_dim, opset, temperature))
     order_outputs(model, OUTPUTS)  # merge_models keeps the head's output order
     name_batch_dims(model)
+    kernel = linear_kernel(head)
+    if kernel is not None:  # an exact class activation map (see training.heatmap_graph)
+        add_heatmap(model, kernel)
     onnx.helper.set_model_props(model, metadata.to_props())
     onnx.checker.check_model(model)
     return write_onnx_atomically(model, path)
@@ -218,3 +243,47 @@ def check_parity(
             "broken. Please report this with the backbone name."
         )
     return {"max_probability_diff": prob_diff, "max_ood_diff": ood_diff, "n": n}
+
+
+def check_heatmap_parity(
+    path: str | os.PathLike[str],
+    images: Sequence[bytes],
+    head: Any,
+    features: np.ndarray,
+    tolerance: float = PARITY_TOLERANCE,
+) -> dict[str, float]:
+    """The exported ``heatmap`` against NumPy: ``M . K`` from the backbone's own feature
+    map, and the map's spatial mean against the head's logits on the cached features
+    (``mean(heatmap) + b == logits``). Raises :class:`ExportMismatch` beyond
+    ``tolerance``; ``{}`` when the model has no heatmap."""
+    import onnxruntime as ort
+
+    from training.heatmap_graph import with_feature_map_output
+
+    kernel = linear_kernel(head)
+    model = onnx.load(str(path))
+    if kernel is None or HEATMAP not in {o.name for o in model.graph.output} or not images:
+        return {}
+    probe, layout = with_feature_map_output(model)
+    session = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
+    batch = preprocess_batch(images, ModelBundle(path).metadata.preprocess)
+    heat, fmap = session.run([HEATMAP, probe.graph.output[-1].name], {INPUT_NAME: batch})
+    fmap = fmap if layout == "NCHW" else np.transpose(fmap, (0, 3, 1, 2))
+    expected = np.einsum("ndhw,dc->nchw", fmap.astype(np.float64), kernel.astype(np.float64))
+    from_map = heat.mean(axis=(2, 3)) + _dense_bias(head)
+    map_diff = float(np.abs(heat - expected).max())
+    # The head's logits on the cached features (what its softmax takes).
+    logits = np.asarray(features, np.float64) @ kernel.astype(np.float64) + _dense_bias(head)
+    logit_diff = float(np.abs(from_map - logits).max())
+    scale = max(1.0, float(np.abs(expected).max()))
+    if not (map_diff <= tolerance * scale and logit_diff <= tolerance * scale):
+        raise ExportMismatch(
+            f"The exported heatmap differs from NumPy by {map_diff:.2e} (map) and "
+            f"{logit_diff:.2e} (logits); the export is broken. Please report this."
+        )
+    return {"max_heatmap_diff": map_diff, "max_heatmap_logit_diff": logit_diff}
+
+
+def _dense_bias(head: Any) -> np.ndarray:
+    dense = next(layer for layer in head.layers if type(layer).__name__ == "Dense")
+    return np.asarray(dense.get_weights()[1], dtype=np.float64)

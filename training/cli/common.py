@@ -126,6 +126,7 @@ def outcome_lines(metrics: dict[str, Any]) -> list[str]:
         f"accepted, {share(unknown['probe_rejected_interval'])} of {unknown['probe_n']} "
         "unrelated photos rejected",
         *_label_issue_lines(metrics.get("label_issues") or []),
+        *(f"warning: {w}" for w in (metrics.get("where_it_looked") or {}).get("warnings", [])),
     ]
 
 

@@ -2,7 +2,7 @@
 
     data (check) -> backbone -> features -> cross-validation (when the test split is
     small) -> head -> unknown -> evaluate -> review (likely label mistakes) -> export
-    (+ parity) -> outputs
+    (+ parity) -> heatmaps (where it looked, shortcut warnings) -> outputs
 
 Each stage is a plain function in its own module (``training.pipeline.<stage>``), timed
 by one wrapper (metrics.json ``timings``). The CLI calls :func:`train` through
@@ -27,6 +27,7 @@ from training.pipeline.outputs import Run, metrics_of, report_of, write_outputs
 from training.pipeline.review import review_labels
 from training.pipeline.timing import StageTimer
 from training.pipeline.unknown import calibrate_unknown
+from training.pipeline.where import where_it_looked
 from training.report import write_metrics
 from training.settings import TrainConfig
 
@@ -113,7 +114,8 @@ def train(
     metadata = model_metadata(Path(data_dir), data, backbone, rule, held, config)
     out.mkdir(parents=True, exist_ok=True)
     exported = timer.run("export", export_and_check, out, metadata, backbone, head, data, features)
-    run = Run(data, backbone, features, head, rule, held, exported, config, tuple(issues))
+    where = timer.run("heatmaps", where_it_looked, exported.model_path, held.interpretation)
+    run = Run(data, backbone, features, head, rule, held, exported, config, tuple(issues), where)
     seconds = timer.elapsed()
     metrics = metrics_of(run, seconds, timer.timings)
     metrics_path, report_path = timer.run(

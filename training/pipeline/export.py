@@ -91,7 +91,7 @@ def export_and_check(
     data: TrainingData,
     features: Features,
 ) -> Exported:
-    from training.export_model import check_parity, export
+    from training.export_model import check_heatmap_parity, check_parity, export
 
     model_path = export(
         backbone.path,
@@ -102,10 +102,7 @@ def export_and_check(
         temperature=head.temperature,
     )
     samples, x = _parity_photos(data, features)
-    parity = check_parity(
-        model_path,
-        [read_image_bytes(s.path) for s in samples],
-        head.probabilities(x),
-        head.ood_scores(x),
-    )
+    images = [read_image_bytes(s.path) for s in samples]
+    parity = check_parity(model_path, images, head.probabilities(x), head.ood_scores(x))
+    parity.update(check_heatmap_parity(model_path, images, head.model, x))
     return Exported(model_path, metadata, parity)

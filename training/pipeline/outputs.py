@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ from training.pipeline.export import Exported
 from training.pipeline.features import Backbone, Features
 from training.pipeline.head import FittedHead
 from training.pipeline.unknown import UnknownRule
+from training.pipeline.where import WhereItLooked
 from training.report import Probes, ReportInput, write_metrics, write_report
 from training.settings import TrainConfig
 
@@ -30,6 +31,7 @@ class Run:
     exported: Exported
     config: TrainConfig
     label_issues: tuple[LabelIssue, ...] = ()
+    where: WhereItLooked = field(default_factory=WhereItLooked)
 
 
 def metrics_of(run: Run, seconds: float, timings: dict[str, float]) -> dict[str, Any]:
@@ -53,6 +55,7 @@ def metrics_of(run: Run, seconds: float, timings: dict[str, float]) -> dict[str,
         "timings": dict(timings),
         "warnings": list(run.data.warnings),
         "label_issues": [issue.to_dict() for issue in run.label_issues],
+        "where_it_looked": run.where.to_dict(),
     }
 
 
@@ -69,17 +72,24 @@ def report_of(run: Run, metrics: dict[str, Any]) -> ReportInput:
         threshold=run.rule.threshold,
         raw_probabilities=run.held.raw_probabilities,
         label_issues=run.label_issues,
+        where=run.where,
         facts={
             "photos (train / validation / test)": (
                 f"{len(data.train)} / {len(data.val)} / {len(data.test)}"
             ),
             "classes": ", ".join(data.labels),
             "backbone": run.backbone.name,
-            "epochs (best)": f"{run.head.epochs_run} ({run.head.best_epoch})",
+            **_head_fact(run.head),
             "augmented views per photo": str(run.config.augment),
             "training time": f"{metrics['train_seconds']:.1f} s",
         },
     )
+
+
+def _head_fact(head: FittedHead) -> dict[str, str]:
+    if head.chosen_c is not None:
+        return {"head": f"linear, regularisation C = {head.chosen_c:.3g} (chosen by inner CV)"}
+    return {"head": f"hidden layer, {head.epochs_run} epochs (best {head.best_epoch})"}
 
 
 def write_outputs(out_dir: Path, metrics: dict[str, Any], report: ReportInput) -> tuple[Path, Path]:

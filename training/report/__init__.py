@@ -54,6 +54,7 @@ class ReportInput:
     facts: dict[str, str] = field(default_factory=dict)  # small key/value table
     raw_probabilities: np.ndarray | None = None  # before temperature scaling
     label_issues: Sequence[Any] = ()  # training.label_issues.LabelIssue, worst first
+    where: Any = None  # training.pipeline.where.WhereItLooked: heatmaps, shortcut warnings
 
     @property
     def labels(self) -> tuple[str, ...]:

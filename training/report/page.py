@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from isit.errors import IsitError
 from isit.imaging import decode, read_image_bytes
 
@@ -39,26 +41,34 @@ def pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
-def thumbnail_uri(source: Path | bytes) -> str | None:
-    """A small JPEG of the photo as a data URI; None when it cannot be read."""
+def thumbnail_uri(source: Path | bytes, heatmap: np.ndarray | None = None) -> str | None:
+    """A small JPEG of the photo as a data URI, with ``heatmap`` (one class's ``[h, w]``
+    evidence) over the model's input square when given; None when it cannot be read."""
     try:
         data = source if isinstance(source, bytes) else read_image_bytes(source)
         img = decode(data, min_side=THUMB).image
     except (IsitError, OSError):
         return None
     img.thumbnail((THUMB, THUMB))
+    if heatmap is not None:
+        from training.report.overlay import draw_over
+
+        img = draw_over(img, heatmap)
     buffer = io.BytesIO()
     img.save(buffer, "JPEG", quality=80)
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def gallery(items: Sequence[tuple[Path | bytes, str]]) -> str:
-    """Thumbnails with their (already escaped) HTML captions."""
+def gallery(
+    items: Sequence[tuple[Path | bytes, str]],
+    heatmaps: Sequence[np.ndarray | None] | None = None,
+) -> str:
+    """Thumbnails with their (already escaped) HTML captions, and heatmaps over them."""
     if not items:
         return "<p class='muted'>none</p>"
     cells = []
-    for source, caption in items:
-        uri = thumbnail_uri(source)
+    for n, (source, caption) in enumerate(items):
+        uri = thumbnail_uri(source, heatmaps[n] if heatmaps else None)
         img = f"<img src='{uri}' alt=''>" if uri else "<div class='broken'>?</div>"
         cells.append(f"<figure>{img}<figcaption>{caption}</figcaption></figure>")
     return "<div class='gallery'>" + "".join(cells) + "</div>"

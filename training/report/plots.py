@@ -114,3 +114,13 @@ def reliability_png(raw: np.ndarray, calibrated: np.ndarray, y: np.ndarray, bins
     ax.legend(loc="upper left", fontsize=8)
     ax.set_title("reliability")
     return png_uri(fig)
+
+
+def average_heatmap_png(grid: np.ndarray) -> str:
+    """A class's average evidence map (already upsampled) as a small viridis image."""
+    from training.report.overlay import colourise
+
+    image = colourise(grid / max(float(grid.max()), 1e-12), 112)
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()

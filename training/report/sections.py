@@ -31,8 +31,18 @@ def caption(interp: Interpretation, i: int, score_of: int | None = None) -> str:
     return f"{head}<br>true: {truth}<br><small>{esc(interp.names[i])}</small>"
 
 
-def _photos(interp: Interpretation, indices: list[int], score_of: int | None = None) -> str:
-    return gallery([(interp.sources[i], caption(interp, i, score_of)) for i in indices])
+def _photos(data: ReportInput, indices: list[int], score_of: int | None = None) -> str:
+    """A gallery of these photos, each with the heatmap of the class it is shown for."""
+    interp = data.interpretation
+    maps = data.where.maps if data.where is not None else {}
+    overlays = [
+        maps[i][score_of if score_of is not None else int(interp.predicted[i])]
+        if i in maps
+        else None
+        for i in indices
+    ]
+    items = [(interp.sources[i], caption(interp, i, score_of)) for i in indices]
+    return gallery(items, overlays if maps else None)
 
 
 def _interval(block: dict) -> str:
@@ -66,6 +76,42 @@ def headline(data: ReportInput) -> str:
         + f" ({esc(data.evaluation_kind)}).</p>"
     )
     return "".join(parts)
+
+
+def shortcut_warnings(data: ReportInput) -> str:
+    """A class learnt from borders or one fixed spot, said before anything else."""
+    where = data.where
+    if where is None or not where.warnings:
+        return ""
+    items = "".join(f"<li>{esc(w)}</li>" for w in where.warnings)
+    return (
+        "<h2>Check for shortcuts</h2><ul class='warnings'>" + items + "</ul>"
+        "<p class='muted'>See “Where it looked” below: each class's average heatmap.</p>"
+    )
+
+
+def where_it_looked(data: ReportInput) -> str:
+    """Each class's average heatmap over its held-out photos, and how to read it."""
+    where = data.where
+    if where is None or not where.available:
+        return (
+            "<h2>Where it looked</h2><p class='muted'>This model's head has a hidden layer: "
+            "there is no exact heatmap for it, so none is shown.</p>"
+            if where is not None
+            else ""
+        )
+    cells = "".join(
+        f"<figure><img src='{plots.average_heatmap_png(grid)}' alt='average heatmap of "
+        f"{esc(label)}'><figcaption>{esc(label)}</figcaption></figure>"
+        for label, grid in where.class_average.items()
+    )
+    return (
+        "<h2>Where it looked</h2><p>Bright = where the evidence for the class was, on "
+        "average over its held-out photos (the model's input square: the centred square "
+        "of each photo). Evidence on the edges or in one corner for a single class often "
+        "means a shortcut (borders, a watermark), not the subject. The galleries above "
+        "show each photo's own map.</p><div class='gallery'>" + cells + "</div>"
+    )
 
 
 def label_issues(data: ReportInput) -> str:
@@ -149,9 +195,9 @@ def mistakes(data: ReportInput) -> str:
     interp = data.interpretation
     return (
         "<h2>Most confidently wrong</h2>"
-        + _photos(interp, interp.most_confidently_wrong())
+        + _photos(data, interp.most_confidently_wrong())
         + "<h2>Least confident right</h2>"
-        + _photos(interp, interp.least_confident_right())
+        + _photos(data, interp.least_confident_right())
     )
 
 
@@ -161,9 +207,9 @@ def by_class_scores(data: ReportInput) -> str:
     for c in range(min(2, len(interp.labels))):
         name = esc(interp.labels[c])
         parts.append(f"<h2>Score for “{name}”: top 10</h2>")
-        parts.append(_photos(interp, interp.top_by_class(c), c))
+        parts.append(_photos(data, interp.top_by_class(c), c))
         parts.append(f"<h2>Score for “{name}”: bottom 10</h2>")
-        parts.append(_photos(interp, interp.bottom_by_class(c), c))
+        parts.append(_photos(data, interp.bottom_by_class(c), c))
     return "".join(parts)
 
 
@@ -219,6 +265,7 @@ LABEL_ISSUES_SHOWN = 30
 # In page order.
 SECTIONS = (
     headline,
+    shortcut_warnings,
     label_issues,
     facts,
     warnings,
@@ -226,6 +273,7 @@ SECTIONS = (
     calibration,
     mistakes,
     by_class_scores,
+    where_it_looked,
     unknown_photos,
     training_curves,
 )
