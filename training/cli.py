@@ -13,6 +13,7 @@ import sys
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("training.doctor.command", "check, de-duplicate and split a folder of photos"),
+    "features": ("training.features_command", "decode photos once: hashes + features (Parquet)"),
     "train": ("training.train_command", "train a classifier and export model.onnx"),
     "evaluate": ("training.evaluate_command", "evaluate a model.onnx on a labelled folder"),
     "predict": ("training.predict_command", "classify images or folders with a model.onnx"),

@@ -13,6 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from isit.errors import IsitError
 from training.doctor.check import MIN_IMAGE_SIDE, check_dataset
 from training.doctor.duplicates import HAMMING_THRESHOLD, MIN_CORRELATION
 from training.doctor.report import format_summary
@@ -23,8 +24,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "data_dir",
         metavar="DATA_DIR",
+        nargs="?",
         help="folder with one sub-folder of photos per class "
-        "(or train/, val/, test/ folders holding them)",
+        "(or train/, val/, test/ folders holding them); optional with --features",
+    )
+    parser.add_argument(
+        "--features",
+        metavar="FEATURES_DIR",
+        help="use the rows of `isit features` instead of decoding the photos again",
     )
     parser.add_argument(
         "--json", metavar="REPORT.json", type=Path, help="also write the full report as JSON"
@@ -103,10 +110,14 @@ def run(args: argparse.Namespace) -> int:
             min_side=args.min_side,
             hamming_threshold=args.hamming,
             min_correlation=args.min_correlation,
+            features=args.features,
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except IsitError as exc:  # an unusable --features folder
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
     print(format_summary(report, limit=max(0, args.list)))
     if args.json:
         write_json(report.to_json(), args.json)
