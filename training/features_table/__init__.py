@@ -137,6 +137,7 @@ def write_features(
 def read_rows(features_dir: str | os.PathLike[str], columns: list[str] | None = None) -> list[dict]:
     """The table's rows as dicts, sorted by path (checks the manifest first)."""
     Manifest.read(features_dir)
+    columns = None if columns is None else ["path", *(c for c in columns if c != "path")]
     table = ds.dataset(Path(features_dir) / ROWS, format="parquet").to_table(columns=columns)
     return sorted(table.to_pylist(), key=lambda r: r["path"])
 
