@@ -7,9 +7,9 @@ A file that cannot be decoded becomes a row with its problem; the job never fail
 
 Which files are photos of which class is decided on the driver: by ``scan_layout`` for a
 local folder (exactly what the local engine and `check` see), from Spark's file listing
-for a URI (abfss://, wasbs://, dbfs:/...). Hadoop's listing skips names starting with
-``_`` or ``.``: such photos of a local folder are computed on the driver instead; in a URI
-they are reported.
+for a URI (abfss://, wasbs://, dbfs:/...). Spark's listing skips names starting with
+``_`` or ``.`` and empty files: for a local folder these are computed (or reported) on the
+driver instead; under a URI they are not in the table (Spark never shows them).
 """
 
 from __future__ import annotations
@@ -167,7 +167,7 @@ def _listing(spark, data_dir: str) -> tuple[Layout, str, Path | None]:
 def _driver_rows(
     missing: list[Candidate], root: Path | None, extractor: FeatureExtractor, min_side: int
 ) -> list[dict[str, Any]]:
-    """Candidates Spark did not list (names starting with '_'): computed here, or reported."""
+    """Candidates Spark did not list (names starting with '_', empty files): done here."""
     rows = []
     for c in missing:
         row = empty_row(c.path, c.label, c.user_split)
