@@ -7,7 +7,7 @@ IAC_VENV := .venv-iac
 DEMO_DIR ?= .demo
 PORT ?= 7071
 
-.PHONY: demo test lint serve venv iac-venv clean bench
+.PHONY: demo test lint serve venv iac-venv spark-venv clean bench
 
 # The venv is rebuilt when a requirements file changes.
 $(VENV)/.installed: requirements.txt training/requirements.txt training/requirements-weights.txt requirements-dev.txt pyproject.toml
@@ -27,10 +27,18 @@ $(IAC_VENV)/.installed: requirements-iac.txt
 
 iac-venv: $(IAC_VENV)/.installed
 
+# PySpark for the Spark engine and its tests: into .venv, but only for `make test`
+# (`make demo` needs neither Java nor PySpark).
+$(VENV)/.spark-installed: $(VENV)/.installed requirements-spark.txt
+	$(PIP) install --quiet --disable-pip-version-check -r requirements-spark.txt
+	touch $@
+
+spark-venv: $(VENV)/.spark-installed
+
 lint: venv
 	$(VENV)/bin/ruff check .
 
-test: venv iac-venv
+test: venv iac-venv spark-venv
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
@@ -42,7 +50,7 @@ demo: venv
 serve: venv
 	$(PY) -m devhost --port $(PORT)
 
-bench: venv
+bench: venv spark-venv
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
