@@ -63,7 +63,9 @@ def spark_session(master: str | None = DEFAULT_MASTER, app_name: str = "isit-fea
     if active is not None:
         return active, False
     conf = SparkConf()
-    if master is None and not conf.contains("spark.master"):
+    # spark-submit and Databricks start Python with a gateway (and the master) set up.
+    launched = any(k in os.environ for k in ("PYSPARK_GATEWAY_PORT", "DATABRICKS_RUNTIME_VERSION"))
+    if master is None and not launched and not conf.contains("spark.master"):
         master = DEFAULT_MASTER
     builder = SparkSession.builder.appName(app_name)
     if master:
