@@ -16,7 +16,6 @@ from training.doctor import check_dataset
 from training.features_table import Manifest, read_rows, write_features
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
-pyspark = pytest.importorskip("pyspark", reason="pip install -r requirements-spark.txt")
 
 PER_CLASS = 60
 COMPARED = ("classes", "problems", "duplicate_groups", "duplicate_kinds", "conflicts", "split")
