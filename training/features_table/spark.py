@@ -160,10 +160,13 @@ def _listing(spark, data_dir: str) -> tuple[Layout, str, Path | None]:
         return scan_layout(root), f"file:{root.as_posix()}/", root
     listed = spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(data_dir)
     paths = [r.path for r in listed.select("path").collect()]
-    prefix = os.path.commonpath([p.split(":", 1)[1] for p in paths]) if paths else ""
-    scheme = paths[0].split(":", 1)[0] + ":" if paths else ""
-    prefix = f"{scheme}{prefix.rstrip('/')}/"
-    return layout_from_paths([p[len(prefix) :] for p in paths]), prefix, None
+    # Spark lists fully qualified paths (file:///x is file:/x): qualify the root the same way.
+    jvm, context = spark.sparkContext._jvm, spark.sparkContext._jsc
+    root = jvm.org.apache.hadoop.fs.Path(data_dir)
+    qualified = root.getFileSystem(context.hadoopConfiguration()).makeQualified(root)
+    prefix = qualified.toString().rstrip("/") + "/"
+    inside = [p[len(prefix) :] for p in paths if p.startswith(prefix)]
+    return layout_from_paths(inside), prefix, None
 
 
 def _driver_rows(
