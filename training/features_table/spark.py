@@ -72,7 +72,12 @@ def spark_session(master: str | None = DEFAULT_MASTER, app_name: str = "isit-fea
         builder = builder.master(master)
     if (master or conf.get("spark.master", "")).startswith("local"):
         _local_python()
-        builder = builder.config("spark.ui.enabled", "false")
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # local mode stays on loopback
+        builder = (
+            builder.config("spark.ui.enabled", "false")
+            .config("spark.driver.host", "127.0.0.1")
+            .config("spark.driver.bindAddress", "127.0.0.1")
+        )
     session = (
         builder.config("spark.sql.execution.arrow.maxRecordsPerBatch", str(ARROW_BATCH))
         .config("spark.ui.showConsoleProgress", "false")
