@@ -94,3 +94,14 @@ def test_a_uri_is_read_like_the_folder(spark, backbone, tmp_path) -> None:
     skipped = {"cats/_starts with underscore.jpg", "dogs/empty.jpg"}
     assert not skipped & {r["path"] for r in by_uri}
     _same_rows([r for r in local if r["path"] not in skipped], by_uri)
+
+
+def test_the_cli_runs_the_spark_engine(spark, backbone, tmp_path, capsys) -> None:
+    from training.cli import main
+
+    small = write_folder(tmp_path / "data", per_class=5)
+    out = tmp_path / "features"
+    argv = ["features", str(small), "--engine", "spark", "--backbone", str(backbone)]
+    assert main([*argv, "--out", str(out)]) == 0
+    assert "rows (spark)" in capsys.readouterr().out
+    assert main(["check", "--features", str(out), "--min-per-class", "3"]) == 0

@@ -121,3 +121,14 @@ def test_cli_features_then_check_from_them(folder, backbone, tmp_path, capsys) -
     assert "cats" in capsys.readouterr().out
     assert main([*argv]) == 1  # the folder is not empty now
     assert "never overwrites" in capsys.readouterr().err
+
+
+def test_the_local_engine_and_check_never_import_spark() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, training.features_table, training.features_command, "
+        "training.doctor.command; assert 'pyspark' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
