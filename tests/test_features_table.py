@@ -132,3 +132,21 @@ def test_the_local_engine_and_check_never_import_spark() -> None:
         "training.doctor.command; assert 'pyspark' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
+
+
+def test_check_from_the_table_keeps_user_split_folders(backbone, tmp_path) -> None:
+    from training.doctor.synthetic import write_photos
+
+    data = tmp_path / "data"
+    for n, split in enumerate(("train", "val", "test")):
+        for m, label in enumerate(("a", "b")):
+            write_photos(data / split / label, 6 if split == "train" else 3, seed=40 + 3 * n + m)
+    (data / "val" / "a" / "leak.jpg").write_bytes(
+        (data / "train" / "a" / "img_000.jpg").read_bytes()
+    )
+    write_features(data, tmp_path / "f", backbone=backbone, workers=1, progress=False)
+    direct = check_dataset(data, workers=1, progress=False).to_json()
+    from_table = check_dataset(data, features=tmp_path / "f").to_json()
+    for key in (*COMPARED, "images", "leaks", "user_splits"):
+        assert from_table[key] == direct[key], key
+    assert direct["leaks"]
