@@ -8,7 +8,7 @@ IAC_VENV := .venv-iac
 DEMO_DIR ?= .demo
 PORT ?= 7071
 
-.PHONY: demo test test-fast lint serve venv iac-venv clean bench
+.PHONY: demo test test-fast lint serve venv iac-venv spark-venv clean bench
 
 # The venv is rebuilt when a requirements file changes.
 $(VENV)/.installed: requirements.txt training/requirements.txt training/requirements-weights.txt requirements-dev.txt pyproject.toml
@@ -28,10 +28,18 @@ $(IAC_VENV)/.installed: requirements-iac.txt
 
 iac-venv: $(IAC_VENV)/.installed
 
+# PySpark for the Spark engine and its tests: into .venv, but only for `make test`
+# (`make demo` needs neither Java nor PySpark).
+$(VENV)/.spark-installed: $(VENV)/.installed requirements-spark.txt
+	$(PIP) install --quiet --disable-pip-version-check -r requirements-spark.txt
+	touch $@
+
+spark-venv: $(VENV)/.spark-installed
+
 lint: venv
 	$(VENV)/bin/ruff check .
 
-test: venv iac-venv
+test: venv iac-venv spark-venv
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
@@ -49,7 +57,7 @@ demo: venv
 serve: venv
 	$(VENV)/bin/isit serve --port $(PORT)
 
-bench: venv
+bench: venv spark-venv
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) -m bench.$$(basename $$b .py) || exit 1; done
 
 clean:

@@ -22,13 +22,18 @@ def train(
     *,
     quiet: bool = False,
     progress: bool | None = None,
+    features_dir: str | os.PathLike[str] | None = None,
 ) -> TrainResult:
     """Check ``data_dir``, train, evaluate on held-out photos, export ``out_dir/model.onnx``
-    with ``metrics.json`` and ``report.html``. Raises :class:`isit.errors.IsitError`s."""
+    with ``metrics.json`` and ``report.html`` (``features_dir``: reuse an `isit features`
+    table of this folder instead of decoding the photos again).
+    Raises :class:`isit.errors.IsitError` s."""
     from training.pipeline import train as run_training
 
     config = config or TrainConfig()
-    return run_training(data_dir, out_dir, config, quiet=quiet, progress=progress)
+    return run_training(
+        data_dir, out_dir, config, quiet=quiet, progress=progress, features_dir=features_dir
+    )
 
 
 def evaluate(

@@ -17,7 +17,7 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,8 +87,12 @@ class FeatureCache:
         *,
         batch_size: int = 32,
         progress: bool | None = None,
+        preset: Mapping[str, np.ndarray] | None = None,
     ) -> None:
         self.extractor = extractor
+        # sha256 -> features of the un-augmented image, computed elsewhere (the features
+        # table: training.features_table.feature_preset); consulted before the disk cache.
+        self.preset = preset or {}
         self.spec = extractor.spec
         backbone = extractor.metadata.backbone
         tag = json.dumps(
@@ -112,6 +116,9 @@ class FeatureCache:
         return self.dir / entry.sha256[:2] / f"{entry.sha256}{suffix}.npy"
 
     def _load(self, entry: Entry) -> np.ndarray | None:
+        vector = self.preset.get(entry.sha256) if entry.view == 0 else None
+        if vector is not None and vector.shape == (self.extractor.feature_dim,):
+            return vector
         path = self._path(entry)
         try:
             vector = np.load(path, allow_pickle=False)

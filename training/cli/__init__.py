@@ -20,6 +20,7 @@ from training.settings import ConfigError
 # command -> (module, one-line help); the order of `isit --help`.
 COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("training.cli.check", "check a photo folder: broken files, duplicates, split"),
+    "features": ("training.cli.features", "compute hashes and features once (Parquet; or Spark)"),
     "train": ("training.cli.train", "train a classifier on a photo folder -> model.onnx"),
     "evaluate": ("training.cli.evaluate", "measure a model.onnx on a labelled photo folder"),
     "predict": ("training.cli.predict", "classify photos or folders with a model.onnx"),

@@ -40,8 +40,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "data_dir",
         metavar="DATA_DIR",
+        nargs="?",
         help="folder with one sub-folder of photos per class "
-        "(or train/, val/, test/ folders holding them)",
+        "(or train/, val/, test/ folders holding them); optional with --features",
+    )
+    parser.add_argument(
+        "--features",
+        metavar="FEATURES_DIR",
+        help="use the rows of `isit features` instead of decoding the photos again",
     )
     add_output_flags(parser, "the full report")
     parser.add_argument(
@@ -128,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
             min_side=args.min_side,
             hamming_threshold=args.hamming,
             min_correlation=args.min_correlation,
+            features=args.features,
         )
     except ValueError as exc:  # settings out of range: the check's own words
         raise UsageError(str(exc)) from exc

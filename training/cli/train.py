@@ -40,6 +40,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"where to write the model (default: a new {settings.RUNS_DIR}/<name>/)",
     )
     parser.add_argument(
+        "--features",
+        metavar="FEATURES_DIR",
+        help="reuse the hashes and features of `isit features DATA_DIR` (no decoding again)",
+    )
+    parser.add_argument(
         "--backbone",
         default=settings.DEFAULT_BACKBONE,
         help=f"{settings.DEFAULT_BACKBONE} (default), efficientnet_lite0 or keras:<name>; "
@@ -124,7 +129,9 @@ def run(args: argparse.Namespace) -> int:
     config = config_from(args)
     out = args.out or free_run_dir(Path(args.data_dir).resolve().name)
     try:
-        result = api.train(args.data_dir, out, config, progress=args.progress)
+        result = api.train(
+            args.data_dir, out, config, progress=args.progress, features_dir=args.features
+        )
     except BaseException:
         if args.out is None:
             release_run_dir(out)

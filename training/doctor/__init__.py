@@ -15,7 +15,8 @@ Use from code (training, fetch)::
 ``check_dataset(data_dir, *, min_per_class=5, split=(0.8, 0.1, 0.1), progress=None,
 workers=None, min_side=32, hamming_threshold=10, min_correlation=0.78) -> DatasetReport``
 never modifies DATA_DIR and never raises for bad data (only ValueError for bad settings).
-``progress=None`` shows a tqdm bar only when stderr is a terminal.
+``progress=None`` shows a tqdm bar only when stderr is a terminal. ``features=DIR`` reads
+the rows of `isit features` (training/features_table) instead of decoding the photos.
 
 ``DatasetReport``:
 

@@ -55,7 +55,7 @@ class _Unit:
 
 
 def check_dataset(
-    data_dir: str | os.PathLike[str],
+    data_dir: str | os.PathLike[str] | None,
     *,
     min_per_class: int = 5,
     split: Sequence[float] = (0.8, 0.1, 0.1),
@@ -64,16 +64,27 @@ def check_dataset(
     min_side: int = MIN_IMAGE_SIDE,
     hamming_threshold: int = HAMMING_THRESHOLD,
     min_correlation: float = MIN_CORRELATION,
+    features: str | os.PathLike[str] | None = None,
 ) -> DatasetReport:
     """Check DATA_DIR and return the report; never raises for problems in the data.
 
     ``progress``: None shows a bar only when stderr is a terminal. ``workers``: processes
-    decoding images (default: up to 4). Raises ValueError for invalid settings only.
+    decoding images (default: up to 4). ``features``: a features folder (`isit features`)
+    whose rows are used instead of reading DATA_DIR (None: the folder it was made from).
+    Raises ValueError for invalid settings only.
     """
     started = time.perf_counter()
     fractions = validate_fractions(split)
     if min_per_class < 1:
         raise ValueError("min_per_class must be at least 1")
+    from_table = None
+    if features is not None:
+        from training.features_table import check_inputs
+
+        from_table = check_inputs(features, min_side)
+        data_dir = from_table[2].data_dir if data_dir is None else data_dir
+    if data_dir is None:
+        raise ValueError("give a DATA_DIR, or a features folder to check instead")
     root = Path(data_dir)
     report = DatasetReport(
         root=root,
@@ -86,7 +97,7 @@ def check_dataset(
             "min_held_out_class_size": min_groups_for_held_out(fractions),
         },
     )
-    layout = scan_layout(root)
+    layout = scan_layout(root) if from_table is None else from_table[0]
     report.user_splits = layout.user_splits
     report.problems += [Problem(p, k, r) for p, k, r in layout.ignored]
     report.fatal += layout.fatal
@@ -95,11 +106,15 @@ def check_dataset(
         return report
 
     readable: list[tuple[Candidate, Fingerprint]] = []
-    results = fingerprint_files(
-        (root / c.path for c in layout.candidates),
-        min_side=min_side,
-        workers=workers,
-        progress=progress,
+    results = (
+        fingerprint_files(
+            (root / c.path for c in layout.candidates),
+            min_side=min_side,
+            workers=workers,
+            progress=progress,
+        )
+        if from_table is None
+        else from_table[1]
     )
     for cand, result in zip(layout.candidates, results, strict=True):
         if isinstance(result, Fingerprint):

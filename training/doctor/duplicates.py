@@ -85,12 +85,12 @@ def correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float(max((a @ b[0]).max(), (b @ a[0]).max()))
 
 
-def candidate_pairs(phashes: np.ndarray, threshold: int = HAMMING_THRESHOLD) -> np.ndarray:
-    """Pairs (i < j) whose full-frame hash is within ``threshold`` of the other's alignments."""
+def all_pairs_candidates(phashes: np.ndarray, threshold: int = HAMMING_THRESHOLD) -> np.ndarray:
+    """The reference candidate search: every pair compared (quadratic; tests and benches)."""
     n, k = phashes.shape
     full = phashes[:, 0]
     rows = max(1, _BLOCK_ELEMENTS // max(1, n * k))
-    found = []
+    found = [np.zeros((0, 2), dtype=np.int64)]
     for start in range(0, n, rows):
         stop = min(n, start + rows)
         # d[i, j]: block image i's full frame vs every alignment of j, and the other way round
@@ -100,8 +100,29 @@ def candidate_pairs(phashes: np.ndarray, threshold: int = HAMMING_THRESHOLD) -> 
         i, j = np.nonzero(close)
         i = i + start
         keep = i < j
-        found.append(np.stack([i[keep], j[keep]], axis=1))
-    return np.concatenate(found) if found else np.zeros((0, 2), dtype=np.int64)
+        found.append(np.stack([i[keep], j[keep]], axis=1).astype(np.int64))
+    return np.concatenate(found)
+
+
+def candidate_pairs(phashes: np.ndarray, threshold: int = HAMMING_THRESHOLD) -> np.ndarray:
+    """Pairs (i < j) whose full-frame hash is within ``threshold`` of the other's alignments.
+
+    The same pairs as :func:`all_pairs_candidates`, sorted, without comparing all pairs: a
+    multi-index hash (:mod:`training.doctor.hash_index`) over every alignment.
+    """
+    from training.doctor.hash_index import within
+
+    n, k = phashes.shape
+    if n < 2 or threshold < 0:
+        return np.zeros((0, 2), dtype=np.int64)
+    # Queries: every full frame; entries: every alignment (entry e belongs to image e // k).
+    query, entry = within(phashes[:, 0], phashes.ravel(), threshold)
+    other = entry // k
+    keep = query != other
+    lo = np.minimum(query[keep], other[keep])
+    hi = np.maximum(query[keep], other[keep])
+    codes = np.unique(lo * n + hi)
+    return np.stack([codes // n, codes % n], axis=1).astype(np.int64)
 
 
 def find_groups(

@@ -23,7 +23,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from isit.errors import ImageError
-from isit.imaging import DEFAULT_LIMITS, DecodeLimits, decode, read_image_bytes
+from isit.imaging import DEFAULT_LIMITS, DecodedImage, DecodeLimits, decode, read_image_bytes
 
 DRAFT_MIN_SIDE = 256  # JPEGs decode at the smallest scale keeping this shorter side
 HASH_BASE = 96  # grey square the crop alignments are cut from
@@ -96,10 +96,34 @@ def fingerprint_file(
             "unreadable",
             f"cannot be read ({exc.strerror or exc}); check its permissions or copy it again",
         )
+    return fingerprint_bytes(data, min_side, limits)
+
+
+def fingerprint_bytes(
+    data: bytes, min_side: int = 32, limits: DecodeLimits = DEFAULT_LIMITS
+) -> Fingerprint | Unreadable:
+    """Fingerprint a file's bytes (read already, e.g. by Spark), or say why they are unusable."""
+    decoded = decode_for_fingerprint(data, limits)
+    if isinstance(decoded, Unreadable):
+        return decoded
+    return fingerprint_decoded(data, decoded, min_side)
+
+
+def decode_for_fingerprint(
+    data: bytes, limits: DecodeLimits = DEFAULT_LIMITS
+) -> DecodedImage | Unreadable:
+    """The decoding half of :func:`fingerprint_bytes` (JPEGs in draft mode)."""
     try:
-        decoded = decode(data, limits=limits, min_side=DRAFT_MIN_SIDE)
+        return decode(data, limits=limits, min_side=DRAFT_MIN_SIDE)
     except ImageError as exc:
         return Unreadable(_ERROR_KINDS.get(exc.code, exc.code), exc.message)
+
+
+def fingerprint_decoded(
+    data: bytes, decoded: DecodedImage, min_side: int = 32
+) -> Fingerprint | Unreadable:
+    """The hashing half of :func:`fingerprint_bytes`: ``decoded`` is ``data`` decoded at
+    ``min_side=DRAFT_MIN_SIDE``."""
     img = decoded.image
     width, height = decoded.original_size
     if (img.width > img.height) != (width > height) and img.width != img.height:

@@ -76,11 +76,14 @@ def train(
     *,
     quiet: bool = False,
     progress: bool | None = None,
+    features_dir: str | os.PathLike[str] | None = None,
 ) -> TrainResult:
     """Train a classifier on ``data_dir``; write model.onnx, metrics.json, report.html.
 
     ``progress``: None shows progress bars only when stderr is a terminal; ``quiet``
-    also silences the dataset summary. Raises :class:`training.pipeline.data.DatasetError`
+    also silences the dataset summary. ``features_dir``: an `isit features` folder of
+    this data, whose hashes and features are used instead of decoding the photos again.
+    Raises :class:`training.pipeline.data.DatasetError`
     (with the dataset check's messages) on fatal dataset problems, and other
     :class:`isit.errors.IsitError` s.
     """
@@ -101,10 +104,13 @@ def train(
         data_dir,
         include_conflicts=config.include_conflicts,
         progress=progress,
+        features=features_dir,
     )
     say(data.summary)
     backbone = timer.run("backbone", resolve_backbone, config.backbone, say)
-    features = timer.run("features", compute_features, data, backbone, config, progress)
+    features = timer.run(
+        "features", compute_features, data, backbone, config, progress, features_dir
+    )
     timer.run("import tensorflow", _import_keras)
     cv = timer.run("cross-validation", cross_validate_if_needed, data, features, config)
     head = timer.run("head", fit_head, data, features, config, cv)

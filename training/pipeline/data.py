@@ -115,9 +115,11 @@ def load_training_data(
     *,
     include_conflicts: bool = False,
     progress: bool | None = None,
+    features: str | os.PathLike[str] | None = None,
 ) -> TrainingData:
-    """Run the dataset check; raise :class:`DatasetInvalid` on its fatal problems."""
-    report = check_dataset(Path(data_dir), progress=progress)
+    """Run the dataset check (from an `isit features` table when ``features`` is given);
+    raise :class:`DatasetInvalid` on its fatal problems."""
+    report = check_dataset(Path(data_dir), progress=progress, features=features)
     report.raise_if_fatal()
     return training_data_from(report, include_conflicts=include_conflicts)
 

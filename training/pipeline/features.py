@@ -8,6 +8,7 @@ training photo, and the unrelated probe photos.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,10 +78,20 @@ def _entries(samples: Sequence[Sample], view: int = 0) -> list[Entry]:
 
 
 def compute_features(
-    data: TrainingData, backbone: Backbone, config: TrainConfig, progress: bool | None
+    data: TrainingData,
+    backbone: Backbone,
+    config: TrainConfig,
+    progress: bool | None,
+    table: str | os.PathLike[str] | None = None,
 ) -> Features:
-    """Features of every photo the later stages need, computing only what is not cached."""
-    cache = FeatureCache(backbone.extractor, progress=progress)
+    """Features of every photo the later stages need, computing only what is neither in
+    the cache nor in an `isit features` ``table`` (which must match the backbone)."""
+    preset = None
+    if table is not None:
+        from training.features_table import feature_preset
+
+        preset = feature_preset(table, backbone.extractor)
+    cache = FeatureCache(backbone.extractor, progress=progress, preset=preset)
     k = config.augment
     aug_index = np.repeat(np.arange(len(data.train), dtype=np.int64), k)
     aug_entries = [
