@@ -97,6 +97,12 @@ def linear_kernel(head: Any) -> np.ndarray | None:
     return np.asarray(dense[0].get_weights()[0], dtype=np.float32)
 
 
+def contrastive(kernel: np.ndarray) -> np.ndarray:
+    """``K`` minus its mean over classes: the map then shows what favours a class over the
+    others (softmax ignores what all classes share, and so should the heatmap)."""
+    return kernel - kernel.mean(axis=1, keepdims=True)
+
+
 def _default_opset(model: onnx.ModelProto) -> int:
     return next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
 
@@ -195,7 +201,7 @@ def export(
     name_batch_dims(model)
     kernel = linear_kernel(head)
     if kernel is not None:  # an exact class activation map (see training.heatmap_graph)
-        add_heatmap(model, kernel)
+        add_heatmap(model, contrastive(kernel))
     onnx.helper.set_model_props(model, metadata.to_props())
     onnx.checker.check_model(model)
     return write_onnx_atomically(model, path)
@@ -269,12 +275,17 @@ def check_heatmap_parity(
     batch = preprocess_batch(images, ModelBundle(path).metadata.preprocess)
     heat, fmap = session.run([HEATMAP, probe.graph.output[-1].name], {INPUT_NAME: batch})
     fmap = fmap if layout == "NCHW" else np.transpose(fmap, (0, 3, 1, 2))
-    expected = np.einsum("ndhw,dc->nchw", fmap.astype(np.float64), kernel.astype(np.float64))
-    from_map = heat.mean(axis=(2, 3)) + _dense_bias(head)
+    shown = contrastive(kernel).astype(np.float64)
+    expected = np.einsum("ndhw,dc->nchw", fmap.astype(np.float64), shown)
     map_diff = float(np.abs(heat - expected).max())
-    # The head's logits on the cached features (what its softmax takes).
-    logits = np.asarray(features, np.float64) @ kernel.astype(np.float64) + _dense_bias(head)
-    logit_diff = float(np.abs(from_map - logits).max())
+    # The map's spatial mean is the head's logits on the cached features, up to what all
+    # classes share (which softmax ignores): compare both centred per photo.
+    logits = np.asarray(features, np.float64) @ kernel.astype(np.float64)
+    from_map = heat.mean(axis=(2, 3))
+    centred = (from_map - from_map.mean(axis=1, keepdims=True)) - (
+        logits - logits.mean(axis=1, keepdims=True)
+    )
+    logit_diff = float(np.abs(centred).max())
     scale = max(1.0, float(np.abs(expected).max()))
     if not (map_diff <= tolerance * scale and logit_diff <= tolerance * scale):
         raise ExportMismatch(

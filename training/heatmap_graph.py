@@ -2,8 +2,10 @@
 
 For the linear head (softmax of ``features @ K + b``, standardisation folded into ``K``)
 the class activation map is exact: ``features`` is the spatial mean of the backbone's
-last feature map ``M`` ``[N, D, h, w]``, so ``heatmap[n, c] = M[n] . K[:, c]`` ``[h, w]``
-and ``mean(heatmap[n, c]) + b[c]`` is class c's logit. The graph gets three nodes
+last feature map ``M`` ``[N, D, h, w]``, so with ``K'`` = ``K`` minus its mean over
+classes, ``heatmap[n, c] = M[n] . K'[:, c]`` ``[h, w]`` and its spatial mean is class c's
+logit up to a term all classes share (which softmax ignores). ``K'`` shows what favours
+a class over the others, not what every class responds to. The graph gets three nodes
 (transpose, matmul, transpose) after the backbone's last feature map; a temperature
 scales every logit alike, so it does not change where the evidence is.
 

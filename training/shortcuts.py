@@ -6,8 +6,10 @@ evidence for its own class, negative parts dropped, scaled to sum 1, upsampled t
 model's input), two rules, chosen so that clean generated and real folders stay silent:
 
 - **Border**: on average more than ``BORDER_SHARE`` of a class's evidence lies within
-  ``BORDER`` (10%) of the edges of the model's input square. That band is 36% of the
-  area, so evenly spread evidence puts ~36% there; an object in the middle, far less.
+  ``BORDER`` (10%) of the edges of the model's input square (that band is 36% of the
+  area, so evenly spread evidence puts ~36% there; an object in the middle, far less),
+  and at least ``BORDER_RATIO`` times the other classes' (median) share (photos of one
+  folder share their style: it is the difference between classes that shows a frame).
 - **One fixed spot**: a window of a fifth of the side holds more than ``SPOT_SHARE`` of
   the class's average evidence (4% of the area), and at least ``SPOT_AGREEMENT`` of its
   photos have their strongest point inside it.
@@ -21,7 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 
 BORDER = 0.10
-BORDER_SHARE = 0.60
+BORDER_SHARE = 0.38
+BORDER_RATIO = 1.3
 SPOT = 0.20
 SPOT_SHARE = 0.35
 SPOT_AGREEMENT = 0.70
@@ -88,7 +91,7 @@ def class_evidence(label: str, maps: np.ndarray) -> ClassEvidence:
     )
 
 
-def warning_for(found: ClassEvidence, display: str) -> str | None:
+def warning_for(found: ClassEvidence, display: str, others_border: float = 0.0) -> str | None:
     """The warning for one class, or None. One spot first: a corner stamp is on the
     border too, and "one spot" says more."""
     if found.photos < MIN_PHOTOS:
@@ -100,7 +103,7 @@ def warning_for(found: ClassEvidence, display: str) -> str | None:
             f"{found.spot_agreement:.0%} of them). Check for a logo, watermark or stamp "
             "that only these photos have."
         )
-    if found.border_share > BORDER_SHARE:
+    if found.border_share > max(BORDER_SHARE, BORDER_RATIO * others_border):
         return (
             f"{display} photos: the model looks mostly at the edges "
             f"({found.border_share:.0%} of the evidence within {BORDER:.0%} of the border). "
@@ -114,5 +117,11 @@ def shortcut_warnings(
 ) -> tuple[list[str], list[ClassEvidence]]:
     """Warnings (possibly none) and the measurements behind them, per class."""
     found = [class_evidence(label, maps) for label, maps in maps_by_class.items() if len(maps)]
-    warnings = [w for f in found if (w := warning_for(f, f.label)) is not None]
+    warnings = []
+    for f in found:
+        shares = [o.border_share for o in found if o is not f]
+        others = float(np.median(shares)) if shares else 0.0
+        warning = warning_for(f, f.label, others)
+        if warning is not None:
+            warnings.append(warning)
     return warnings, found
