@@ -59,10 +59,13 @@ def decode_peak_bytes(fmt: str, mode: str, pixels: int) -> int:
 def is_svg(data: bytes) -> bool:
     """An SVG document, also after a byte-order mark, an XML prolog or comments."""
     head = data[:4096]
-    for bom, encoding in ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"),
-                          (b"\xfe\xff", "utf-16-be")):
+    for bom, encoding in (
+        (b"\xef\xbb\xbf", "utf-8"),
+        (b"\xff\xfe", "utf-16-le"),
+        (b"\xfe\xff", "utf-16-be"),
+    ):
         if head.startswith(bom):
-            text = head[len(bom):].decode(encoding, "ignore")
+            text = head[len(bom) :].decode(encoding, "ignore")
             break
     else:
         text = head.decode("latin-1")

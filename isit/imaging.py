@@ -12,6 +12,7 @@ import io
 import math
 import os
 import re
+import stat
 import struct
 import warnings
 from collections.abc import Sequence
@@ -23,12 +24,13 @@ import numpy as np
 from PIL import ExifTags, Image, UnidentifiedImageError
 
 from isit import budget
-
+from isit.display import display_path
 from isit.errors import (
     EmptyImage,
     ImageError,
     ImageTooLarge,
     NotAnImage,
+    NotARegularFile,
     TooManyPixels,
     UnsupportedFormat,
 )
@@ -362,8 +364,7 @@ def decode(
         raise
     except Image.DecompressionBombError as exc:
         raise TooManyPixels("The image declares more pixels than isit accepts.") from exc
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError,
-            struct.error) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, struct.error) as exc:
         raise NotAnImage(
             f"This {fmt} file is damaged or incomplete (it may be truncated) and cannot "
             "be read. Re-export or re-download it."
@@ -415,11 +416,35 @@ def preprocess_batch(
 def read_image_bytes(
     path: str | os.PathLike[str], *, limits: DecodeLimits = DEFAULT_LIMITS
 ) -> bytes:
-    """Read a file, refusing one over the byte limit before reading it into memory."""
-    path = Path(path)
-    size = path.stat().st_size
-    if size > limits.max_bytes:
-        raise ImageTooLarge(
-            f"{path.name} is {size / 1e6:.1f} MB; the limit is {limits.max_bytes / 1e6:.1f} MB."
-        )
-    return path.read_bytes()
+    """Read a regular file of at most ``limits.max_bytes`` bytes.
+
+    FIFOs, devices and sockets are refused without blocking (opened non-blocking, checked
+    with ``fstat``), and at most the limit plus one byte is ever read, whatever the size
+    the file system reports (``/proc`` files and growing files report 0 or less).
+    """
+    name = display_path(Path(path).name)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise NotARegularFile(
+                f"{name} is not a regular file (a folder, pipe, device or socket); only "
+                "photo files are read."
+            )
+        if info.st_size > limits.max_bytes:
+            raise ImageTooLarge(_too_large(name, info.st_size, limits))
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            data = handle.read(limits.max_bytes + 1)
+    finally:
+        os.close(fd)
+    if len(data) > limits.max_bytes:
+        raise ImageTooLarge(_too_large(name, None, limits))
+    return data
+
+
+def _too_large(name: str, size: int | None, limits: DecodeLimits) -> str:
+    limit = f"{limits.max_bytes / 1e6:.1f} MB"
+    if size is None:  # only the limit plus one byte was read
+        return f"{name} is larger than {limit}, the limit."
+    return f"{name} is {size / 1e6:.1f} MB; the limit is {limit}."
