@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
+from isit.display import display_path
+from training.atomic import atomic_write
 from training.doctor.check import MIN_IMAGE_SIDE, check_dataset
 from training.doctor.duplicates import HAMMING_THRESHOLD, MIN_CORRELATION
 from training.doctor.report import format_summary
@@ -82,13 +82,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def write_json(data: dict, path: Path) -> None:
-    """Write atomically, so a reader never sees half a report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".report-", suffix=".json", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        json.dump(data, out, indent=2, ensure_ascii=False)
-        out.write("\n")
-    os.replace(tmp, path)
+    """Write atomically, so a reader never sees half a report (and no temporary file is
+    left behind: the text is made before anything is written)."""
+    atomic_write(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -110,5 +106,5 @@ def run(args: argparse.Namespace) -> int:
     print(format_summary(report, limit=max(0, args.list)))
     if args.json:
         write_json(report.to_json(), args.json)
-        print(f"Report written to {args.json}")
+        print(f"Report written to {display_path(args.json)}")
     return 0 if report.ok else 1
