@@ -8,9 +8,12 @@ decoded and refuse with the core's typed errors (:class:`isit.errors.TooManyPixe
 Limits (measured with ``bench/bench_hostile.py``; one core, Pillow 13):
 
 - JPEG: at most ``max_jpeg_scans`` scans (libjpeg writes 10 for a colour progressive
-  JPEG, 6 for grey; every scan re-reads the whole coefficient buffer). A progressive JPEG
-  keeps that buffer (2 bytes per coefficient, all components) whatever the draft scale:
-  it must fit ``max_decode_bytes``.
+  JPEG, 6 for grey), and at most ``max_jpeg_scan_blocks`` 8x8 blocks entropy-decoded,
+  summed over the scans: every scan visits each block of its components at full
+  resolution, whatever the draft scale (measured: ~0.17 us per block for a refinement
+  scan, so 5 M blocks is ~0.85 s; a 10-scan colour progressive JPEG of ~40 MP fits, a
+  baseline JPEG of 80 MP needs 1.9 M). A multi-scan JPEG keeps all its coefficients
+  (2 bytes each) until the last scan: they must fit ``max_decode_bytes``.
 - Every other format decodes at full size: its estimated peak memory (pixels times the
   bytes per pixel Pillow stores plus what its decoder holds beside them) must fit
   ``max_decode_bytes``, and its pixels ``max_full_decode_pixels`` (decode time grows
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import re
 import struct
+from dataclasses import dataclass, field
 
 from isit.errors import TooManyPixels, UnsupportedFormat
 
@@ -41,6 +45,7 @@ _DECODER_EXTRA_BYTES = {"WEBP": 12, "HEIF": 4, "AVIF": 4, "TIFF": 4}
 _JPEG_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")  # a marker after entropy-coded data
 _SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # DHT, JPG, DAC are not SOF
 _PROGRESSIVE_SOF = frozenset({0xC2, 0xC6, 0xCA, 0xCE})
+_NO_LENGTH = frozenset({0x00, 0x01, 0xFF, *range(0xD0, 0xD8)})  # stuffing, TEM, fill, RSTn
 _SVG_PROLOG = re.compile(
     r"^\s*(?:(?:<\?xml[^>]*>|<!--.*?-->|<!DOCTYPE[^>]*>)\s*)*<svg[\s>/]",
     re.IGNORECASE | re.DOTALL,
@@ -72,62 +77,91 @@ def is_svg(data: bytes) -> bool:
     return bool(_SVG_PROLOG.match(text))
 
 
-def check_jpeg(data: bytes, *, max_scans: int, max_coefficient_bytes: int) -> None:
-    """Count the scans up to the first EOI and size a progressive JPEG's coefficients."""
-    scans = 0
-    pos = 2  # after SOI
-    end = len(data)
-    while pos + 4 <= end:
-        if data[pos] != 0xFF:
-            found = _JPEG_MARKER.search(data, pos)
-            if not found:
-                return
-            pos = found.start()
-        marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
-            continue
-        if marker == 0xD9:  # EOI: an MPO's further images are never decoded
+@dataclass
+class _JpegFrame:
+    width: int = 0
+    height: int = 0
+    progressive: bool = False
+    blocks: dict[int, int] = field(default_factory=dict)  # component id -> 8x8 blocks
+    scans: int = 0
+    scan_blocks: int = 0  # summed over scans: the entropy decoder's work
+
+    def read_sof(self, marker: int, payload: bytes) -> None:
+        if len(payload) < 6:
             return
-        if 0xD0 <= marker <= 0xD7 or marker == 0x01:
-            pos += 2
-            continue
-        (length,) = struct.unpack_from(">H", data, pos + 2)
-        if marker in _PROGRESSIVE_SOF:
-            _check_coefficients(data[pos + 4 : pos + 2 + length], max_coefficient_bytes)
-        if marker == 0xDA:
-            scans += 1
-            if scans > max_scans:
-                raise TooManyPixels(
-                    f"This JPEG is stored in more than {max_scans} scans; isit decodes at "
-                    "most that many (a normal progressive JPEG has about 10). Re-save it as "
-                    "an ordinary JPEG."
-                )
-            found = _JPEG_MARKER.search(data, pos + 2 + length)
+        _, self.height, self.width, count = struct.unpack_from(">BHHB", payload)
+        self.progressive = marker in _PROGRESSIVE_SOF
+        comps = [payload[6 + 3 * i : 9 + 3 * i] for i in range(count)]
+        comps = [c for c in comps if len(c) == 3]
+        if not comps:
+            return
+        hmax = max(c[1] >> 4 for c in comps) or 1
+        vmax = max(c[1] & 15 for c in comps) or 1
+        for cid, sampling, _ in comps:
+            across = -(-self.width * (sampling >> 4) // (8 * hmax))
+            down = -(-self.height * (sampling & 15) // (8 * vmax))
+            self.blocks[cid] = across * down
+
+    def read_sos(self, payload: bytes) -> None:
+        self.scans += 1
+        count = payload[0] if payload else 0
+        ids = {payload[1 + 2 * i] for i in range(count) if 1 + 2 * i < len(payload)}
+        self.scan_blocks += sum(self.blocks.get(cid, 0) for cid in ids)
+
+
+def _jpeg_frame(data: bytes, max_scans: int) -> _JpegFrame:
+    """Walk the markers up to the first EOI (an MPO's further images are never decoded)."""
+    frame = _JpegFrame()
+    pos, end = 2, len(data)  # after SOI
+    while pos + 4 <= end:
+        if data[pos] != 0xFF or data[pos + 1] in _NO_LENGTH:
+            found = _JPEG_MARKER.search(data, pos + 1)
             if not found:
-                return
+                break
             pos = found.start()
             continue
-        pos += 2 + length
+        marker = data[pos + 1]
+        if marker == 0xD9:
+            break
+        (length,) = struct.unpack_from(">H", data, pos + 2)
+        payload = data[pos + 4 : pos + 2 + length]
+        if marker in _SOF_MARKERS:
+            frame.read_sof(marker, payload)
+        elif marker == 0xDA:
+            frame.read_sos(payload)
+            if frame.scans > max_scans:
+                break
+        pos += 2 + max(length, 2)
+    return frame
 
 
-def _check_coefficients(sof: bytes, limit: int) -> None:
-    if len(sof) < 6:
-        return
-    _, height, width, count = struct.unpack_from(">BHHB", sof)
-    comps = [sof[6 + 3 * i + 1] for i in range(count) if 6 + 3 * i + 1 < len(sof)]
-    if not comps or not width or not height:
-        return
-    hmax = max(c >> 4 for c in comps) or 1
-    vmax = max(c & 15 for c in comps) or 1
-    blocks = sum(
-        -(-width * (c >> 4) // (8 * hmax)) * -(-height * (c & 15) // (8 * vmax)) for c in comps
-    )
-    needed = blocks * 128  # 64 coefficients of 2 bytes per 8x8 block
-    if needed > limit:
+def check_jpeg(
+    data: bytes, *, max_scans: int, max_scan_blocks: int, max_coefficient_bytes: int
+) -> None:
+    """Refuse a JPEG whose scans would take too long or whose coefficients too much memory.
+
+    Every scan makes the entropy decoder visit each 8x8 block of the components it codes,
+    at full resolution whatever the draft scale; a multi-scan JPEG also keeps all its
+    coefficients (64 of 2 bytes per block) in memory until the last scan.
+    """
+    frame = _jpeg_frame(data, max_scans)
+    if frame.scans > max_scans:
         raise TooManyPixels(
-            f"This progressive JPEG ({width}x{height}) needs about {needed / 1e6:.0f} MB to "
-            f"decode; the limit is {limit / 1e6:.0f} MB. Re-save it as an ordinary "
+            f"This JPEG is stored in more than {max_scans} scans; isit decodes at most that "
+            "many (a normal progressive JPEG has about 10). Re-save it as an ordinary JPEG."
+        )
+    size = f"{frame.width}x{frame.height}"
+    if frame.scan_blocks > max_scan_blocks:
+        raise TooManyPixels(
+            f"This {'progressive ' if frame.progressive else ''}JPEG ({size}, "
+            f"{frame.scans} scans) would take too long to decode. Re-save it as an ordinary "
+            "(baseline) JPEG or use a smaller photo."
+        )
+    needed = sum(frame.blocks.values()) * 128
+    if (frame.progressive or frame.scans > 1) and needed > max_coefficient_bytes:
+        raise TooManyPixels(
+            f"This progressive JPEG ({size}) needs about {needed / 1e6:.0f} MB to decode; "
+            f"the limit is {max_coefficient_bytes / 1e6:.0f} MB. Re-save it as an ordinary "
             "(baseline) JPEG or use a smaller photo."
         )
 

@@ -74,7 +74,7 @@ _ALLOWED_FORMATS = [f for f in budget.ALLOWED_FORMATS if f in Image.OPEN]
 FRAME_COUNT_CAP = 16  # DecodedImage.frames counts at most this many
 # Decoded images over this many stored bytes shrink before conversion (when min_side
 # allows); smaller ones take exactly the path they always took.
-REDUCE_ABOVE_BYTES = 64 * 1024 * 1024
+REDUCE_ABOVE_BYTES = 32 * 1024 * 1024
 REDUCE_STRIP_PIXELS = 1_000_000  # strip size of that conversion
 _ORIENTATIONS = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
@@ -93,8 +93,9 @@ class DecodeLimits:
 
     The decode budget (see :mod:`isit.budget`, measured by ``bench/bench_hostile.py``):
     ``max_decode_bytes`` of estimated decoder memory, ``max_full_decode_pixels`` for
-    formats that cannot decode at a reduced scale (all but JPEG), ``max_jpeg_scans``, and
-    ``max_icon_side`` for the images an ICO embeds.
+    formats that cannot decode at a reduced scale (all but JPEG), ``max_jpeg_scans`` and
+    ``max_jpeg_scan_blocks`` (entropy-decoding work), and ``max_icon_side`` for the images
+    an ICO embeds.
     """
 
     max_bytes: int = 50 * 1024 * 1024  # training's files; the Function sets its own 10 MB
@@ -102,6 +103,7 @@ class DecodeLimits:
     max_decode_bytes: int = 192 * 1024 * 1024
     max_full_decode_pixels: int = 32_000_000
     max_jpeg_scans: int = 64
+    max_jpeg_scan_blocks: int = 5_000_000  # 8x8 blocks decoded, summed over the scans
     max_icon_side: int = 1024
 
 
@@ -184,7 +186,10 @@ def _precheck(data: bytes, limits: DecodeLimits) -> None:
     """Byte-level checks for formats whose cost the header alone does not show."""
     if data[:3] == b"\xff\xd8\xff":
         budget.check_jpeg(
-            data, max_scans=limits.max_jpeg_scans, max_coefficient_bytes=limits.max_decode_bytes
+            data,
+            max_scans=limits.max_jpeg_scans,
+            max_scan_blocks=limits.max_jpeg_scan_blocks,
+            max_coefficient_bytes=limits.max_decode_bytes,
         )
     elif data[:4] == b"\x00\x00\x01\x00":
         budget.check_icon(data, max_side=limits.max_icon_side)
