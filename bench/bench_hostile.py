@@ -56,7 +56,7 @@ def _multipart_bomb() -> Case:
 def _photo(width: int, height: int) -> bytes:
     from training.doctor.synthetic import draw_photo
 
-    return _jpeg(draw_photo(7, (width, height)), quality=90)
+    return _jpeg(draw_photo(7, (width, height)), quality=80)
 
 
 def _webp(width: int, height: int) -> bytes:
@@ -91,19 +91,19 @@ def cases() -> dict[str, Callable[[], Case | None]]:
     import hostile
     from PIL import Image
 
-    grey8000 = Image.new("L", (8000, 8000), 128)
-
-    def scan_bomb(repeats: int) -> Case:
-        data = _jpeg(grey8000, progressive=True, quality=90)
+    def scan_bomb(side: int, repeats: int) -> Case:
+        data = _jpeg(Image.new("L", (side, side), 128), progressive=True, quality=90)
         last = data.rindex(b"\xff\xda")
         return _image(data[:-2] + data[last:-2] * repeats + b"\xff\xd9", "image/jpeg")
 
     exif6 = hostile.exif_orientation(6)
     return {
-        "1 progressive JPEG 8000x8000, last scan x4000": lambda: scan_bomb(4000),
-        "1 max: progressive JPEG 8000x8000 at 64 scans": lambda: scan_bomb(64 - 6),
-        "1 max: progressive colour JPEG 48 MP": lambda: _image(
-            _jpeg(Image.new("RGB", (8000, 6000), (20, 90, 200)), progressive=True), "image/jpeg"
+        "1 progressive JPEG 8000x8000, last scan x4000": lambda: scan_bomb(8000, 4000),
+        "1 progressive JPEG 8000x8000, 64 scans": lambda: scan_bomb(8000, 64 - 6),
+        # 250k blocks x 20 scans = 5 M blocks: the most scan work accepted.
+        "1 max: progressive JPEG 4000x4000, 20 scans": lambda: scan_bomb(4000, 20 - 6),
+        "1 max: progressive colour JPEG 39 MP": lambda: _image(
+            _jpeg(Image.new("RGB", (7200, 5400), (20, 90, 200)), progressive=True), "image/jpeg"
         ),
         "2 TIFF 40,000 one-pixel pages": lambda: _image(hostile.tiff_pages(40_000), "image/tiff"),
         "3 16-bit grey PNG 8900x8900": lambda: _image(hostile.flat_png(8900, 8900, depth=16)),

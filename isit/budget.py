@@ -11,7 +11,7 @@ Limits (measured with ``bench/bench_hostile.py``; one core, Pillow 13):
   JPEG, 6 for grey), and at most ``max_jpeg_scan_blocks`` 8x8 blocks entropy-decoded,
   summed over the scans: every scan visits each block of its components at full
   resolution, whatever the draft scale (measured: ~0.17 us per block for a refinement
-  scan, so 5 M blocks is ~0.85 s; a 10-scan colour progressive JPEG of ~40 MP fits, a
+  scan, so 5 M blocks is ~0.85 s; a 10-scan colour progressive JPEG of 39 MP fits, a
   baseline JPEG of 80 MP needs 1.9 M). A multi-scan JPEG keeps all its coefficients
   (2 bytes each) until the last scan: they must fit ``max_decode_bytes``.
 - Every other format decodes at full size: its estimated peak memory (pixels times the
