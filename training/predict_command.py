@@ -7,7 +7,8 @@ One line per image, like the classic retrain tool's guess script::
 
 ``--json``: one JSON object per line. ``--copy-to``: copies each image into
 ``OUT_DIR/<label or unknown>/`` (never moving or overwriting anything) and writes
-``OUT_DIR/predictions.csv``. A file that cannot be read is listed and skipped.
+``OUT_DIR/predictions.csv`` (``predictions (1).csv``... when that exists; rules in
+:mod:`training.copy_to`). A file that cannot be read is listed and skipped.
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
 from isit.bundle import UNKNOWN_LABEL, ModelBundle
 from isit.errors import IsitError
+from training import copy_to
 from training.batch_predict import Outcome, list_images, predict_files
 
 
@@ -42,26 +43,11 @@ def to_json(outcome: Outcome) -> dict[str, Any]:
     return {"path": outcome.display, **outcome.prediction.to_dict()}
 
 
-def free_name(folder: Path, name: str) -> Path:
-    """``folder/name``, or ``name (1)``, ``name (2)``... so nothing is ever overwritten."""
-    target = folder / name
-    stem, suffix = Path(name).stem, Path(name).suffix
-    n = 1
-    while target.exists():
-        target = folder / f"{stem} ({n}){suffix}"
-        n += 1
-    return target
-
-
 def copy_into(outcome: Outcome, out_dir: Path) -> Path | None:
-    """Copy (never move) the image into ``out_dir/<label>/``; returns the new path."""
+    """Copy (never move, never overwrite) the image into ``out_dir/<label>/``."""
     if outcome.prediction is None:
         return None
-    folder = out_dir / outcome.prediction.label
-    folder.mkdir(parents=True, exist_ok=True)
-    target = free_name(folder, outcome.path.name)
-    shutil.copy2(outcome.path, target)
-    return target
+    return copy_to.copy_new(outcome.path, copy_to.label_folder(out_dir, outcome.prediction.label))
 
 
 CSV_FIELDS = (
@@ -109,15 +95,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc.message}", file=sys.stderr)
         return 1
     out_dir: Path | None = args.copy_to
+    try:
+        if out_dir is not None:
+            copy_to.check_out_dir(out_dir, args.paths)
+    except IsitError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
     files, missing = list_images(args.paths, exclude=out_dir)
     if not files and not missing:
         print("error: no files found in the given folders.", file=sys.stderr)
         return 1
     writer = None
     csv_file = None
+    csv_path = None
     if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        csv_file = open(out_dir / "predictions.csv", "w", newline="", encoding="utf-8")  # noqa: SIM115
+        csv_path, csv_file = copy_to.open_predictions(out_dir)  # never overwrites
         writer = csv.DictWriter(csv_file, fieldnames=CSV_FIELDS)
         writer.writeheader()
     failed = 0
@@ -134,6 +126,8 @@ def run(args: argparse.Namespace) -> int:
                         copied = copy_into(outcome, out_dir)
                     except OSError as exc:
                         outcome.error = f"could not copy: {exc.strerror}"
+                    except IsitError as exc:
+                        outcome.error = f"could not copy: {exc.message}"
             if args.json:
                 print(json.dumps(to_json(outcome), ensure_ascii=False), flush=True)
             elif outcome.prediction is None:
@@ -151,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
         )
     if out_dir is not None:
         print(
-            f"copied {done} images into {out_dir}; see {out_dir / 'predictions.csv'}",
+            f"copied {done} images into {out_dir}; see {csv_path}",
             file=sys.stderr,
         )
     return 0 if done else 1
