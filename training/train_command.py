@@ -126,11 +126,7 @@ def train(
     """
     config = config or TrainConfig()
     backbone, epochs, seed, augment, hidden = (
-        config.backbone,
-        config.epochs,
-        config.seed,
-        config.augment,
-        config.hidden,
+        config.backbone, config.epochs, config.seed, config.augment, config.hidden
     )
     include_conflicts, name, probes = config.include_conflicts, config.name, config.probes
     started = time.perf_counter()
