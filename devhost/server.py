@@ -275,6 +275,9 @@ class RequestHandler(BaseHTTPRequestHandler):
         self.log_error("code %d, message %s", code, message)
         reason = message or self.responses.get(code, ("Error",))[0]
         self.close_connection = True
+        if getattr(self, "request_version", "") not in ("HTTP/1.0", "HTTP/1.1"):
+            # Unparsable request lines count as HTTP/0.9, which gets no status line at all.
+            self.request_version = "HTTP/1.0"
         self._send_json_error(
             code, _OWN_ERROR_CODES.get(code, "bad_request"), f"{reason}.", close=True
         )
@@ -563,12 +566,13 @@ def make_server(
     site_dir: str | os.PathLike[str] | None = DEFAULT_SITE_DIR,
     *,
     quiet: bool = True,
+    max_workers: int = MAX_WORKERS,
 ) -> DevHostServer:
     """A bound (not yet serving) server for the function app's routes and ``site_dir``."""
     prefix = route_prefix()
     routes = load_routes(_load_app(), prefix)
     site = Path(site_dir) if site_dir is not None else None
-    return DevHostServer((host, port), routes, prefix, site, quiet)
+    return DevHostServer((host, port), routes, prefix, site, quiet, max_workers)
 
 
 def start(
