@@ -188,7 +188,10 @@ def validate_fields(meta: ModelMetadata) -> list[str]:
             threshold = meta.unknown.threshold
             if not isinstance(threshold, int | float) or not math.isfinite(threshold):
                 # -inf would call every photo unknown, +inf none, NaN is never compared.
-                problems.append(f"unknown threshold must be a finite number, got {threshold!r}")
+                problems.append(
+                    f"unknown threshold must be a finite number (not NaN or infinite), got "
+                    f"{threshold!r}"
+                )
             stray = set(meta.unknown.negative_labels) - set(labels)
             if stray:
                 problems.append(f"negative labels {sorted(stray)} are not model labels")
