@@ -71,6 +71,19 @@ _KNOWN_IMAGE_SIGNATURES: tuple[tuple[int, bytes, str], ...] = (
 Image.init()
 # The openers Pillow has for them (MPO files come from the JPEG opener).
 _ALLOWED_FORMATS = [f for f in budget.ALLOWED_FORMATS if f in Image.OPEN]
+# What Pillow's plugins raise on damaged or hostile bytes (KeyError: an unknown TIFF
+# compression or tag; ArithmeticError: a zero or huge field): all mean "cannot be read".
+_DAMAGED = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    IndexError,
+    TypeError,
+    KeyError,
+    ArithmeticError,
+    struct.error,
+)
 FRAME_COUNT_CAP = 16  # DecodedImage.frames counts at most this many
 # Decoded images over this many stored bytes shrink before conversion (when min_side
 # allows); smaller ones take exactly the path they always took.
@@ -215,7 +228,7 @@ def _open(data: bytes, limits: DecodeLimits) -> Image.Image:
             f"The image declares more pixels{declared} than isit accepts (limit "
             f"{limits.max_pixels / 1e6:.0f} MP). Use a smaller image."
         ) from exc
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, struct.error) as exc:
+    except (UnidentifiedImageError, *_DAMAGED) as exc:
         raise _unsupported(data, exc) from exc
     width, height = img.size
     if width <= 0 or height <= 0:
@@ -335,7 +348,7 @@ def _count_frames(img: Image.Image) -> int:
             # GIF's _seek(n, False) reads the frame header without decoding it.
             img._seek(count, False) if img.format == "GIF" else img.seek(count)  # type: ignore[attr-defined]
             count += 1
-    except (EOFError, OSError, ValueError, SyntaxError, struct.error):
+    except _DAMAGED:
         pass
     return count
 
@@ -369,7 +382,7 @@ def decode(
         raise
     except Image.DecompressionBombError as exc:
         raise TooManyPixels("The image declares more pixels than isit accepts.") from exc
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, struct.error) as exc:
+    except _DAMAGED as exc:
         raise NotAnImage(
             f"This {fmt} file is damaged or incomplete (it may be truncated) and cannot "
             "be read. Re-export or re-download it."
