@@ -436,20 +436,20 @@ def read_image_bytes(
 ) -> bytes:
     """Read a regular file of at most ``limits.max_bytes`` bytes.
 
-    FIFOs, devices and sockets are refused without blocking (opened non-blocking, checked
-    with ``fstat``), and at most the limit plus one byte is ever read, whatever the size
+    FIFOs, devices and sockets are refused without being opened (``stat`` first; the file
+    is then opened non-blocking and checked again with ``fstat``, in case it was replaced),
+    and at most the limit plus one byte is ever read, whatever the size
     the file system reports (``/proc`` files and growing files report 0 or less).
     """
     name = display_path(Path(path).name)
+    if not stat.S_ISREG(os.stat(path).st_mode):  # before open: opening a device can act
+        raise _not_a_file(name)
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
     fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0))
     try:
         info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise NotARegularFile(
-                f"{name} is not a regular file (a folder, pipe, device or socket); only "
-                "photo files are read."
-            )
+        if not stat.S_ISREG(info.st_mode):  # replaced since the stat above
+            raise _not_a_file(name)
         if info.st_size > limits.max_bytes:
             raise ImageTooLarge(_too_large(name, info.st_size, limits))
         with os.fdopen(os.dup(fd), "rb") as handle:
@@ -459,6 +459,13 @@ def read_image_bytes(
     if len(data) > limits.max_bytes:
         raise ImageTooLarge(_too_large(name, None, limits))
     return data
+
+
+def _not_a_file(name: str) -> NotARegularFile:
+    return NotARegularFile(
+        f"{name} is not a regular file (a folder, pipe, device or socket); only photo files "
+        "are read."
+    )
 
 
 def _too_large(name: str, size: int | None, limits: DecodeLimits) -> str:
