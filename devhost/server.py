@@ -167,6 +167,7 @@ class Deadlines:
         self._due: dict[RequestHandler, float] = {}
         self._tick = tick
         self._thread: threading.Thread | None = None
+        self._stopped = threading.Event()
 
     def arm(self, handler: RequestHandler, seconds: float) -> None:
         with self._lock:
@@ -179,9 +180,11 @@ class Deadlines:
         with self._lock:
             self._due.pop(handler, None)
 
+    def stop(self) -> None:
+        self._stopped.set()
+
     def _run(self) -> None:
-        while True:
-            time.sleep(self._tick)
+        while not self._stopped.wait(self._tick):
             now = time.monotonic()
             with self._lock:
                 late = [h for h, due in self._due.items() if due <= now]
@@ -244,6 +247,10 @@ class DevHostServer(ThreadingHTTPServer):
         except OSError:
             pass
         self.shutdown_request(request)
+
+    def server_close(self) -> None:
+        self.deadlines.stop()
+        super().server_close()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that hangs up mid-reply is normal (a closed browser tab), not a fault.
