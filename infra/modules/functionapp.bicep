@@ -78,8 +78,8 @@ param maxImagePixels int = 80000000
 // goal, enforced by isit/budget.py and measured by bench/bench_hostile.py: 187 MB worst, a
 // lossless WebP at the budget), and workerBaselineMB covers the Functions host, the Python
 // worker and the loaded model (the warm Python worker alone measured 136 MB). With 2048 MB:
-// (2048 - 600) / 300 = 4 requests at once, 4 x 300 + 600 = 1800 MB. The platform default
-// (16 for Python) would let 16 worst-case requests exceed 2 GB.
+// (2048 - 600) / 300 = 4 requests at once, 4 x 300 + 600 = 1800 MB. (Without the setting
+// the platform picks its own default, which knows nothing of this app's memory use.)
 var workerBaselineMB = 600
 var requestWorstCaseMB = 300
 var httpPerInstanceConcurrency = max(1, (instanceMemoryMB - workerBaselineMB) / requestWorstCaseMB)
