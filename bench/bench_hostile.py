@@ -212,18 +212,21 @@ def worker(case_file: Path, model: Path) -> None:
 # ---------------------------------------------------------------- the driver
 
 
-def measure(name: str, case: Case, model: Path, workdir: Path) -> dict:
+def measure(name: str, case: Case, model: Path, workdir: Path, timeout: float) -> dict:
     body, headers = case
     path = workdir / "case.bin"
     path.write_bytes(body)
     path.with_suffix(".json").write_text(json.dumps({"headers": headers}))
-    done = subprocess.run(
-        [sys.executable, __file__, "--worker", str(path), "--model", str(model)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    try:
+        done = subprocess.run(
+            [sys.executable, __file__, "--worker", str(path), "--model", str(model)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return {"name": name, "error": [f"no answer within {timeout:.0f} s"]}
     if done.returncode != 0:
         return {"name": name, "error": done.stderr.strip().splitlines()[-1:]}
     result = json.loads(done.stdout.strip().splitlines()[-1])
@@ -234,6 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, help="model.onnx (default: a generated one)")
     parser.add_argument("--only", help="run only cases whose name contains this")
+    parser.add_argument(
+        "--timeout", type=float, default=600, help="seconds per input before giving up"
+    )
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="isit-bench-hostile-") as tmp:
@@ -256,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
             if case is None:
                 print(f"{name:<48} (cannot be built here)")
                 continue
-            row = measure(name, case, model, workdir)
+            row = measure(name, case, model, workdir, args.timeout)
             rows.append(row)
             if "error" in row:
                 print(f"{name:<48} FAILED: {row['error']}")
