@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
+import threading
 from pathlib import Path
 
 import pytest
@@ -21,13 +21,27 @@ REPO = Path(__file__).resolve().parents[1]
 LATIN1_NAME = os.fsdecode(b"caf\xe9.jpg")  # not UTF-8: arrives as a surrogate escape
 
 
+def _within(seconds: float, fn, *args, **kwargs):
+    """``fn(*args)`` in a daemon thread: a hang fails the test instead of stalling the suite."""
+    done: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            done["value"] = fn(*args, **kwargs)
+        except BaseException as exc:  # re-raised in the test's thread
+            done["error"] = exc
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert not worker.is_alive(), f"{fn.__name__} still running after {seconds} s"
+    if "error" in done:
+        raise done["error"]  # type: ignore[misc]
+    return done["value"]
+
+
 def _check_within(root: Path, seconds: float = 60):
-    """check_dataset in a thread: a hang fails the test instead of stalling the suite."""
-    pool = ThreadPoolExecutor(1)
-    try:
-        return pool.submit(check_dataset, root, workers=1, progress=False).result(seconds)
-    finally:
-        pool.shutdown(wait=False)
+    return _within(seconds, check_dataset, root, workers=1, progress=False)
 
 
 def _two_classes(root: Path, n: int = 6) -> Path:
@@ -65,9 +79,9 @@ def test_read_image_bytes_refuses_a_fifo_without_blocking(tmp_path: Path) -> Non
     fifo = tmp_path / "pipe.jpg"
     os.mkfifo(fifo)
     with pytest.raises(NotARegularFile):
-        read_image_bytes(fifo)
+        _within(10, read_image_bytes, fifo)
     with pytest.raises(NotARegularFile):
-        read_image_bytes("/dev/zero")
+        _within(10, read_image_bytes, "/dev/zero")
 
 
 def test_read_is_bounded_whatever_st_size_says() -> None:
