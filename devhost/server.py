@@ -11,6 +11,7 @@ returns 404 for unknown routes and unregistered methods, and refuses bodies over
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import mimetypes
@@ -19,6 +20,7 @@ import re
 import socket
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,7 +37,21 @@ from isit.http_errors import INTERNAL_ERROR_MESSAGE, error_body
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SITE_DIR = ROOT / "site"
 HOST_MAX_REQUEST_BYTES = 100 * 1024 * 1024  # the Functions host's default request limit
-READ_TIMEOUT_S = 30
+READ_TIMEOUT_S = 30  # one read (socket timeout)
+REQUEST_DEADLINE_S = 30.0  # the whole request line, headers and body, however sent
+MAX_WORKERS = 32  # connections served at once; more are answered 503 and closed
+_ASCII_DIGITS = re.compile(r"[0-9]{1,20}")
+# Errors the HTTP machinery itself raises (BaseHTTPRequestHandler.send_error), as codes.
+_OWN_ERROR_CODES = {
+    400: "bad_request",
+    408: "request_timeout",
+    413: "too_large",
+    414: "uri_too_long",
+    431: "headers_too_large",
+    501: "not_implemented",
+    503: "busy",
+    505: "http_version_not_supported",
+}
 # Explicit types: ES modules must be served as JavaScript, and the platform's mimetypes
 # table (from /etc/mime.types) differs between machines.
 CONTENT_TYPES = {
@@ -136,7 +152,51 @@ def _load_app() -> func.FunctionApp:
     return function_app.app
 
 
+class Deadlines:
+    """One watchdog for every connection's per-request deadline.
+
+    A socket timeout bounds one read only: a client sending a header byte every few seconds
+    never trips it. At the deadline the watchdog shuts the socket for reading, so the
+    handler's pending read ends at once and it answers 408.
+    """
+
+    def __init__(self, tick: float = 0.25) -> None:
+        self._lock = threading.Lock()
+        self._due: dict[RequestHandler, float] = {}
+        self._tick = tick
+        self._thread: threading.Thread | None = None
+        self._stopped = threading.Event()
+
+    def arm(self, handler: RequestHandler, seconds: float) -> None:
+        with self._lock:
+            self._due[handler] = time.monotonic() + seconds
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, daemon=True, name="deadlines")
+                self._thread.start()
+
+    def disarm(self, handler: RequestHandler) -> None:
+        with self._lock:
+            self._due.pop(handler, None)
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self._tick):
+            now = time.monotonic()
+            with self._lock:
+                late = [h for h, due in self._due.items() if due <= now]
+                for handler in late:
+                    del self._due[handler]
+            for handler in late:
+                handler.timed_out = True
+                with contextlib.suppress(OSError):
+                    handler.connection.shutdown(socket.SHUT_RD)
+
+
 class DevHostServer(ThreadingHTTPServer):
+    """A threaded server with at most ``max_workers`` connections served at once."""
+
     daemon_threads = True
     allow_reuse_address = True
 
@@ -147,12 +207,48 @@ class DevHostServer(ThreadingHTTPServer):
         prefix: str,
         site_dir: Path | None,
         quiet: bool,
+        max_workers: int = MAX_WORKERS,
     ) -> None:
         self.routes = routes
         self.prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
         self.site_dir = site_dir.resolve() if site_dir else None
         self.quiet = quiet
+        self.deadlines = Deadlines()
+        self.request_deadline = REQUEST_DEADLINE_S
+        self._slots = threading.BoundedSemaphore(max_workers)
         super().__init__(address, RequestHandler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self._refuse_busy(request)
+            return
+        worker = threading.Thread(
+            target=self._work, args=(request, client_address), daemon=True
+        )
+        worker.start()
+
+    def _work(self, request: Any, client_address: Any) -> None:
+        try:
+            self.process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def _refuse_busy(self, request: socket.socket) -> None:
+        body = error_body("busy", "The dev host is busy; try again in a moment.").encode()
+        head = (
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+            f"Retry-After: 1\r\nConnection: close\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        try:
+            request.settimeout(1.0)
+            request.sendall(head.encode("ascii") + body)
+        except OSError:
+            pass
+        self.shutdown_request(request)
+
+    def server_close(self) -> None:
+        self.deadlines.stop()
+        super().server_close()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that hangs up mid-reply is normal (a closed browser tab), not a fault.
@@ -166,6 +262,30 @@ class RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "isit-devhost"
     timeout = READ_TIMEOUT_S
+    timed_out = False
+
+    def handle_one_request(self) -> None:
+        self.server.deadlines.arm(self, self.server.request_deadline)
+        try:
+            super().handle_one_request()
+        finally:
+            self.server.deadlines.disarm(self)
+        if self.timed_out:
+            self.close_connection = True
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The http.server's own errors (414, 431, 501, ...) as our JSON error body."""
+        if self.timed_out:
+            code, message = 408, "The request took too long to arrive."
+        self.log_error("code %d, message %s", code, message)
+        reason = message or self.responses.get(code, ("Error",))[0]
+        self.close_connection = True
+        if getattr(self, "request_version", "") not in ("HTTP/1.0", "HTTP/1.1"):
+            # Unparsable request lines count as HTTP/0.9, which gets no status line at all.
+            self.request_version = "HTTP/1.0"
+        self._send_json_error(
+            code, _OWN_ERROR_CODES.get(code, "bad_request"), f"{reason}.", close=True
+        )
 
     def setup(self) -> None:
         super().setup()
@@ -181,8 +301,12 @@ class RequestHandler(BaseHTTPRequestHandler):
     do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = do_GET
 
     def _handle(self) -> None:
-        path = urlsplit(self.path).path
-        prefix = self.server.prefix
+        if self.timed_out:  # the headers were cut off at the deadline
+            self.send_error(408)
+            return
+        # The Functions host matches routes without regard to case, trailing slash included.
+        path = unquote(urlsplit(self.path).path).lower()
+        prefix = self.server.prefix.lower()
         is_api = prefix and (path == prefix or path.startswith(prefix + "/"))
         if is_api or not self.server.site_dir:
             self._api()
@@ -202,13 +326,23 @@ class RequestHandler(BaseHTTPRequestHandler):
         return headers
 
     def _read_body(self) -> bytes | None:
-        """The request body; None after answering 4xx for an unreadable or oversized one."""
+        """The request body; None after answering 4xx for an unreadable, oversized or late
+        one (a body cut off at the deadline is never handed to a function)."""
+        body = self._read_body_in_time()
+        if self.timed_out:
+            if body is not None:
+                self.send_error(408)
+            self.close_connection = True
+            return None
+        return body
+
+    def _read_body_in_time(self) -> bytes | None:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             return self._read_chunked()
         raw = self.headers.get("Content-Length")
         if raw is None:
             return b""
-        if not raw.strip().isdigit():
+        if not _ASCII_DIGITS.fullmatch(raw.strip()):  # isdigit() would accept "²"
             self._send_json_error(
                 400, "bad_request", "The Content-Length header is invalid.", close=True
             )
@@ -222,6 +356,8 @@ class RequestHandler(BaseHTTPRequestHandler):
         body = self.rfile.read(length)
         if len(body) < length:
             self.close_connection = True
+            if self.timed_out:
+                return b""  # answered 408 by _read_body
             return None
         return body
 
@@ -234,6 +370,8 @@ class RequestHandler(BaseHTTPRequestHandler):
                 if size < 0:
                     raise ValueError(line)
             except ValueError:
+                if self.timed_out:
+                    return b""  # answered 408 by _read_body
                 self._send_json_error(400, "bad_request", "Malformed chunked body.", close=True)
                 return None
             if size == 0:
@@ -254,6 +392,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         path = unquote(split.path)
         headers = self._headers_dict()
         body = self._read_body()
+        self.server.deadlines.disarm(self)  # the deadline is for receiving the request
         if body is None:
             return
         if cors.is_preflight(self.command, headers):
@@ -325,7 +464,9 @@ class RequestHandler(BaseHTTPRequestHandler):
         headers = {"Content-Type": "application/json", **(extra or {})}
         if close:
             headers["Connection"] = "close"
-        headers.update(cors.response_headers(self.headers.get("Origin")))
+        request_headers = getattr(self, "headers", None)  # None before the headers parse
+        origin = request_headers.get("Origin") if request_headers is not None else None
+        headers.update(cors.response_headers(origin))
         self._send(status, headers, error_body(code, message).encode("utf-8"))
 
     def _send(
@@ -430,12 +571,13 @@ def make_server(
     site_dir: str | os.PathLike[str] | None = DEFAULT_SITE_DIR,
     *,
     quiet: bool = True,
+    max_workers: int = MAX_WORKERS,
 ) -> DevHostServer:
     """A bound (not yet serving) server for the function app's routes and ``site_dir``."""
     prefix = route_prefix()
     routes = load_routes(_load_app(), prefix)
     site = Path(site_dir) if site_dir is not None else None
-    return DevHostServer((host, port), routes, prefix, site, quiet)
+    return DevHostServer((host, port), routes, prefix, site, quiet, max_workers)
 
 
 def start(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -241,16 +242,49 @@ class ModelBundle:
 
 
 _bundles: dict[tuple[str, int | None], ModelBundle] = {}
+# A model that failed to load is not tried again on every request (each try parses the
+# whole file): the failure is kept until the file changes or FAILED_RETRY_S pass.
+FAILED_RETRY_S = 30.0
+_failures: dict[tuple[str, int | None], tuple[tuple[int, ...] | None, float, str]] = {}
 _bundles_lock = threading.Lock()
 
 
+def _file_signature(path: Path) -> tuple[int, ...] | None:
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return (info.st_mtime_ns, info.st_size, info.st_ino, info.st_dev)
+
+
 def load_bundle(path: str | os.PathLike[str], threads: int | None = None) -> ModelBundle:
-    """The process-wide bundle for ``path``: the session is created once, then reused."""
+    """The process-wide bundle for ``path``: the session is created once, then reused.
+
+    A failure raises the same :class:`ModelError` again, without reloading, until the file
+    changes (modification time, size or inode) or ``FAILED_RETRY_S`` seconds pass.
+    """
     key = (str(Path(path).resolve()), threads)
     with _bundles_lock:
         bundle = _bundles.get(key)
-        if bundle is None:
+        if bundle is not None:
+            return bundle
+        signature = _file_signature(Path(path))
+        failed = _failures.get(key)
+        if failed and failed[0] == signature and time.monotonic() - failed[1] < FAILED_RETRY_S:
+            raise ModelError(failed[2])
+        try:
             bundle = ModelBundle(path, threads)
-            _bundles[key] = bundle
-            log.info("Model %s %s loaded.", bundle.metadata.name, bundle.metadata.version)
+        except ModelError as exc:
+            _failures[key] = (signature, time.monotonic(), exc.message)
+            log.warning(
+                "Model %s could not be loaded (tried again when the file changes or after "
+                "%.0f s): %s",
+                Path(path).name,
+                FAILED_RETRY_S,
+                exc.message,
+            )
+            raise
+        _failures.pop(key, None)
+        _bundles[key] = bundle
+        log.info("Model %s %s loaded.", bundle.metadata.name, bundle.metadata.version)
         return bundle

@@ -57,3 +57,9 @@ class ModelError(IsitError):
     """A model file that is missing, unreadable or inconsistent."""
 
     code = "model_invalid"
+
+
+class NotARegularFile(ImageError):
+    """A FIFO, device, socket or folder where a photo file was expected (never read)."""
+
+    code = "not_a_file"

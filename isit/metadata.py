@@ -22,6 +22,7 @@ the model's input; row 0 at the top); a backbone outputs ``features`` ``[N, D]``
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,7 +39,22 @@ OOD_SCORE = "ood_score"
 FEATURES = "features"
 HEATMAP = "heatmap"  # optional classifier output [N, C, h, w]: class evidence per region
 KINDS = ("classifier", "backbone")
-_LABEL_RE = re.compile(r"^[^\x00-\x1f/\\]{1,100}$")
+# A label names a folder (training's classes, predict --copy-to's output folders): no path
+# separators, no "." or "..", no control characters (C0, DEL, C1) and no lone surrogates
+# (a folder name that was not UTF-8 cannot be stored), at most 100 characters.
+_LABEL_RE = re.compile(r"^[^\x00-\x1f\x7f-\x9f/\\\ud800-\udfff]{1,100}$")
+
+
+def label_problem(label: object) -> str | None:
+    """Why ``label`` cannot be a class label (None when it can)."""
+    if not isinstance(label, str) or not _LABEL_RE.match(label):
+        return (
+            "labels need 1 to 100 characters of valid text without '/', '\\' or control "
+            "characters: rename the class folder"
+        )
+    if label in (".", ".."):
+        return "a label cannot be '.' or '..'"
+    return None
 
 
 @dataclass(frozen=True)
@@ -178,17 +194,19 @@ def validate_fields(meta: ModelMetadata) -> list[str]:
             problems.append(f"a classifier needs at least 2 labels, got {len(labels)}")
         if len(set(labels)) != len(labels):
             problems.append("labels are not unique")
-        bad = [
-            label for label in labels if not isinstance(label, str) or not _LABEL_RE.match(label)
-        ]
+        bad = [label for label in labels if label_problem(label)]
         if bad:
-            problems.append(f"invalid labels {bad!r}")
+            problems.append(f"invalid labels {bad!r} ({label_problem(bad[0])})")
         if meta.unknown is None:
             problems.append("a classifier needs an unknown threshold")
         else:
             threshold = meta.unknown.threshold
-            if threshold != threshold:  # NaN
-                problems.append("unknown threshold is NaN")
+            if not isinstance(threshold, int | float) or not math.isfinite(threshold):
+                # -inf would call every photo unknown, +inf none, NaN is never compared.
+                problems.append(
+                    f"unknown threshold must be a finite number (not NaN or infinite), got "
+                    f"{threshold!r}"
+                )
             if not 0.0 <= meta.unknown.uncertain_margin < 1.0:
                 problems.append("uncertain margin must be in [0, 1)")
             stray = set(meta.unknown.negative_labels) - set(labels)

@@ -67,6 +67,7 @@ def reset_function_state() -> None:
     import isit.bundle
 
     isit.bundle._bundles.clear()
+    isit.bundle._failures.clear()
 
 
 def multipart(

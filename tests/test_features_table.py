@@ -128,14 +128,14 @@ def test_the_local_engine_and_check_never_import_spark() -> None:
     import sys
 
     code = (
-        "import sys, training.features_table, training.features_command, "
-        "training.doctor.command; assert 'pyspark' not in sys.modules"
+        "import sys, training.features_table, training.cli.features, "
+        "training.cli.check; assert 'pyspark' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
 
 
 def test_check_from_the_table_keeps_user_split_folders(backbone, tmp_path) -> None:
-    from training.doctor.synthetic import write_photos
+    from synthetic import write_photos
 
     data = tmp_path / "data"
     for n, split in enumerate(("train", "val", "test")):

@@ -161,7 +161,18 @@ def merge(backbone: onnx.ModelProto, head: onnx.ModelProto) -> onnx.ModelProto:
         raise ExportMismatch(
             f"The backbone and head ONNX graphs could not be joined: {exc}"
         ) from exc
+    unique_opset_imports(merged)
     return merged
+
+
+def unique_opset_imports(model: onnx.ModelProto) -> None:
+    """One opset import per domain, the highest version: merge_models lists both models'
+    imports, and tools such as onnxruntime's quantizer refuse a domain imported twice."""
+    versions: dict[str, int] = {}
+    for opset in model.opset_import:
+        versions[opset.domain] = max(versions.get(opset.domain, 0), opset.version)
+    del model.opset_import[:]
+    model.opset_import.extend(onnx.helper.make_opsetid(d, v) for d, v in versions.items())
 
 
 def _check_backbone(backbone: onnx.ModelProto, metadata: ModelMetadata) -> None:

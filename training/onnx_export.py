@@ -36,7 +36,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -46,6 +45,7 @@ import onnx
 
 from isit.errors import IsitError
 from isit.metadata import FEATURES, INPUT_NAME, OOD_SCORE, PROBABILITIES, ModelMetadata
+from training.atomic import atomic_write_with
 from training.tf_runtime import import_tensorflow
 
 tf = import_tensorflow()  # quietly, before tf2onnx imports it
@@ -151,21 +151,10 @@ def order_outputs(model: onnx.ModelProto, output_names: Sequence[str]) -> None:
 
 
 def write_onnx_atomically(model: onnx.ModelProto, path: str | os.PathLike[str]) -> Path:
-    """Serialise to a temporary file next to ``path``, fsync, then rename over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(model.SerializeToString())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
-    return path
+    """Serialise to a temporary file next to ``path``, fsync, then rename over ``path``
+    (:func:`training.atomic.atomic_write_with`: ordinary permissions, not mkstemp's 0600)."""
+    payload = model.SerializeToString()
+    return atomic_write_with(path, lambda handle: handle.write(payload))
 
 
 def _verify(

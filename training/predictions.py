@@ -12,11 +12,11 @@ or overwriting anything) and writes ``OUT_DIR/predictions.csv``.
 from __future__ import annotations
 
 import csv
-import shutil
 from pathlib import Path
 from typing import Any
 
 from isit.bundle import UNKNOWN_LABEL
+from training import copy_to
 from training.batch_predict import Outcome
 
 CSV_FIELDS = (
@@ -48,26 +48,11 @@ def to_json(outcome: Outcome) -> dict[str, Any]:
     return {"path": outcome.display, **outcome.prediction.to_dict()}
 
 
-def free_name(folder: Path, name: str) -> Path:
-    """``folder/name``, or ``name (1)``, ``name (2)``... so nothing is ever overwritten."""
-    target = folder / name
-    stem, suffix = Path(name).stem, Path(name).suffix
-    n = 1
-    while target.exists():
-        target = folder / f"{stem} ({n}){suffix}"
-        n += 1
-    return target
-
-
 def copy_into(outcome: Outcome, out_dir: Path) -> Path | None:
-    """Copy (never move) the image into ``out_dir/<label>/``; returns the new path."""
+    """Copy (never move, never overwrite) the image into ``out_dir/<label>/``."""
     if outcome.prediction is None:
         return None
-    folder = out_dir / outcome.prediction.label
-    folder.mkdir(parents=True, exist_ok=True)
-    target = free_name(folder, outcome.path.name)
-    shutil.copy2(outcome.path, target)
-    return target
+    return copy_to.copy_new(outcome.path, copy_to.label_folder(out_dir, outcome.prediction.label))
 
 
 def csv_row(outcome: Outcome, copied: Path | None) -> dict[str, Any]:
@@ -89,9 +74,8 @@ class CopySorter:
 
     def __init__(self, out_dir: Path) -> None:
         self.out_dir = out_dir
-        self.csv_path = out_dir / "predictions.csv"
-        out_dir.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.csv_path, "w", newline="", encoding="utf-8")  # noqa: SIM115
+        # predictions.csv, or "predictions (1).csv"... when a file is there: never overwritten.
+        self.csv_path, self._file = copy_to.open_predictions(out_dir)
         self._writer = csv.DictWriter(self._file, fieldnames=CSV_FIELDS)
         self._writer.writeheader()
 

@@ -73,6 +73,17 @@ param maxUploadBytes int = 10000000
 @minValue(1)
 param maxImagePixels int = 80000000
 
+// Concurrent HTTP requests per instance, chosen so the worst case fits the instance memory:
+// every request costs at most requestWorstCaseMB above the warm worker (the decode budget's
+// goal, enforced by isit/budget.py and measured by bench/bench_hostile.py: 187 MB worst, a
+// lossless WebP at the budget), and workerBaselineMB covers the Functions host, the Python
+// worker and the loaded model (the warm Python worker alone measured 136 MB). With 2048 MB:
+// (2048 - 600) / 300 = 4 requests at once, 4 x 300 + 600 = 1800 MB. (Without the setting
+// the platform picks its own default, which knows nothing of this app's memory use.)
+var workerBaselineMB = 600
+var requestWorstCaseMB = 300
+var httpPerInstanceConcurrency = max(1, (instanceMemoryMB - workerBaselineMB) / requestWorstCaseMB)
+
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   // checkov:skip=CKV_AZURE_225:Zone redundancy on Flex Consumption needs always-ready instances in several zones, which is billed while idle; a demo classifier can accept a zonal outage.
   name: planName
@@ -173,6 +184,11 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       scaleAndConcurrency: {
         maximumInstanceCount: maximumInstanceCount
         instanceMemoryMB: instanceMemoryMB
+        triggers: {
+          http: {
+            perInstanceConcurrency: httpPerInstanceConcurrency
+          }
+        }
         alwaysReady: (alwaysReadyInstanceCount > 0) ? [
           {
             name: 'http'

@@ -5,6 +5,12 @@
 // - Monitoring Metrics Publisher on Application Insights: telemetry is sent with
 //   Entra ID auth because local (key) auth is disabled on the component.
 // The app has only HTTP triggers, so no queue or table roles are needed.
+// Storage Blob Data Owner is the least role the documentation gives for the host: Microsoft's
+// table of AzureWebJobsStorage permissions (azure-docs, includes/functions-azurewebjobsstorage-
+// permissions.md, row "No extension (host only)") lists exactly this role, as the host reads
+// and writes blobs (coordination, its key store) and creates its containers; the Flex
+// deployment container is on the same account. No account-management role (Contributor,
+// Storage Account Contributor) and no queue or table role is given.
 
 @description('Storage account used by the Function.')
 param storageAccountName string

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from isit.display import display_path
 from training.cli.common import UsageError, add_output_flags, add_progress_flag, say
 
 DESCRIPTION = """\
@@ -145,5 +146,5 @@ def run(args: argparse.Namespace) -> int:
         result["label_issues"] = [issue.to_dict() for issue in issues]
     emit_json(result, args)
     if args.json_out:
-        say(args, f"Report written to {args.json_out}")
+        say(args, f"Report written to {display_path(args.json_out)}")
     return 0 if report.ok else 1

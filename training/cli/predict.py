@@ -46,10 +46,18 @@ def _show(line: str, file: IO[str]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from isit.bundle import ModelBundle
+    from isit.errors import IsitError
     from training.batch_predict import list_images, predict_files
     from training.predictions import CopySorter, format_line, to_json
 
     bundle = ModelBundle(args.model)
+    if args.copy_to is not None:
+        from training import copy_to
+
+        try:  # refused before any work: OUT inside a folder being predicted
+            copy_to.check_out_dir(args.copy_to, args.paths)
+        except IsitError as exc:
+            raise UsageError(exc.message) from exc
     files, missing = list_images(args.paths, exclude=args.copy_to)
     if not files and not missing:
         raise UsageError("no files found in the given folders.")

@@ -6,12 +6,18 @@ Two layouts are understood:
 - ``DATA_DIR/{train,val,test}/<class>/**/<image>``: the user's own split (``valid`` and
   ``validation`` are read as ``val``). Every split folder must hold the same class folders.
 
-Nothing here opens an image; it only lists files. Nothing is ever written to DATA_DIR.
+Nothing here opens a file: entries are classified with ``lstat``/``stat`` only. Only
+regular files become candidates; pipes, devices and sockets are reported. Links are
+followed only to files inside DATA_DIR; links that leave it, links to folders (which can
+loop or count photos twice) and dangling links are reported, never followed. Any file name
+is handled (non-UTF-8 bytes arrive as surrogate escapes; see :mod:`isit.display` for
+showing them). Nothing is ever written to DATA_DIR.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +41,21 @@ SYSTEM_NAMES = {
     "desktop.ini",
     "__pycache__",
 }
+# Problems with entries that are not plain files or folders (never opened).
+LINK_OUTSIDE = (
+    "A link to something outside the data folder, skipped: isit reads only what is inside "
+    "it. Copy the photo or folder in instead."
+)
+LINK_LOOP = "A link back to a folder it is in (a loop), skipped."
+LINK_FOLDER = (
+    "A link to another folder inside the data folder, skipped: its photos are checked "
+    "where they are (following it would count them twice)."
+)
+BROKEN_LINK = "A link whose target is missing (or links in a circle), skipped."
+NOT_A_FILE = (
+    "Not a regular file (a pipe, device or socket), skipped without reading it. Only photo "
+    "files are read."
+)
 
 
 @dataclass(frozen=True)
@@ -63,24 +84,92 @@ def _rel(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def _walk_class(folder: Path, root: Path, label: str, split: str | None, out: Layout) -> None:
-    for current, dirnames, filenames in os.walk(folder):
-        here = Path(current)
-        keep = []
-        for name in sorted(dirnames):
-            if _hidden(name):
-                out.ignored.append(
-                    (_rel(here / name, root) + "/", "hidden", "Hidden or system folder, skipped.")
+@dataclass
+class _Walk:
+    """One scan: the data folder's real location and the folders already walked."""
+
+    root: Path
+    real_root: str
+    seen: set[tuple[int, int]] = field(default_factory=set)
+
+    def inside(self, real: str) -> bool:
+        return real == self.real_root or real.startswith(self.real_root.rstrip("/") + "/")
+
+
+def _classify(path: Path, walk: _Walk) -> tuple[str, str, str]:
+    """``("dir"|"file"|"problem", kind, reason)`` from lstat/stat only: nothing is opened."""
+    try:
+        info = os.lstat(path)
+        if stat.S_ISLNK(info.st_mode):
+            real = os.path.realpath(path)
+            if not walk.inside(real):
+                return "problem", "symlink_outside", LINK_OUTSIDE
+            info = os.stat(path)
+            if stat.S_ISDIR(info.st_mode):
+                here = os.path.realpath(path.parent)
+                loop = here == real or here.startswith(real.rstrip("/") + "/")
+                return "problem", *(
+                    ("symlink_loop", LINK_LOOP) if loop else ("symlink_folder", LINK_FOLDER)
                 )
-            else:
-                keep.append(name)
-        dirnames[:] = keep  # os.walk descends only into these, in this order
-        for name in sorted(filenames):
-            path = here / name
-            if _hidden(name):
-                out.ignored.append((_rel(path, root), "hidden", "Hidden or system file, skipped."))
+    except OSError as exc:  # a dangling link, a link loop (ELOOP), no permission
+        if os.path.islink(path):
+            return "problem", "broken_link", BROKEN_LINK
+        return "problem", "unreadable", f"Cannot be read ({exc.strerror}), skipped."
+    if stat.S_ISDIR(info.st_mode):
+        return "dir", "", ""
+    if stat.S_ISREG(info.st_mode):
+        return "file", "", ""
+    return "problem", "not_a_file", NOT_A_FILE
+
+
+def _entries(folder: Path) -> list[Path]:
+    try:
+        with os.scandir(folder) as found:
+            return sorted((folder / e.name for e in found), key=lambda p: p.name)
+    except OSError:
+        return []
+
+
+def _first_visit(folder: Path, walk: _Walk) -> bool:
+    """False for a folder walked before (a bind mount or other second way in)."""
+    try:
+        info = os.stat(folder)
+    except OSError:
+        return False
+    key = (info.st_dev, info.st_ino)
+    if key in walk.seen:
+        return False
+    walk.seen.add(key)
+    return True
+
+
+def _walk_class(folder: Path, walk: _Walk, label: str, split: str | None, out: Layout) -> None:
+    root = walk.root
+    stack = [folder]
+    while stack:  # depth first, files before sub-folders, like os.walk top-down
+        here = stack.pop()
+        if not _first_visit(here, walk):
+            out.ignored.append((_rel(here, root) + "/", "symlink_loop", LINK_LOOP))
+            continue
+        subfolders = []
+        for path in _entries(here):
+            what, kind, reason = _classify(path, walk)
+            if _hidden(path.name):
+                slash = "/" if what == "dir" else ""
+                out.ignored.append(
+                    (
+                        _rel(path, root) + slash,
+                        "hidden",
+                        f"Hidden or system {'folder' if slash else 'file'}, skipped.",
+                    )
+                )
+            elif what == "problem":
+                out.ignored.append((_rel(path, root), kind, reason))
+            elif what == "dir":
+                subfolders.append(path)
             else:
                 out.candidates.append(Candidate(_rel(path, root), label, split))
+        stack.extend(reversed(subfolders))
 
 
 def _outside_reason(path: Path) -> str:
@@ -89,17 +178,22 @@ def _outside_reason(path: Path) -> str:
     return "Not in a class folder, skipped (fine for notes and manifests)."
 
 
-def _visible_folders(folder: Path, root: Path, out: Layout) -> list[Path]:
+def _visible_folders(folder: Path, walk: _Walk, out: Layout) -> list[Path]:
     """The sub-folders of ``folder`` that may be classes; files there are reported."""
+    root = walk.root
     visible = []
-    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+    _first_visit(folder, walk)
+    for entry in _entries(folder):
         rel = _rel(entry, root)
+        what, kind, reason = _classify(entry, walk)
         if _hidden(entry.name):
-            what = "folder" if entry.is_dir() else "file"
+            word = "folder" if what == "dir" else "file"
             out.ignored.append(
-                (rel + "/" * entry.is_dir(), "hidden", f"Hidden or system {what}, skipped.")
+                (rel + "/" * (what == "dir"), "hidden", f"Hidden or system {word}, skipped.")
             )
-        elif entry.is_dir():
+        elif what == "problem":
+            out.ignored.append((rel, kind, reason))
+        elif what == "dir":
             visible.append(entry)
         else:
             out.ignored.append((rel, "outside_class_folder", _outside_reason(entry)))
@@ -120,12 +214,13 @@ def scan_layout(root: Path) -> Layout:
             "sub-folder of photos per class."
         )
         return out
-    visible = _visible_folders(root, root, out)
+    walk = _Walk(root, os.path.realpath(root))
+    visible = _visible_folders(root, walk, out)
     split_dirs = [d for d in visible if d.name.lower() in SPLIT_FOLDERS]
     if not split_dirs:
         out.class_names = [d.name for d in visible]
         for d in visible:
-            _walk_class(d, root, d.name, None, out)
+            _walk_class(d, walk, d.name, None, out)
         return out
 
     others = [d.name for d in visible if d.name.lower() not in SPLIT_FOLDERS]
@@ -140,9 +235,9 @@ def scan_layout(root: Path) -> Layout:
     for split_dir in split_dirs:
         split = SPLIT_FOLDERS[split_dir.name.lower()]
         names = classes_by_split.setdefault(split, set())
-        for d in _visible_folders(split_dir, root, out):
+        for d in _visible_folders(split_dir, walk, out):
             names.add(d.name)
-            _walk_class(d, root, d.name, split, out)
+            _walk_class(d, walk, d.name, split, out)
     out.user_splits = [s for s in SPLITS if s in classes_by_split]
     everything = set().union(*classes_by_split.values())
     out.class_names = sorted(everything)

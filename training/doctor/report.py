@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from isit.display import display_path
 from isit.errors import IsitError
 
 NEGATIVE_CLASS_NAMES = ("other", "unknown")  # training uses these as "none of the above"
@@ -25,19 +26,24 @@ class DatasetInvalid(IsitError):
 
 @dataclass(frozen=True)
 class Problem:
-    path: str  # relative to the data folder
-    kind: str  # not_an_image, empty, too_small, too_large, unsupported_format, hidden, ...
+    path: str  # the REAL path relative to the data folder (may hold surrogate escapes)
+    kind: str  # not_an_image, empty, too_small, too_large, symlink_outside, not_a_file, ...
     reason: str  # a sentence a person can act on
 
+    @property
+    def display(self) -> str:
+        """``path`` as safe, printable text (what JSON and the summary show)."""
+        return display_path(self.path)
+
     def to_json(self) -> dict[str, str]:
-        return {"path": self.path, "reason": self.reason, "kind": self.kind}
+        return {"path": self.display, "reason": display_path(self.reason), "kind": self.kind}
 
 
 @dataclass(frozen=True)
 class ImageRecord:
     """One readable image. Copies share ``group_key`` and ``split``."""
 
-    path: str  # relative to the data folder, forward slashes
+    path: str  # the REAL path relative to the data folder, forward slashes (open this)
     label: str
     split: str  # train / val / test of its whole duplicate group
     group: int | None  # index into DatasetReport.duplicate_groups; None if it has no copies
@@ -50,10 +56,15 @@ class ImageRecord:
     user_split: str | None = None  # the split folder it sits in, if the user made one
     pixel_sha256: str = ""  # of the decoded pixels: a re-saved copy has the same
 
+    @property
+    def display(self) -> str:
+        """``path`` as safe, printable text (what JSON and the summary show)."""
+        return display_path(self.path)
+
     def to_json(self) -> dict[str, Any]:
         return {
-            "path": self.path,
-            "label": self.label,
+            "path": self.display,
+            "label": display_path(self.label),
             "split": self.split,
             "group": self.group,
             "group_key": self.group_key,
@@ -170,26 +181,30 @@ class DatasetReport:
     # -- JSON ---------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
         """The documented schema (classes, problems, duplicate_groups, conflicts, split,
-        fatal) plus details: warnings, per-class info, every image record, settings."""
+        fatal) plus details: warnings, per-class info, every image record, settings.
+
+        Every path, label and message is in its display form (:func:`display_path`), so
+        any file name can be written as UTF-8; the real paths are the records' ``path``."""
+        shown = display_path
         return {
-            "classes": self.classes,
+            "classes": {shown(k): v for k, v in self.classes.items()},
             "problems": [p.to_json() for p in self.problems],
-            "duplicate_groups": [list(g) for g in self.duplicate_groups],
-            "conflicts": [list(g) for g in self.conflicts],
-            "split": {r.path: r.split for r in self.images if not r.conflict},
-            "fatal": list(self.fatal),
+            "duplicate_groups": [[shown(p) for p in g] for g in self.duplicate_groups],
+            "conflicts": [[shown(p) for p in g] for g in self.conflicts],
+            "split": {r.display: r.split for r in self.images if not r.conflict},
+            "fatal": [shown(f) for f in self.fatal],
             "version": JSON_VERSION,
-            "root": str(self.root),
+            "root": shown(self.root),
             "ok": self.ok,
-            "warnings": list(self.warnings),
+            "warnings": [shown(w) for w in self.warnings],
             "cross_validation": self.cross_validation,
             "imbalance_ratio": self.imbalance_ratio,
-            "negative_classes": self.negative_classes,
+            "negative_classes": [shown(c) for c in self.negative_classes],
             "split_counts": self.split_counts(),
             "user_splits": list(self.user_splits),
-            "leaks": [list(g) for g in self.leaks],
+            "leaks": [[shown(p) for p in g] for g in self.leaks],
             "duplicate_kinds": list(self.duplicate_kinds),
-            "class_details": {k: v.to_json() for k, v in sorted(self.class_info.items())},
+            "class_details": {shown(k): v.to_json() for k, v in sorted(self.class_info.items())},
             "images": [r.to_json() for r in self.images],
             "settings": dict(self.settings),
             "seconds": round(self.seconds, 3),
@@ -281,4 +296,5 @@ def format_summary(report: DatasetReport, *, limit: int = 10) -> str:
             else "the held-out val and test splits"
         )
         lines.append(f"OK: ready to train; accuracy will be measured with {how}.")
-    return "\n".join(lines)
+    # Names with undecodable bytes or control characters are shown escaped, line by line.
+    return "\n".join(display_path(line) for line in lines)
