@@ -14,7 +14,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
-from training.doctor.synthetic import draw_photo, write_photos
+from synthetic import draw_photo, write_photos
 
 from isit.imaging import PreprocessSpec
 from isit.metadata import FEATURES, INPUT_NAME, BackboneInfo, ModelMetadata

@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from training.doctor.synthetic import write_photos
+from synthetic import write_photos
 
 from isit.display import display_path
 from isit.errors import ImageTooLarge, NotARegularFile
