@@ -46,6 +46,11 @@ APP_DIR = Path(__file__).resolve().parent
 DEFAULT_MODEL_PATH = APP_DIR / "model" / "model.onnx"
 DEFAULT_MAX_UPLOAD_BYTES = 10_000_000
 REQUEST_ID_HEADER = "X-Request-Id"
+EXPLAIN_YES = ("1", "true", "yes", "on")
+NO_HEATMAP = (
+    "This model cannot show where it looked: its head has a hidden layer, for which no exact "
+    "heatmap exists."
+)
 MAX_FORM_PARTS = 20  # a form with the photo needs 1; each part costs parsing time
 _ASCII_DIGITS = re.compile(r"[0-9]{1,20}")  # str.isdigit() also accepts "²" and "٣"
 # Registered for every route so a wrong method gets our JSON 405 rather than the host's 404.
@@ -246,7 +251,8 @@ def _parse_form(req: func.HttpRequest) -> tuple[Any, Any]:
     return form, files
 
 
-def _multipart_image(req: func.HttpRequest) -> bytes:
+def _multipart_image(req: func.HttpRequest) -> tuple[bytes, Any]:
+    """The photo of a multipart body, and the form's text fields."""
     try:
         form, files = _parse_form(req)
     except RequestEntityTooLarge as exc:  # werkzeug stops at the part limit
@@ -273,10 +279,11 @@ def _multipart_image(req: func.HttpRequest) -> bytes:
             "missing_image_field",
             "The form has no file in a field named 'image'." + hint,
         )
-    return upload.read()
+    return upload.read(), form
 
 
-def _image_bytes(req: func.HttpRequest, limits: DecodeLimits) -> bytes:
+def _upload(req: func.HttpRequest, limits: DecodeLimits) -> tuple[bytes, Any]:
+    """The photo's bytes, and the form's text fields (empty for a raw body)."""
     _check_declared_length(req, limits.max_bytes)
     body = req.get_body() or b""
     if len(body) > limits.max_bytes:
@@ -286,8 +293,9 @@ def _image_bytes(req: func.HttpRequest, limits: DecodeLimits) -> bytes:
             "empty_body", "The request has no body. POST the photo's bytes or a form with it."
         )
     mimetype = _mimetype(req)
+    fields: Any = {}
     if mimetype == "multipart/form-data":
-        data = _multipart_image(req)
+        data, fields = _multipart_image(req)
     elif mimetype.startswith("image/") or mimetype == "application/octet-stream":
         data = body
     else:
@@ -300,7 +308,13 @@ def _image_bytes(req: func.HttpRequest, limits: DecodeLimits) -> bytes:
         )
     if not data:
         raise ApiError("empty_body", "The uploaded file is empty (0 bytes). Choose a photo.")
-    return data
+    return data, fields
+
+
+def _wants_explanation(req: func.HttpRequest, fields: Any) -> bool:
+    """``?explain=1`` (or a form field ``explain=1``): add where the model looked."""
+    value = req.params.get("explain") or fields.get("explain") or ""
+    return str(value).strip().lower() in EXPLAIN_YES
 
 
 # ---------------------------------------------------------------- the routes
@@ -309,9 +323,13 @@ def _image_bytes(req: func.HttpRequest, limits: DecodeLimits) -> bytes:
 def _classify(req: func.HttpRequest) -> func.HttpResponse:
     started = time.perf_counter()
     limits = upload_limits()
-    data = _image_bytes(req, limits)
+    data, fields = _upload(req, limits)
     bundle = get_model()
-    prediction = bundle.predict(data, limits=limits)
+    explain = _wants_explanation(req, fields)
+    if explain:
+        prediction, heatmap = bundle.explain(data, limits=limits)
+    else:
+        prediction, heatmap = bundle.predict(data, limits=limits), None
     payload = {
         "label": prediction.label,
         "confidence": round(prediction.confidence, 4),
@@ -320,8 +338,12 @@ def _classify(req: func.HttpRequest) -> func.HttpResponse:
         "best_guess": prediction.best_guess,
         "scores": [{"label": s.label, "score": round(s.score, 4)} for s in prediction.scores],
         "model": {"name": bundle.metadata.name, "version": bundle.metadata.version},
-        "elapsed_ms": round((time.perf_counter() - started) * 1000, 1),
     }
+    if explain:
+        payload.update(heatmap.to_dict() if heatmap else {"heatmap": None, "crop": None})
+        if heatmap is None:
+            payload["explain_unavailable"] = NO_HEATMAP
+    payload["elapsed_ms"] = round((time.perf_counter() - started) * 1000, 1)
     return _json_response(payload)
 
 

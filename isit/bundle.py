@@ -19,11 +19,9 @@ from isit.explain import Heatmap, crop_box, normalised_grid
 from isit.imaging import (
     DEFAULT_LIMITS,
     DecodeLimits,
-    decode,
-    normalize,
     preprocess,
     preprocess_batch,
-    to_pixels,
+    preprocess_decoded,
 )
 from isit.metadata import (
     FEATURES,
@@ -171,9 +169,8 @@ class ModelBundle:
         self, data: bytes, *, limits: DecodeLimits = DEFAULT_LIMITS
     ) -> tuple[Prediction, Heatmap | None]:
         """Like :meth:`predict`, plus the answer's heatmap (None when the model has none)."""
-        spec = self.metadata.preprocess
-        decoded = decode(data, limits=limits, min_side=spec.size)
-        batch = normalize(to_pixels(decoded.image, spec), spec)[None]
+        pixels, decoded = preprocess_decoded(data, self.metadata.preprocess, limits=limits)
+        batch = pixels[None]
         if not self.has_heatmap:
             return self.predict_arrays(batch)[0], None
         probabilities, ood, maps = self.session.run(

@@ -418,8 +418,16 @@ def preprocess(
     data: bytes, spec: PreprocessSpec, *, limits: DecodeLimits = DEFAULT_LIMITS
 ) -> np.ndarray:
     """Image bytes to one normalised ``size x size x 3`` float32 array."""
+    return preprocess_decoded(data, spec, limits=limits)[0]
+
+
+def preprocess_decoded(
+    data: bytes, spec: PreprocessSpec, *, limits: DecodeLimits = DEFAULT_LIMITS
+) -> tuple[np.ndarray, DecodedImage]:
+    """:func:`preprocess`, and the decoded image it came from (its sizes place a heatmap
+    on the uploaded photo)."""
     decoded = decode(data, limits=limits, min_side=spec.size)
-    return normalize(to_pixels(decoded.image, spec), spec)
+    return normalize(to_pixels(decoded.image, spec), spec), decoded
 
 
 def preprocess_batch(

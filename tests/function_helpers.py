@@ -54,10 +54,15 @@ def call(
     method: str = "POST",
     body: bytes = b"",
     headers: dict[str, str] | None = None,
+    params: dict[str, str] | None = None,
 ) -> Reply:
-    """Call a handler directly, as the Functions worker would."""
+    """Call a handler directly, as the Functions worker would (query string as ``params``)."""
     request = func.HttpRequest(
-        method=method, url=f"http://localhost:7071/api/{route}", headers=headers or {}, body=body
+        method=method,
+        url=f"http://localhost:7071/api/{route}",
+        headers=headers or {},
+        body=body,
+        params=params or {},
     )
     return reply_from_function(HANDLERS[route](request))
 
