@@ -14,7 +14,6 @@ photos, duplicates and near-copies (also across classes), class sizes, and the s
 train/val/test split. Never changes anything in DATA_DIR."""
 EXAMPLES = """\
   isit check data/
-  isit check data/ --json-out check.json       # also write the full report
   isit check data/ --json | jq .classes        # the report on stdout, for scripts
   isit check data/ --model runs/data/model.onnx  # also: which photos look misfiled"""
 
