@@ -53,9 +53,10 @@ demo: venv
 	$(VENV)/bin/isit demo --workdir $(DEMO_DIR)
 	$(VENV)/bin/isit serve --model $(DEMO_DIR)/model/model.onnx --port $(PORT)
 
-# The model from MODEL_PATH (default model/model.onnx), the page and the API.
+# The page and the API of MODEL_PATH, else model/model.onnx, else the one `make demo` made.
+SERVE_MODEL ?= $(or $(MODEL_PATH),$(if $(wildcard model/model.onnx),model/model.onnx,$(DEMO_DIR)/model/model.onnx))
 serve: venv
-	$(VENV)/bin/isit serve --port $(PORT)
+	$(VENV)/bin/isit serve --model $(SERVE_MODEL) --port $(PORT)
 
 bench: venv spark-venv
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) -m bench.$$(basename $$b .py) || exit 1; done

@@ -46,6 +46,8 @@ APP_DIR = Path(__file__).resolve().parent
 DEFAULT_MODEL_PATH = APP_DIR / "model" / "model.onnx"
 DEFAULT_MAX_UPLOAD_BYTES = 10_000_000
 REQUEST_ID_HEADER = "X-Request-Id"
+# What a visitor reads when no model answers (the operator's reason is in /api/health).
+NOT_READY = "This demo isn't ready yet: its model hasn't been deployed. Please try again later."
 EXPLAIN_YES = ("1", "true", "yes", "on")
 NO_HEATMAP = (
     "This model cannot show where it looked: its head has a hidden layer, for which no exact "
@@ -64,11 +66,19 @@ app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 class ApiError(Exception):
     """A client-facing error raised by the HTTP layer itself (not by the core)."""
 
-    def __init__(self, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        headers: dict[str, str] | None = None,
+        detail: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
-        self.message = message
+        self.message = message  # for whoever sent the request: a visitor, maybe
         self.headers = headers or {}
+        # For the operator (``/api/health``, the log): app settings, what to deploy.
+        self.detail = detail or message
 
 
 # ---------------------------------------------------------------- settings
@@ -110,6 +120,7 @@ def model_path() -> Path:
 
 # ---------------------------------------------------------------- the model, once per process
 
+
 def get_model() -> ModelBundle:
     """The process-wide model for the current ``MODEL_PATH`` (loaded on first use, then
     reused: :func:`isit.bundle.load_bundle` keeps one session per path)."""
@@ -126,7 +137,7 @@ def get_model() -> ModelBundle:
             )
         else:
             reason = "The deployed model file could not be loaded; the server log says why."
-        raise ApiError("model_unavailable", reason) from exc
+        raise ApiError("model_unavailable", NOT_READY, detail=reason) from exc
 
 
 # ---------------------------------------------------------------- request plumbing
@@ -357,7 +368,7 @@ def _health(req: func.HttpRequest) -> func.HttpResponse:
     except ApiError as exc:
         payload = {
             "status": "unavailable",
-            "reason": exc.message,
+            "reason": exc.detail,  # health checks are read by operators
             "error": {"code": exc.code, "message": exc.message},
         }
         return _json_response(payload, status=503)

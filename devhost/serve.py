@@ -29,7 +29,10 @@ def serve(
     """Listen, print the URL, serve until Ctrl+C; 0 when stopped. ``model`` sets MODEL_PATH."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if model:
-        os.environ["MODEL_PATH"] = str(Path(model).resolve())
+        # A model the user named must be there and work: fail now, not with 503s later.
+        from isit.bundle import named_model_file
+
+        os.environ["MODEL_PATH"] = str(named_model_file(model, "--model").resolve())
     if site is not None and not Path(site).is_dir():
         print(f"Note: no site folder at {site}; serving the API only.", file=sys.stderr)
         site = None
@@ -64,8 +67,8 @@ def _announce_model() -> None:
         print(f"Model: {bundle.metadata.name} {bundle.metadata.version} ({labels})")
     except function_app.ApiError as exc:
         print(
-            f"Warning: {exc.message} (MODEL_PATH={function_app.model_path()}). "
-            "/api/health answers 503 until a model is there; `isit demo` or `isit train` "
-            "makes one.",
+            f"Warning: {exc.detail} (MODEL_PATH={function_app.model_path()}). "
+            "/api/health answers 503 until a model is there. Make one with `isit demo` "
+            "(then `isit serve --model .demo/model/model.onnx`) or `isit train DATA_DIR`.",
             file=sys.stderr,
         )

@@ -222,9 +222,7 @@ class DevHostServer(ThreadingHTTPServer):
         if not self._slots.acquire(blocking=False):
             self._refuse_busy(request)
             return
-        worker = threading.Thread(
-            target=self._work, args=(request, client_address), daemon=True
-        )
+        worker = threading.Thread(target=self._work, args=(request, client_address), daemon=True)
         worker.start()
 
     def _work(self, request: Any, client_address: Any) -> None:

@@ -227,6 +227,7 @@ class ModelBundle:
         meta = self.metadata
         return {
             "name": meta.name,
+            "title": meta.title,
             "version": meta.version,
             "created": meta.created,
             "labels": list(meta.labels),
@@ -285,3 +286,23 @@ def load_bundle(path: str | os.PathLike[str], threads: int | None = None) -> Mod
         _bundles[key] = bundle
         log.info("Model %s %s loaded.", bundle.metadata.name, bundle.metadata.version)
         return bundle
+
+
+def named_model_file(value: str | os.PathLike[str], what: str = "MODEL.onnx") -> Path:
+    """The model file a command line names, checked before any work, with what to do
+    when it is a folder, missing, or not an isit model (raises :class:`IsitError`)."""
+    path = Path(value)
+    if path.is_dir():
+        inside = path / "model.onnx"
+        hint = f"did you mean {inside}?" if inside.is_file() else "give the model.onnx file"
+        raise ModelError(f"{path} is a folder, not a model file: {hint} ({what} comes first).")
+    if not path.is_file():
+        raise ModelError(
+            f"No model file at {path}. Train one with `isit train DATA_DIR` (it prints where "
+            f"model.onnx went), or run `isit demo`; then give that file as {what}."
+        )
+    try:
+        ModelBundle(path)
+    except ModelError as exc:
+        raise ModelError(f"{path} is not a model isit can use: {exc.message}") from exc
+    return path

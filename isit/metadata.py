@@ -10,6 +10,7 @@ Keys (all values are strings; structured ones are JSON):
 - ``isit.unknown``: JSON ``{"threshold", "method", "negative_labels", "uncertain_margin"}``
   (classifier only).
 - ``isit.metrics``: JSON of headline held-out metrics (classifier only, may be ``{}``).
+- ``isit.title``: what the page asks, e.g. "Is it Mila?" (optional; `isit train --title`).
 - ``isit.training_photos``: fingerprint of the photos it learnt from (optional; written
   and read by ``training.fingerprints``, never served).
 
@@ -103,6 +104,7 @@ class ModelMetadata:
     metrics: dict[str, Any] = field(default_factory=dict)
     # Fingerprint of the photos the model learnt from (training.fingerprints); opaque here.
     training_photos: str = ""
+    title: str = ""  # what the page asks ("Is it Mila?"); empty: made from the labels
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     format_version: str = FORMAT_VERSION
 
@@ -128,6 +130,8 @@ class ModelMetadata:
             props["metrics"] = json.dumps(self.metrics, ensure_ascii=False)
             if self.training_photos:
                 props["training_photos"] = self.training_photos
+            if self.title:
+                props["title"] = self.title
         return {PREFIX + key: value for key, value in props.items()}
 
     @classmethod
@@ -135,9 +139,7 @@ class ModelMetadata:
         """Parse and check ``metadata_props``; a clear :class:`ModelError` if anything is off."""
         values = {k[len(PREFIX) :]: v for k, v in props.items() if k.startswith(PREFIX)}
         if not values:
-            raise ModelError(
-                "This ONNX file has no isit metadata; export it with `isit train`."
-            )
+            raise ModelError("This ONNX file has no isit metadata; export it with `isit train`.")
         version = values.get("format_version")
         if version != FORMAT_VERSION:
             raise ModelError(
@@ -172,6 +174,7 @@ class ModelMetadata:
                 ),
                 metrics=json.loads(values.get("metrics", "{}")),
                 training_photos=values.get("training_photos", ""),
+                title=values.get("title", ""),
             )
         except ModelError:
             raise
@@ -212,6 +215,10 @@ def validate_fields(meta: ModelMetadata) -> list[str]:
             stray = set(meta.unknown.negative_labels) - set(labels)
             if stray:
                 problems.append(f"negative labels {sorted(stray)} are not model labels")
+        if not isinstance(meta.title, str) or len(meta.title) > 120 or any(
+            ord(ch) < 32 for ch in meta.title
+        ):
+            problems.append("the title must be one line of at most 120 characters")
         if not isinstance(meta.metrics, dict):
             problems.append("metrics must be a JSON object")
     return problems

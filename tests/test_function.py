@@ -305,9 +305,11 @@ def test_missing_model_is_503_without_paths(api, tmp_path, colour_examples):
     body = reply.json
     assert body["status"] == "unavailable"
     assert body["error"]["code"] == "model_unavailable"
-    assert "MODEL_PATH" in body["reason"]
+    assert "MODEL_PATH" in body["reason"]  # operators read /api/health
     assert str(tmp_path) not in reply.body.decode()
-    assert_error(call("model", "GET"), 503, "model_unavailable")
+    visitor = assert_error(call("model", "GET"), 503, "model_unavailable")
+    assert "MODEL_PATH" not in visitor["message"]  # visitors get plain words (issue 16)
+    assert "isn't ready yet" in visitor["message"]
     assert_error(
         call("classify", body=colour_examples[0][0], headers={"Content-Type": "image/jpeg"}),
         503,

@@ -195,8 +195,10 @@ def test_report_renders_every_section_from_the_interpretation():
         "Per class",
         "Most confidently wrong",
         "Least confident right",
-        "Score for “a”: top 10",
-        "Score for “b”: bottom 10",
+        "Most A-like",  # two classes: one pair of galleries, display names
+        "Most B-like",
+        "What next",
+        "Accepted although unrelated:</b> none",
         "Unknown photos",
         "Training curves",
         "few &lt;photos&gt;",

@@ -30,12 +30,12 @@ def test_classification_metrics_by_hand():
     m = classification_metrics(y, p, labels)
     assert m["n"] == 5 and m["accuracy"] == pytest.approx(0.8)
     assert m["confusion"]["matrix"] == [[1, 1, 0], [0, 2, 0], [0, 0, 1]]
-    assert m["per_class"]["a"] == {
-        "precision": 1.0,
-        "recall": 0.5,
-        "f1": pytest.approx(2 / 3),
-        "n": 2,
-    }
+    a = dict(m["per_class"]["a"])
+    # Issue 12: each proportion also has its k, n and 95% Wilson interval.
+    precision, recall = a.pop("precision_interval"), a.pop("recall_interval")
+    assert a == {"precision": 1.0, "recall": 0.5, "f1": pytest.approx(2 / 3), "n": 2}
+    assert (precision["k"], precision["n"], recall["k"], recall["n"]) == (1, 1, 1, 2)
+    assert recall["low"] < 0.5 < recall["high"]
     assert m["per_class"]["b"]["precision"] == pytest.approx(2 / 3)
 
 

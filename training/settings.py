@@ -60,6 +60,7 @@ class TrainConfig:
     folds: int = FOLDS
     include_conflicts: bool = False
     name: str | None = None  # shown by the API; default: the data folder's name
+    title: str | None = None  # the page's question ("Is it Mila?"); default: from the labels
     probes: bool = True  # measure rejection of unrelated photos
     uncertain_margin: float = UNCERTAIN_MARGIN
 
@@ -81,5 +82,7 @@ class TrainConfig:
             problems.append("name must be 1 to 100 characters")
         if not 0.0 <= self.uncertain_margin < 1.0:
             problems.append(f"uncertain_margin must be in [0, 1) (got {self.uncertain_margin!r})")
+        if self.title is not None and (not self.title.strip() or len(self.title) > 120):
+            problems.append("title must be 1 to 120 characters")
         if problems:
             raise ConfigError("Invalid training settings: " + "; ".join(problems) + ".")

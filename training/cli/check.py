@@ -6,7 +6,12 @@ import argparse
 from pathlib import Path
 
 from isit.display import display_path
-from training.cli.common import UsageError, add_output_flags, add_progress_flag, say
+from training.cli.common import (
+    UsageError,
+    add_output_flags,
+    add_progress_flag,
+    say,
+)
 
 DESCRIPTION = """\
 Check a folder of photos before training: files that are not images, truncated or tiny
@@ -104,9 +109,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _label_issues(report: object, args: argparse.Namespace) -> list:
+    from isit.bundle import named_model_file
     from training.review import review_folder
 
-    issues = review_folder(report, args.model, progress=args.progress)
+    issues = review_folder(report, named_model_file(args.model), progress=args.progress)
     say(args, f"\n{len(issues)} photos may be in the wrong folder" + (":" if issues else "."))
     for issue in issues[: max(0, args.list)]:
         say(

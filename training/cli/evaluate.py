@@ -53,10 +53,10 @@ def summary(result: object) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from isit.bundle import ModelBundle
+    from isit.bundle import named_model_file
     from training import api
 
-    ModelBundle(args.model)  # a missing or foreign file fails before any folder is made
+    named_model_file(args.model)  # a missing or foreign file fails before any folder is made
     parent = Path(settings.RUNS_DIR) / settings.EVALUATE_RUNS
     out = args.out or free_run_dir(Path(args.data_dir).resolve().name, parent)
     try:

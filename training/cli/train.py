@@ -77,6 +77,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--name", help="the model's name, shown by the API (default: the folder's name)"
     )
     parser.add_argument(
+        "--title",
+        help='the question the web page asks, e.g. "Is it Mila?" (default: "A or B?" '
+        "from the class names)",
+    )
+    parser.add_argument(
         "--include-conflicts",
         action="store_true",
         help="also train on images that appear in more than one class folder",
@@ -99,9 +104,10 @@ def config_from(args: argparse.Namespace) -> settings.TrainConfig:
             hidden=args.hidden,
             include_conflicts=args.include_conflicts,
             name=args.name,
+            title=args.title,
         )
     except settings.ConfigError as exc:
-        fields = "epochs|augment|hidden|seed|backbone|name"
+        fields = "epochs|augment|hidden|seed|backbone|name|title"
         raise UsageError(re.sub(rf"\b({fields}) must", r"--\1 must", exc.message)) from exc
 
 

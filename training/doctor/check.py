@@ -274,12 +274,19 @@ def _verdicts(
     for ci in report.class_info.values():
         has_both = ci.split["val"] > 0 and ci.split["test"] > 0
         ci.held_out_ok = has_both and (user_held_out or ci.usable >= needed)
+    outside = sum(p.kind == "outside_class_folder" for p in report.problems)
     if not report.images:
-        report.fatal.append(
-            f"No readable images in {report.root}. Put photos in one sub-folder per class, "
-            f"e.g. {report.root / 'cats'}/ and {report.root / 'dogs'}/."
+        where = (
+            f"The {outside} photos in {report.root} sit directly in it, outside any class "
+            "folder."
+            if outside
+            else f"No readable images in {report.root}."
         )
-    if len(report.class_info) < 2:
+        report.fatal.append(
+            f"{where} Put them in one sub-folder per class, e.g. "
+            f"{report.root / 'cats'}/ and {report.root / 'dogs'}/."
+        )
+    if len(report.class_info) < 2 and report.images:
         names = ", ".join(report.class_info) or "none"
         report.fatal.append(
             f"Found {len(report.class_info)} class folder(s) ({names}); isit needs at least 2. "

@@ -226,8 +226,9 @@ def format_summary(report: DatasetReport, *, limit: int = 10) -> str:
     """A readable summary: classes, problems, duplicates, split, warnings, fatal errors."""
     readable = len(report.images)
     lines = [
-        f"Checked {report.root}: {readable} readable images, "
-        f"{len(report.class_info)} classes, {len(report.problems)} problems "
+        f"Checked {report.root}: {_count(readable, 'readable image', 'readable images')}, "
+        f"{_count(len(report.class_info), 'class', 'classes')}, "
+        f"{_count(len(report.problems), 'problem', 'problems')} "
         f"({report.seconds:.1f} s)."
     ]
     if report.user_splits:

@@ -72,6 +72,7 @@ def model_metadata(
         ),
         metrics=api_metrics(held, rule),
         training_photos=fingerprints.encode(data.learnt_hashes(held.cross_validated)),
+        title=(config.title or "").strip(),
     )
 
 

@@ -82,6 +82,7 @@ def report_of(run: Run, metrics: dict[str, Any]) -> ReportInput:
             **_head_fact(run.head),
             "augmented views per photo": str(run.config.augment),
             "training time": f"{metrics['train_seconds']:.1f} s",
+            "model file": str(run.exported.model_path),
         },
     )
 

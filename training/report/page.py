@@ -37,6 +37,12 @@ def esc(value: Any) -> str:
     return html.escape(str(value))
 
 
+def display_label(label: str) -> str:
+    """``darth_vader`` -> ``Darth Vader``: the page's rule (site/js/labels.js), for people."""
+    words = [w for w in label.replace("_", " ").replace("-", " ").split() if w]
+    return " ".join(w[0].upper() + w[1:] for w in words) or label
+
+
 def pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from training.report import plots
-from training.report.page import esc, gallery, pct, table
+from training.report.page import display_label, esc, gallery, pct, table
 from training.stats import interval_text
 
 if TYPE_CHECKING:
@@ -19,15 +19,15 @@ if TYPE_CHECKING:
 
 def caption(interp: Interpretation, i: int, score_of: int | None = None) -> str:
     """Thumbnail caption: the answer and its score (or one class's score), the truth."""
-    answer = interp.answer(i)
+    answer = display_label(interp.answer(i)) if not interp.unknown[i] else "not sure"
     if score_of is None:
-        head = f"<b>{esc(answer)}</b> {interp.confidence[i]:.3f}"
+        head = f"<b>{esc(answer)}</b> {pct(interp.confidence[i])}"
     else:
         head = (
-            f"{esc(interp.labels[score_of])}: <b>{interp.probabilities[i, score_of]:.3f}</b>"
-            f"<br>answer: {esc(answer)}"
+            f"{esc(display_label(interp.labels[score_of]))}: "
+            f"<b>{pct(interp.probabilities[i, score_of])}</b><br>answer: {esc(answer)}"
         )
-    truth = esc(interp.labels[int(interp.y_true[i])])
+    truth = esc(display_label(interp.labels[int(interp.y_true[i])]))
     return f"{head}<br>true: {truth}<br><small>{esc(interp.names[i])}</small>"
 
 
@@ -160,7 +160,13 @@ def per_class(data: ReportInput) -> str:
         return _interval(interval) if interval else f"{v[key]:.3f}"
 
     rows = [
-        (esc(label), str(v["n"]), cell(v, "precision"), cell(v, "recall"), f"{v['f1']:.3f}")
+        (
+            esc(display_label(label)),
+            str(v["n"]),
+            cell(v, "precision"),
+            cell(v, "recall"),
+            f"{v['f1']:.3f}",
+        )
         for label, v in test["per_class"].items()
     ]
     matrix = plots.confusion_png(list(data.labels), test["confusion"]["matrix"])
@@ -168,8 +174,10 @@ def per_class(data: ReportInput) -> str:
         "<h2>Per class</h2><div class='row'>"
         + table(rows, ("class", "n", "precision", "recall", "F1"), "classes")
         + f"<img class='plot' src='{matrix}' alt='confusion matrix'></div>"
-        + f"<p class='muted'>Expected calibration error: {test['ece']:.3f} (0 = scores mean "
-        "what they say).</p>"
+        + "<p class='muted'>Precision: of the photos it called this class, the share that "
+        "were. Recall: of this class's photos, the share it found. <abbr title='expected "
+        f"calibration error'>Score error</abbr>: {pct(test['ece'])} (how far, on average, "
+        "an answer's score is from how often such answers are right; 0 is perfect).</p>"
     )
 
 
@@ -202,8 +210,16 @@ def mistakes(data: ReportInput) -> str:
 
 
 def by_class_scores(data: ReportInput) -> str:
+    """Two classes: the most X-like and the most Y-like photos (one class's bottom is the
+    other's top). More: the top and bottom 10 of the first two classes."""
     interp = data.interpretation
     parts = []
+    if len(interp.labels) == 2:
+        for c, label in enumerate(interp.labels):
+            name = esc(display_label(label))
+            parts.append(f"<h2>Most {name}-like</h2>")
+            parts.append(_photos(data, interp.top_by_class(c), c))
+        return "".join(parts)
     for c in range(min(2, len(interp.labels))):
         name = esc(interp.labels[c])
         parts.append(f"<h2>Score for “{name}”: top 10</h2>")
@@ -236,6 +252,14 @@ def unknown_photos(data: ReportInput) -> str:
         f"<img class='plot' src='{histogram}' alt='unknown scores'>",
     ]
     if probes:
+        accepted = [
+            n for n, rejected in zip(probes.names, probes.rejected, strict=True) if not rejected
+        ]
+        parts.append(
+            "<p><b>Accepted although unrelated:</b> "
+            + (esc(", ".join(accepted)) if accepted else "none: every one was rejected")
+            + ".</p>"
+        )
         parts.append(
             gallery(
                 [
@@ -251,6 +275,31 @@ def unknown_photos(data: ReportInput) -> str:
             )
         )
     return "".join(parts)
+
+
+def what_next(data: ReportInput) -> str:
+    """Try it, put it online, and which photos would help most."""
+    per_class = data.metrics["test"]["per_class"]
+    weakest = min(per_class, key=lambda label: (per_class[label]["recall"], per_class[label]["n"]))
+    smallest = min(per_class, key=lambda label: per_class[label]["n"])
+    model = data.facts.get("model file", "model.onnx")
+    tips = [
+        f"<li>Try it in a browser: <code>isit serve --model {esc(model)}</code>, then "
+        "drop photos on the page.</li>",
+        "<li>Put it online: copy model.onnx to <code>model/model.onnx</code> and run "
+        "<code>azd up</code> (the first time) or <code>azd deploy api</code>.</li>",
+        f"<li>To improve it: add photos of <b>{esc(display_label(weakest))}</b>, the class it "
+        f"finds least often (recall {pct(per_class[weakest]['recall'])}), especially ones "
+        "like the mistakes above"
+        + (
+            f"; and of <b>{esc(display_label(smallest))}</b>, which has the fewest held-out "
+            f"photos ({per_class[smallest]['n']})"
+            if smallest != weakest
+            else ""
+        )
+        + ".</li>",
+    ]
+    return "<h2>What next</h2><ul>" + "".join(tips) + "</ul>"
 
 
 def training_curves(data: ReportInput) -> str:
@@ -276,4 +325,5 @@ SECTIONS = (
     where_it_looked,
     unknown_photos,
     training_curves,
+    what_next,
 )
