@@ -33,7 +33,7 @@ export function drawHeat(canvas, grid, crop, width, height) {
   const ctx = canvas.getContext("2d");
   const pixels = ctx.createImageData(cols, rows);
   grid.flat().forEach((v, i) => {
-    pixels.data.set([...colour(v), Math.round(255 * (0.15 + 0.5 * Math.min(Math.max(v, 0), 1)))],
+    pixels.data.set([...colour(v), Math.round(255 * (0.2 + 0.5 * Math.min(Math.max(v, 0), 1)))],
       4 * i);
   });
   ctx.putImageData(pixels, 0, 0);

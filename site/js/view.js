@@ -86,7 +86,7 @@ export function showPreview(blob, name, decodable = true) {
     noPreview();
   }
   $("drop").dataset.state = "filled";
-  $("drop-hint").querySelector(".drop-big").textContent = "Drop or paste another photo, or";
+  $("drop-hint").querySelector(".drop-big").textContent = "Drop or paste another photo";
 }
 
 /** No photo: after a refused file nothing may look as if it were that file. */
@@ -111,12 +111,12 @@ export function setDragging(on) {
 
 function setResult(state, ...children) {
   const box = $("result");
-  // A keyboard user who pressed "Try again" would lose focus when the button goes away.
-  const actionHadFocus = $("result-actions").contains(document.activeElement);
+  // A keyboard user who pressed "Try again" would lose focus when the button goes away (as
+  // "Choose a photo" does on an error: the error's own buttons replace it).
+  const actions = state === "error" ? ".result-actions, .drop .actions" : ".result-actions";
+  const actionHadFocus = Boolean(document.activeElement?.closest(actions));
   box.dataset.state = state;
   document.body.dataset.state = state;
-  // One primary action: on an error it is the answer's own button, not the drop zone's.
-  $("pick").classList.toggle("primary", state !== "error");
   $("heat").hidden = true;
   box.replaceChildren(...children);
   $("result-actions").replaceChildren();
@@ -194,6 +194,7 @@ function whereToggle(grid, result) {
     const img = $("preview");
     if (on) drawHeat($("heat"), grid, result.crop, img.naturalWidth, img.naturalHeight);
     $("heat").hidden = !on;
+    if (on) reveal($("frame")); // on a phone the photo sits above the answer
     said.textContent = on
       ? `${describeHeat(grid)} The brighter (yellow), the more that part counted for ${label}.`
       : "";
