@@ -188,10 +188,12 @@ function whereToggle(grid, result) {
   const said = el("p", "where-text");
   said.setAttribute("aria-live", "polite");
   const label = humanLabel(result.heatmap.label || result.label || result.best_guess || "");
-  const toggle = button("Show where it looked", () => {
+  const toggle = button("Show where it looked", async () => {
     const on = toggle.getAttribute("aria-pressed") !== "true";
     toggle.setAttribute("aria-pressed", String(on));
     const img = $("preview");
+    if (on && !img.complete) await img.decode().catch(() => {}); // its size places the map
+    if (!toggle.isConnected) return; // a newer photo or answer came meanwhile
     if (on) drawHeat($("heat"), grid, result.crop, img.naturalWidth, img.naturalHeight);
     $("heat").hidden = !on;
     if (on) reveal($("frame")); // on a phone the photo sits above the answer
