@@ -1153,3 +1153,24 @@ def test_where_it_looked_in_words(page):
         "It looked evenly across the photo.",
         "It looked mostly at the centre-right.",
     ]
+
+
+def test_not_sure_shows_where_it_looked_for_its_best_guess(page, examples, model_info):
+    first, second = model_info["labels"][:2]
+    reply = {
+        "label": "unknown",
+        "confidence": 0.4,
+        "unknown": True,
+        "uncertain": False,
+        "best_guess": first,
+        "scores": [{"label": first, "score": 0.4}, {"label": second, "score": 0.35}],
+        "heatmap": {"label": first, "rows": 3, "cols": 3, "grid": [[0, 0, 1], [0, 0, 0], [0] * 3]},
+        "crop": {"x": 0, "y": 0, "width": 10, "height": 10},
+    }
+    page.route(CLASSIFY, fulfil_json(200, reply))
+    assert upload(page, examples["known"][0][0], "odd.jpg") == "unknown"
+    assert_one_state(page, "unknown")
+    page.get_by_role("button", name="Show where it looked").click()
+    said = page.inner_text(".where-text")
+    assert said.startswith("It looked mostly at the top-right.")
+    assert f"counted for {human(first)}." in said
