@@ -30,6 +30,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+# The page asks for ?explain=1; a glob ending in "classify" would not match that URL.
+CLASSIFY = re.compile(r"/api/classify(\?|$)")
 RESULT_DONE = (
     "#result[data-state=known], #result[data-state=uncertain], #result[data-state=unknown], "
     "#result[data-state=error]"
@@ -183,7 +185,7 @@ def test_a_close_call_is_shown_as_hesitant_between_answer_and_not_sure(page, exa
         "model": {"name": model_info["name"], "version": model_info["version"]},
         "elapsed_ms": 9.0,
     }
-    page.route("**/api/classify", fulfil_json(200, reply))
+    page.route(CLASSIFY, fulfil_json(200, reply))
     data = examples["known"][0][0]
     assert upload(page, data, "close.jpg") == "uncertain"
     text = page.inner_text("#result")
@@ -191,7 +193,7 @@ def test_a_close_call_is_shown_as_hesitant_between_answer_and_not_sure(page, exa
     assert text.startswith("Probably ") and "Not sure" not in text
     assert f"It is torn between {human(first)} and {human(second)}." in text
     shot(page, "uncertain-1280")
-    page.unroute("**/api/classify")
+    page.unroute(CLASSIFY)
     assert page.console.unexpected() == []
 
 
@@ -229,7 +231,7 @@ def test_an_image_the_model_calls_unknown_gets_the_unknown_state(page, examples,
 
 def test_busy_state_while_the_photo_is_sent(page, examples):
     held = []
-    page.route("**/api/classify", lambda route: held.append(route))
+    page.route(CLASSIFY, lambda route: held.append(route))
     page.set_input_files("#file", files=[jpeg_file("a.jpg", examples["known"][0][0])])
     page.wait_for_selector("#result[data-state=busy] >> text=Asking the model")
     assert held, "the upload was not sent"
@@ -242,7 +244,7 @@ def test_a_slow_answer_is_explained_then_times_out_with_try_again(page, examples
     gives up with a message and Try again (the page's clock is fast-forwarded)."""
     page.clock.install()
     held = []
-    page.route("**/api/classify", lambda route: held.append(route))
+    page.route(CLASSIFY, lambda route: held.append(route))
     page.set_input_files("#file", files=[jpeg_file("a.jpg", examples["known"][0][0])])
     page.wait_for_selector("#result[data-state=busy] >> text=Asking the model")
     page.clock.run_for(6_000)
@@ -250,7 +252,7 @@ def test_a_slow_answer_is_explained_then_times_out_with_try_again(page, examples
     page.clock.run_for(60_000)
     page.wait_for_selector("#result[data-state=error]")
     assert page.inner_text("#result .error-title") == "The server took too long to answer"
-    page.unroute("**/api/classify")
+    page.unroute(CLASSIFY)
     page.get_by_role("button", name="Try again").click()
     page.wait_for_selector("#result[data-state=known]")
 
@@ -266,7 +268,7 @@ def capture_uploads(page) -> list[bytes]:
         sent.append(route.request.post_data_buffer or b"")
         route.continue_()
 
-    page.route("**/api/classify", handle)
+    page.route(CLASSIFY, handle)
     return sent
 
 
@@ -355,15 +357,13 @@ def test_a_photo_the_browser_cannot_decode_goes_as_it_is(page, examples):
 )
 def test_file_errors_explain_and_offer_another_photo(page, examples, status, code, title):
     message = f"Server says: {code} (a message for a person)."
-    page.route(
-        "**/api/classify", fulfil_json(status, {"error": {"code": code, "message": message}})
-    )
+    page.route(CLASSIFY, fulfil_json(status, {"error": {"code": code, "message": message}}))
     assert upload(page, examples["known"][0][0]) == "error"
     assert page.inner_text("#result .error-title") == title
     assert page.inner_text("#result .explain") == message
     buttons = page.locator("#result-actions button")
     assert buttons.all_inner_texts() == ["Choose another photo"]  # resending can't help
-    page.unroute("**/api/classify")
+    page.unroute(CLASSIFY)
     data, label = examples["known"][0]
     with page.expect_file_chooser() as chooser:
         buttons.first.click()
@@ -377,7 +377,7 @@ def test_server_error_then_try_again_works(page, examples):
     from isit.http_errors import INTERNAL_ERROR_MESSAGE
 
     page.route(
-        "**/api/classify",
+        CLASSIFY,
         lambda route: route.fulfill(
             status=500,
             content_type="application/json",
@@ -392,18 +392,18 @@ def test_server_error_then_try_again_works(page, examples):
     assert page.inner_text("#result .explain") == INTERNAL_ERROR_MESSAGE
     assert page.inner_text("#result .note") == "Request id: req-1234"  # to report it
     shot(page, "error-500-1280")
-    page.unroute("**/api/classify")
+    page.unroute(CLASSIFY)
     page.get_by_role("button", name="Try again").click()
     page.wait_for_selector("#result[data-state=known]")
     assert page.console.unexpected() == []
 
 
 def test_network_failure_then_try_again_works(page, examples):
-    page.route("**/api/classify", lambda route: route.abort("internetdisconnected"))
+    page.route(CLASSIFY, lambda route: route.abort("internetdisconnected"))
     assert upload(page, examples["known"][0][0]) == "error"
     assert page.inner_text("#result .error-title") == "Can't reach the server"
     assert "connection" in page.inner_text("#result .explain")
-    page.unroute("**/api/classify")
+    page.unroute(CLASSIFY)
     page.get_by_role("button", name="Try again").click()
     page.wait_for_selector("#result[data-state=known]")
 
@@ -411,7 +411,7 @@ def test_network_failure_then_try_again_works(page, examples):
 def test_non_json_error_page_still_gets_a_message(page, examples):
     """A proxy in front of the Function may answer 503 with HTML."""
     page.route(
-        "**/api/classify",
+        CLASSIFY,
         lambda route: route.fulfill(status=503, content_type="text/html", body="<h1>busy</h1>"),
     )
     upload(page, examples["known"][0][0])
@@ -603,12 +603,12 @@ def test_keyboard_only_flow(page, examples):
     assert page.inner_text("#result .verdict-label") == human(label)
 
     # An error, then "Try again" reached with Tab and pressed with Space.
-    page.route("**/api/classify", lambda route: route.abort())
+    page.route(CLASSIFY, lambda route: route.abort())
     with page.expect_file_chooser() as chooser:
         page.keyboard.press("Enter")  # focus stayed on "Choose a photo"
     chooser.value.set_files(files=[jpeg_file("keys.jpg", data)])
     page.wait_for_selector("#result[data-state=error]")
-    page.unroute("**/api/classify")
+    page.unroute(CLASSIFY)
     for _ in range(5):
         page.keyboard.press("Tab")
         if page.evaluate("document.activeElement.textContent") == "Try again":
@@ -653,7 +653,7 @@ def test_layout_and_screenshots(browser, server, examples, width, height):
         assert page.get_attribute("#result", "data-state") == name
         assert page.evaluate(no_scroll), f"horizontal scroll at {width}px in state {name}"
         shot(page, f"{name}-{width}")
-    page.route("**/api/classify", lambda route: route.abort())
+    page.route(CLASSIFY, lambda route: route.abort())
     upload(page, data)
     assert page.evaluate(no_scroll)
     shot(page, f"network-error-{width}")
@@ -718,3 +718,464 @@ def test_label_and_number_formatting(page):
         "0.0%",
         "179 KB",
     ]
+
+
+# ---------------------------------------------------------------- one state at a time (issue 16)
+
+STATES = ("idle", "busy", "known", "uncertain", "unknown", "error")
+FAKE_JPG = b"this is a text file, not a photo\n" * 20
+
+
+def assert_one_state(page, state: str) -> None:
+    """The page shows ``state`` and nothing of another one."""
+    assert page.get_attribute("#result", "data-state") == state
+    assert page.get_attribute("body", "data-state") == state
+    shown = {
+        "verdict": page.locator("#result .verdict").count(),
+        "error": page.locator("#result .error-title").count(),
+        "busy": page.locator("#result .spinner").count(),
+        "idle": page.locator("#result .idle-text").count(),
+    }
+    expected = {
+        "verdict": int(state in ("known", "uncertain", "unknown")),
+        "error": int(state == "error"),
+        "busy": int(state == "busy"),
+        "idle": int(state == "idle"),
+    }
+    assert shown == expected, (state, shown)
+
+
+def visible_buttons(page) -> list[tuple[str, bool]]:
+    """(name, is primary) of every button a visitor can see."""
+    return [
+        (b["name"], b["primary"])
+        for b in page.evaluate(
+            """() => [...document.querySelectorAll("button")]
+                .filter((b) => b.checkVisibility())
+                .map((b) => ({ name: b.textContent.trim(),
+                               primary: b.classList.contains("primary") }))"""
+        )
+    ]
+
+
+def assert_one_primary_action(page) -> None:
+    buttons = visible_buttons(page)
+    assert [name for name, primary in buttons if primary].__len__() == 1, buttons
+    assert [name for name, _ in buttons if name.startswith("Choose")].__len__() == 1, buttons
+
+
+@pytest.mark.parametrize(("width", "height"), [(1280, 800), (390, 844)])
+def test_answer_then_refused_file_then_answer(browser, server, examples, width, height):
+    """A text file named fake.jpg (the browser calls it image/jpeg; the real server refuses
+    it): the error names the file, the last good photo is gone, no "no preview" note
+    contradicts the error, and the next photo gets its answer and preview back."""
+    page, console = open_page(browser, server, width, height, mobile=width < 500)
+    assert_one_state(page, "idle")
+    assert_one_primary_action(page)
+    data, label = examples["known"][0]
+    assert upload(page, data, "good.jpg") == "known"
+    assert_one_state(page, "known")
+    assert_one_primary_action(page)
+
+    assert upload(page, FAKE_JPG, "fake.jpg") == "error"
+    assert_one_state(page, "error")
+    assert page.inner_text("#result .error-file") == "fake.jpg"
+    assert page.inner_text("#result .error-title") == "This file isn't a photo the model can read"
+    assert not page.is_visible("#preview") and not page.is_visible("#no-preview")
+    assert page.get_attribute("#preview", "src") is None  # good.jpg is not left behind
+    page.wait_for_timeout(300)  # a late "can't decode" from the <img> must not come back
+    assert not page.is_visible("#no-preview")
+    assert "No preview" not in page.inner_text("body")
+    assert_one_primary_action(page)
+    assert visible_buttons(page) == [("Choose another photo", True)] or width > 500
+    shot(page, f"fake-jpg-{width}")
+
+    with page.expect_file_chooser() as chooser:
+        page.get_by_role("button", name="Choose another photo").click()
+    chooser.value.set_files(files=[jpeg_file("good-again.jpg", data)])
+    page.wait_for_selector("#result[data-state=known]")
+    assert_one_state(page, "known")
+    assert page.inner_text("#result .verdict-label") == human(label)
+    assert page.is_visible("#preview")
+    assert page.get_attribute("#preview", "alt") == "Your photo: good-again.jpg"
+    assert page.locator("#result .error-file").count() == 0
+    assert_one_primary_action(page)
+    assert console.unexpected() == []
+    page.context.close()
+
+
+def test_a_photo_refused_before_sending_clears_the_last_one(page, examples):
+    assert upload(page, examples["known"][0][0], "good.jpg") == "known"
+    upload(page, b"", "empty.jpg")
+    assert_one_state(page, "error")
+    assert page.inner_text("#result .error-file") == "empty.jpg"
+    assert page.inner_text("#result .error-title") == "This file is empty"
+    assert not page.is_visible("#preview")
+    upload(page, b"%PDF-1.4", "notes.pdf", "application/pdf")
+    assert page.inner_text("#result .error-file") == "notes.pdf"
+    assert not page.is_visible("#preview")
+
+
+def test_server_trouble_keeps_the_photo_to_try_again(browser, server, examples):
+    """A network error is not the photo's fault: it stays, named, with Try again first; on a
+    phone the drop zone's own buttons step aside (one primary action, one "Choose")."""
+    page, console = open_page(browser, server, 390, 844, mobile=True)
+    page.route(CLASSIFY, lambda route: route.abort("internetdisconnected"))
+    data, _ = examples["known"][0]
+    assert upload(page, data, "kept.jpg") == "error"
+    assert_one_state(page, "error")
+    assert page.is_visible("#preview")
+    assert page.inner_text("#result .error-file") == "kept.jpg"
+    assert visible_buttons(page) == [("Try again", True), ("Choose another photo", False)]
+    page.unroute(CLASSIFY)
+    page.get_by_role("button", name="Try again").click()
+    page.wait_for_selector("#result[data-state=known]")
+    assert_one_state(page, "known")
+    assert page.get_attribute("#preview", "alt") == "Your photo: kept.jpg"
+    assert_one_primary_action(page)
+    assert console.unexpected() == []
+    page.context.close()
+
+
+def test_busy_is_the_only_state_while_waiting(page, examples):
+    held = []
+    page.route(CLASSIFY, lambda route: held.append(route))
+    page.set_input_files("#file", files=[jpeg_file("a.jpg", examples["known"][0][0])])
+    page.wait_for_selector("#result[data-state=busy] >> text=Asking the model")
+    assert_one_state(page, "busy")
+    assert_one_primary_action(page)
+    held[0].continue_()
+    page.wait_for_selector("#result[data-state=known]")
+    assert_one_state(page, "known")
+
+
+# ---------------------------------------------------------------- the page names its model
+
+
+def test_the_heading_asks_the_models_own_question(browser, server, model_info):
+    page, console = open_page(browser, server)
+    names = [human(label) for label in model_info["labels"]]
+    real = f"What is it: {', '.join(names[:-1])} or {names[-1]}?"
+    assert page.inner_text("h1") == real and page.title() == real
+    privacy = page.locator(".photo .privacy")  # beside the upload, not in the footer
+    assert privacy.inner_text() == "Your photo is sent to the model, classified and not kept."
+    assert privacy.is_visible()
+    for extra, expected in [
+        ({"labels": ["darth_vader", "elsa"]}, "Darth Vader or Elsa?"),
+        ({"labels": ["darth_vader", "elsa"], "title": "Is it Vader?"}, "Is it Vader?"),
+        ({"labels": ["darth_vader", "elsa"], "title": "  "}, "Darth Vader or Elsa?"),
+        (
+            {"labels": ["cat", "dog", "not-a-pet"], "title": None},
+            "What is it: Cat, Dog or Not A Pet?",
+        ),
+    ]:
+        page.route("**/api/model", fulfil_json(200, {**model_info, **extra}))
+        page.goto(server.url + "/")
+        page.wait_for_selector("#classes .chip")
+        assert page.inner_text("h1") == expected
+        assert page.title() == expected
+        if expected == "Darth Vader or Elsa?":
+            shot(page, "title-1280")
+        page.unroute("**/api/model")
+    assert console.unexpected() == []
+    page.context.close()
+
+
+# ---------------------------------------------------------------- operator text stays out
+
+FUNCTION_NO_MODEL = (
+    "No model file is deployed where the MODEL_PATH app setting points. "
+    "Deploy model.onnx with the app or fix MODEL_PATH."
+)
+OPERATOR_LEAKS = ("MODEL_PATH", "ALLOWED_ORIGINS", "/home/", ".onnx", "make ", "Request id")
+
+
+def assert_no_operator_text(text: str) -> None:
+    assert not [leak for leak in OPERATOR_LEAKS if leak in text], text
+
+
+@pytest.mark.parametrize(("width", "height"), [(1280, 800), (390, 844)])
+def test_no_model_deployed_reads_as_not_ready(browser, server, examples, width, height):
+    page, console = open_page(browser, server, width, height, mobile=width < 500)
+    page.route(
+        CLASSIFY,
+        lambda route: route.fulfill(
+            status=503,
+            content_type="application/json",
+            headers={"X-Request-Id": "req-77"},
+            body=json.dumps({"error": {"code": "model_unavailable", "message": FUNCTION_NO_MODEL}}),
+        ),
+    )
+    assert upload(page, examples["known"][0][0], "mine.jpg") == "error"
+    assert page.inner_text("#result .error-title") == (
+        "This demo isn't ready yet — the model hasn't been deployed."
+    )
+    assert_no_operator_text(page.inner_text("body"))
+    assert page.locator("#result .note").count() == 0  # no request id to report
+    shot(page, f"not-ready-{width}")
+    assert console.unexpected() == []
+    page.context.close()
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "message", "shown"),
+    [
+        (
+            500,
+            "internal_error",
+            "Could not open /home/site/wwwroot/model/model.onnx",
+            "Try again in a moment.",
+        ),
+        (503, "model_unavailable", "Set MODEL_PATH to the model's path", None),
+        (
+            400,
+            "not_an_image",
+            r"Failed reading C:\uploads\x.jpg",
+            "Choose a photo: JPEG, PNG or WebP work everywhere.",
+        ),
+        (400, "bad_request", "Run `make serve` with ALLOWED_ORIGINS set", "Choose another photo."),
+        (
+            413,
+            "too_large",
+            "The file is 9.1 MB; the limit is 8.0 MB. Use a smaller photo.",
+            "The file is 9.1 MB; the limit is 8.0 MB. Use a smaller photo.",
+        ),
+    ],
+)
+def test_server_messages_for_operators_are_replaced(page, examples, status, code, message, shown):
+    page.route(CLASSIFY, fulfil_json(status, {"error": {"code": code, "message": message}}))
+    assert upload(page, examples["known"][0][0]) == "error"
+    assert_no_operator_text(page.inner_text("#result"))
+    if shown:
+        assert page.inner_text("#result .explain") == shown
+    assert message not in page.inner_text("#result") or code == "too_large"
+
+
+def test_the_model_list_failure_hides_operator_text(browser, server):
+    context = browser.new_context()
+    page = context.new_page()
+    page.route(
+        "**/api/model",
+        fulfil_json(503, {"error": {"code": "model_unavailable", "message": FUNCTION_NO_MODEL}}),
+    )
+    page.goto(server.url + "/")
+    page.wait_for_selector("#classes >> text=Couldn't load what this model knows")
+    text = page.inner_text("#classes")
+    assert "this demo isn't ready yet" in text
+    assert_no_operator_text(text)
+    context.close()
+
+
+def test_the_servers_real_visitor_messages_are_all_shown(page, server):
+    """The filter must not hide what the Function writes for visitors: every image error
+    the real server sends passes as it is."""
+    import urllib.error
+    import urllib.request
+
+    noisy = io.BytesIO()
+    Image.new("RGB", (5, 5)).save(noisy, "PNG")
+    bodies = [
+        (b"", "image/jpeg"),
+        (b"not an image at all" * 10, "image/jpeg"),
+        (noisy.getvalue()[:40], "image/png"),  # truncated
+        (b"hello", "text/plain"),
+        (b"GIF89a" + b"\0" * 30, "image/gif"),
+    ]
+    messages = []
+    for body, mime in bodies:
+        request = urllib.request.Request(
+            server.url + "/api/classify", data=body, headers={"Content-Type": mime}
+        )
+        with pytest.raises(urllib.error.HTTPError) as failure:
+            urllib.request.urlopen(request)
+        messages.append(json.load(failure.value)["error"]["message"])
+    safe = page.evaluate(
+        """async (messages) => {
+            const { visitorSafe } = await import("/js/messages.js");
+            return messages.map(visitorSafe);
+        }""",
+        messages,
+    )
+    assert safe == [True] * len(messages), list(zip(messages, safe, strict=True))
+
+
+# ---------------------------------------------------------------- where it looked (issue 15)
+
+
+def left_column_grid(rows: int = 7, cols: int = 7) -> list[list[float]]:
+    """Most of the mass in the leftmost column, a little elsewhere."""
+    return [[1.0 if c == 0 else 0.6 if c == 1 else 0.02 for c in range(cols)] for _ in range(rows)]
+
+
+def explain_route(page, grid, crop: str | None = "centre", label: str | None = None):
+    """The real server's answer, plus the heatmap and crop the API adds for ?explain=1
+    (crop: the centre square of the image the page really uploaded). Records URLs and the
+    uploaded size in ``route.sent``."""
+    sent: list[dict] = []
+
+    def handle(route):
+        body = route.request.post_data_buffer or b""
+        width, height = Image.open(io.BytesIO(body)).size
+        reply = route.fetch().json()
+        side = min(width, height)
+        reply["heatmap"] = {
+            "label": label or reply.get("label"),
+            "rows": len(grid),
+            "cols": len(grid[0]) if grid else 0,
+            "grid": grid,
+        }
+        if crop == "centre":
+            reply["crop"] = {
+                "x": (width - side) // 2,
+                "y": (height - side) // 2,
+                "width": side,
+                "height": side,
+            }
+        sent.append({"url": route.request.url, "size": (width, height), "crop": reply.get("crop")})
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(reply))
+
+    page.route(CLASSIFY, handle)
+    return sent
+
+
+def box(page, selector: str) -> dict:
+    return page.locator(selector).bounding_box()
+
+
+def assert_heat_covers(page, x: float, y: float, w: float, h: float, width: int, height: int):
+    """The canvas covers (x, y, w, h) of a width x height photo, as displayed."""
+    img, heat = box(page, "#preview"), box(page, "#heat")
+    sx, sy = img["width"] / width, img["height"] / height
+    expected = (img["x"] + x * sx, img["y"] + y * sy, w * sx, h * sy)
+    got = (heat["x"], heat["y"], heat["width"], heat["height"])
+    assert all(abs(a - b) <= 1.5 for a, b in zip(got, expected, strict=True)), (got, expected)
+
+
+@pytest.mark.parametrize(("width", "height"), [(1280, 800), (390, 844)])
+def test_show_where_it_looked(browser, server, examples, width, height):
+    page, console = open_page(browser, server, width, height, mobile=width < 500)
+    sent = explain_route(page, left_column_grid())
+    data, label = examples["known"][0]
+    assert upload(page, big_photo(data, (1200, 800)), "wide.jpg") == "known"
+    (request,) = sent
+    assert "explain=1" in request["url"]
+    toggle = page.get_by_role("button", name="Show where it looked")
+    assert toggle.is_visible() and toggle.get_attribute("aria-pressed") == "false"
+    assert not page.is_visible("#heat")
+    assert_one_primary_action(page)  # the toggle is not a second primary action
+
+    toggle.focus()
+    page.keyboard.press("Enter")  # keyboard operable: a real button
+    assert toggle.get_attribute("aria-pressed") == "true"
+    assert page.is_visible("#heat")
+    w, h = request["size"]
+    crop = request["crop"]
+    assert_heat_covers(page, crop["x"], crop["y"], crop["width"], crop["height"], w, h)
+    said = page.inner_text(".where-text")
+    assert said.startswith("It looked mostly at the centre-left.")
+    assert f"counted for {human(label)}" in said
+    assert page.get_attribute(".where-text", "aria-live") == "polite"
+    # Viridis: the hot left column is yellow, the cold right one dark purple; both let the
+    # photo show through (alpha well below opaque).
+    left, right = page.evaluate(
+        """() => { const c = document.getElementById("heat");
+                   const row = [...c.getContext("2d").getImageData(0, 3, c.width, 1).data];
+                   return [row.slice(0, 4), row.slice(-4)]; }"""
+    )
+    assert left[0] > 200 and left[1] > 200 and left[2] < 80, left
+    assert right[0] < 90 and right[1] < 30 and right[2] > 60, right
+    assert 100 < left[3] < 200 and right[3] < 60, (left, right)
+    shot(page, f"where-{width}")
+
+    page.keyboard.press(" ")  # and off again
+    assert toggle.get_attribute("aria-pressed") == "false"
+    assert not page.is_visible("#heat")
+    assert page.inner_text(".where-text") == ""
+
+    # A new photo: no overlay and no toggle left over from the last answer.
+    page.unroute(CLASSIFY)
+    toggle.click()
+    page.route(CLASSIFY, lambda route: route.abort())
+    assert upload(page, data, "next.jpg") == "error"
+    assert not page.is_visible("#heat")
+    assert page.get_by_role("button", name="Show where it looked").count() == 0
+    assert console.unexpected() == []
+    page.context.close()
+
+
+def test_without_a_crop_the_heatmap_covers_the_centre_square(page, examples):
+    grid = [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.2, 1.0]]
+    sent = explain_route(page, grid, crop=None)
+    assert upload(page, big_photo(examples["known"][0][0], (600, 900)), "tall.jpg") == "known"
+    page.get_by_role("button", name="Show where it looked").click()
+    w, h = sent[0]["size"]
+    assert h > w
+    assert_heat_covers(page, 0, (h - w) / 2, w, w, w, h)
+    assert page.inner_text(".where-text").startswith("It looked mostly at the bottom-right.")
+
+
+def test_no_toggle_without_a_usable_heatmap(page, examples):
+    data = examples["known"][0][0]
+    sent = capture_uploads(page)
+    assert upload(page, data) == "known"  # today's server: no heatmap in the reply
+    assert page.get_by_role("button", name="Show where it looked").count() == 0
+    assert page.locator("#result-actions button").count() == 0
+    page.unroute(CLASSIFY)
+    assert len(sent) == 1
+    for broken in ([], [[0.1, 0.2], [0.3]], [[0.1, "x"]]):
+        explain_route(page, broken)
+        assert upload(page, data) == "known"
+        assert page.get_by_role("button", name="Show where it looked").count() == 0, broken
+        page.unroute(CLASSIFY)
+
+
+def test_where_it_looked_in_words(page):
+    def grid_with(r: int, c: int, n: int = 7) -> list[list[float]]:
+        return [[1.0 if (i, j) == (r, c) else 0.0 for j in range(n)] for i in range(n)]
+
+    grids = [
+        left_column_grid(),
+        grid_with(0, 6),
+        grid_with(3, 3),
+        grid_with(6, 3),
+        grid_with(0, 0),
+        [[0.0] * 7 for _ in range(7)],
+        [[0.2, 0.9], [0.2, 0.9]],  # 2x2: the right column, rows alike
+    ]
+    said = page.evaluate(
+        """async (grids) => {
+            const { describeHeat } = await import("/js/heatmap.js");
+            return grids.map(describeHeat);
+        }""",
+        grids,
+    )
+    assert said == [
+        "It looked mostly at the centre-left.",
+        "It looked mostly at the top-right.",
+        "It looked mostly at the centre.",
+        "It looked mostly at the bottom.",
+        "It looked mostly at the top-left.",
+        "It looked evenly across the photo.",
+        "It looked mostly at the centre-right.",
+    ]
+
+
+def test_not_sure_shows_where_it_looked_for_its_best_guess(page, examples, model_info):
+    first, second = model_info["labels"][:2]
+    reply = {
+        "label": "unknown",
+        "confidence": 0.4,
+        "unknown": True,
+        "uncertain": False,
+        "best_guess": first,
+        "scores": [{"label": first, "score": 0.4}, {"label": second, "score": 0.35}],
+        "heatmap": {"label": first, "rows": 3, "cols": 3, "grid": [[0, 0, 1], [0, 0, 0], [0] * 3]},
+        "crop": {"x": 0, "y": 0, "width": 10, "height": 10},
+    }
+    page.route(CLASSIFY, fulfil_json(200, reply))
+    assert upload(page, examples["known"][0][0], "odd.jpg") == "unknown"
+    assert_one_state(page, "unknown")
+    page.get_by_role("button", name="Show where it looked").click()
+    said = page.inner_text(".where-text")
+    assert said.startswith("It looked mostly at the top-right.")
+    assert f"counted for {human(first)}." in said

@@ -159,3 +159,17 @@ def test_colour_contrast(scheme):
 def test_contrast_formula():
     assert contrast("#000", "#fff") == pytest.approx(21.0)
     assert contrast("#777", "#fff") == pytest.approx(4.48, abs=0.01)
+
+
+def test_heatmap_palette_reads_without_colour():
+    """The heatmap's stops get lighter from cold to hot (viridis), so the map reads in
+    greyscale and with any colour vision, and the ends differ by a wide contrast."""
+    stops = re.search(r"const STOPS = \[(.*?)\];", TEXT[SITE / "js" / "heatmap.js"]).group(1)
+    colours = [
+        "#" + "".join(f"{int(c):02x}" for c in rgb.split(","))
+        for rgb in re.findall(r"\[(\d+, \d+, \d+)\]", stops)
+    ]
+    assert len(colours) >= 5
+    lightness = [_luminance(c) for c in colours]
+    assert lightness == sorted(lightness) and len(set(lightness)) == len(lightness)
+    assert contrast(colours[0], colours[-1]) > 7

@@ -65,8 +65,9 @@ export function fetchModel(signal) {
 }
 
 /**
- * POST /api/classify. Images with a known image/* type go as raw bytes (smallest request);
- * anything else goes as multipart so the server can still sniff the format.
+ * POST /api/classify?explain=1 (the reply may then carry "heatmap" and "crop"). Images with
+ * a known image/* type go as raw bytes (smallest request); anything else goes as multipart
+ * so the server can still sniff the format.
  */
 export function classify(blob, filename, signal) {
   const headers = { Accept: "application/json" };
@@ -77,5 +78,5 @@ export function classify(blob, filename, signal) {
     body = new FormData();
     body.append("image", blob, filename || "photo");
   }
-  return request("/api/classify", { method: "POST", headers, body }, signal);
+  return request("/api/classify?explain=1", { method: "POST", headers, body }, signal);
 }

@@ -24,3 +24,13 @@ export function formatBytes(bytes) {
   if (bytes < 1024 * 1024) return `${Math.round(bytes / 1024)} KB`;
   return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
 }
+
+/** The page's question: the model's own title, else "A or B?" or "What is it: A, B or C?". */
+export function pageTitle(model) {
+  const own = typeof model.title === "string" ? model.title.trim() : "";
+  if (own) return own;
+  const names = (model.labels || []).map(humanLabel);
+  if (names.length === 2) return `${names[0]} or ${names[1]}?`;
+  if (names.length > 2) return `What is it: ${names.slice(0, -1).join(", ")} or ${names.at(-1)}?`;
+  return "isit?";
+}

@@ -32,7 +32,7 @@ async function send() {
     view.showResult(result, upload, (performance.now() - started) / 1000, model?.labels || []);
   } catch (error) {
     if (controller.signal.aborted) return; // superseded by a newer photo
-    view.showError(error, { onRetry: send, onPick: () => $("file").click() });
+    view.showError(error, { name: upload.name, onRetry: send, onPick: () => $("file").click() });
   } finally {
     clearTimeout(slow);
     if (inFlight === controller) inFlight = null;
@@ -50,22 +50,23 @@ function obviouslyNotAnImage(file) {
 async function handleFile(file) {
   if (!file) return;
   inFlight?.abort();
-  latest += 1;
+  const mine = ++latest;
+  const name = file.name || "pasted image";
   const onPick = () => $("file").click();
+  view.clearPreview(); // the last photo must not stand in for this one, even for a moment
   if (file.size === 0) {
-    view.showError({ code: "empty_body", status: 0 }, { onPick });
+    view.showError({ code: "empty_body", status: 0 }, { name, onPick });
     return;
   }
   if (obviouslyNotAnImage(file)) {
-    view.showError({ code: "not_an_image", status: 0 }, { onPick });
+    view.showError({ code: "not_an_image", status: 0 }, { name, onPick });
     return;
   }
-  const mine = ++latest;
   view.showPreparing();
   const prepared = await prepareUpload(file, model?.input_size);
   if (mine !== latest) return;
-  upload = { ...prepared, name: file.name || "pasted image", originalBytes: file.size };
-  view.showPreview(upload.blob, upload.name);
+  upload = { ...prepared, name, originalBytes: file.size };
+  view.showPreview(upload.blob, name, prepared.width !== null);
   await send();
 }
 

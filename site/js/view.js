@@ -1,8 +1,11 @@
 // Drawing the page's states. Only textContent is used for server data: labels are not HTML.
-import { formatBytes, formatPercent, humanLabel } from "./labels.js";
+// One state at a time (idle, busy, known, uncertain, unknown, error), on #result and <body>.
+import { describeHeat, drawHeat, heatGrid } from "./heatmap.js";
+import { formatBytes, formatPercent, humanLabel, pageTitle } from "./labels.js";
 import { describeError } from "./messages.js";
 
 const $ = (id) => document.getElementById(id);
+let previewToken = 0; // a late "can't decode" from an older photo must not touch a newer one
 
 function el(tag, className, text) {
   const node = document.createElement(tag);
@@ -25,6 +28,9 @@ export function showClasses(model) {
   const list = el("ul", "chips");
   for (const label of model.labels || []) list.append(el("li", "chip", humanLabel(label)));
   box.append(list);
+  const title = pageTitle(model);
+  $("title").textContent = title;
+  document.title = title;
   const parts = [model.name, model.version && `version ${model.version}`].filter(Boolean);
   const measured = heldOutSummary(model.metrics || {});
   if (measured) parts.push(measured);
@@ -50,28 +56,53 @@ function heldOutSummary(metrics) {
 
 export function showClassesError(error, onRetry) {
   const { title } = describeError(error);
+  const why = title.replace(/\.$/, "").toLowerCase();
   $("classes").replaceChildren(
-    el("span", "classes-error", `Couldn't load what this model knows (${title.toLowerCase()}). `),
+    el("span", "classes-error", `Couldn't load what this model knows (${why}). `),
     button("Retry", onRetry, "link-button"),
   );
 }
 
-/** The photo being judged; alt text names the file. */
-export function showPreview(blob, name) {
+/**
+ * The photo being judged; alt text names the file. `decodable` is false when this browser
+ * can't read it (HEIC, TIFF in Chrome): a note says so instead of a broken image.
+ */
+export function showPreview(blob, name, decodable = true) {
+  clearPreview();
+  const token = previewToken;
   const img = $("preview");
-  if (img.src) URL.revokeObjectURL(img.src);
-  img.src = URL.createObjectURL(blob);
-  img.alt = `Your photo: ${name}`;
-  img.hidden = false;
-  const note = $("no-preview");
-  note.hidden = true;
-  img.onerror = () => { // e.g. HEIC or TIFF: no preview here, but the server reads them
-    img.hidden = true;
-    note.textContent = `No preview of ${name} in this browser; the model can still read it.`;
-    note.hidden = false;
+  const noPreview = () => {
+    if (token !== previewToken) return;
+    $("frame").hidden = true;
+    $("no-preview").textContent = `No preview of ${name} in this browser; it is sent as it is.`;
+    $("no-preview").hidden = false;
   };
+  img.onerror = noPreview;
+  if (decodable) {
+    img.src = URL.createObjectURL(blob);
+    img.alt = `Your photo: ${name}`;
+    $("frame").hidden = false;
+  } else {
+    noPreview();
+  }
   $("drop").dataset.state = "filled";
-  $("drop-hint").querySelector(".drop-big").textContent = "Drop or paste another photo, or";
+  $("drop-hint").querySelector(".drop-big").textContent = "Drop or paste another photo";
+}
+
+/** No photo: after a refused file nothing may look as if it were that file. */
+export function clearPreview() {
+  previewToken += 1;
+  const img = $("preview");
+  img.onerror = null;
+  if (img.src) URL.revokeObjectURL(img.src);
+  img.removeAttribute("src");
+  img.alt = "";
+  $("frame").hidden = true;
+  $("heat").hidden = true;
+  $("no-preview").hidden = true;
+  $("no-preview").textContent = "";
+  $("drop").dataset.state = "empty";
+  $("drop-hint").querySelector(".drop-big").textContent = "Drop a photo here";
 }
 
 export function setDragging(on) {
@@ -80,9 +111,13 @@ export function setDragging(on) {
 
 function setResult(state, ...children) {
   const box = $("result");
-  // A keyboard user who pressed "Try again" would lose focus when the button goes away.
-  const actionHadFocus = $("result-actions").contains(document.activeElement);
+  // A keyboard user who pressed "Try again" would lose focus when the button goes away (as
+  // "Choose a photo" does on an error: the error's own buttons replace it).
+  const actions = state === "error" ? ".result-actions, .drop .actions" : ".result-actions";
+  const actionHadFocus = Boolean(document.activeElement?.closest(actions));
   box.dataset.state = state;
+  document.body.dataset.state = state;
+  $("heat").hidden = true;
   box.replaceChildren(...children);
   $("result-actions").replaceChildren();
   if (actionHadFocus) box.focus({ preventScroll: true });
@@ -141,8 +176,37 @@ function uploadNote(upload, seconds) {
   return el("p", "note", `${sent}${shrunk} · answered in ${duration(seconds)}`);
 }
 
-/** The model's answer: big verdict, then a bar per class. */
+/** The model's answer: big verdict, a bar per class, then "Show where it looked". */
 export function showResult(result, upload, seconds, knownLabels) {
+  drawAnswer(result, upload, seconds, knownLabels);
+  const grid = heatGrid(result.heatmap);
+  if (grid && !$("frame").hidden) whereToggle(grid, result);
+}
+
+// A toggle (aria-pressed) that lays the heatmap over the photo and says in words where it is.
+function whereToggle(grid, result) {
+  const said = el("p", "where-text");
+  said.setAttribute("aria-live", "polite");
+  const label = humanLabel(result.heatmap.label || result.label || result.best_guess || "");
+  const toggle = button("Show where it looked", async () => {
+    const on = toggle.getAttribute("aria-pressed") !== "true";
+    toggle.setAttribute("aria-pressed", String(on));
+    const img = $("preview");
+    if (on && !img.complete) await img.decode().catch(() => {}); // its size places the map
+    if (!toggle.isConnected) return; // a newer photo or answer came meanwhile
+    if (on) drawHeat($("heat"), grid, result.crop, img.naturalWidth, img.naturalHeight);
+    $("heat").hidden = !on;
+    if (on) reveal($("frame")); // on a phone the photo sits above the answer
+    said.textContent = on
+      ? `${describeHeat(grid)} The brighter (yellow), the more that part counted for ${label}.`
+      : "";
+  });
+  toggle.setAttribute("aria-pressed", "false");
+  toggle.setAttribute("aria-controls", "heat");
+  $("result-actions").replaceChildren(toggle, said);
+}
+
+function drawAnswer(result, upload, seconds, knownLabels) {
   const scores = result.scores || [];
   if (result.unknown) {
     const labels = knownLabels.length ? knownLabels : scores.map((s) => s.label);
@@ -177,11 +241,17 @@ export function showResult(result, upload, seconds, knownLabels) {
   setResult("known", verdict, scoreList(scores, result.label), uploadNote(upload, seconds));
 }
 
-/** A failure, in words, with "Try again" when resending can help. */
-export function showError(error, { onRetry, onPick }) {
-  const { title, detail, retry } = describeError(error);
-  setResult("error", el("p", "error-title", title), el("p", "explain", detail),
-    ...(error.requestId && error.status >= 500
+/**
+ * A failure, in words, naming the file, with "Try again" when resending can help. A file the
+ * model can't use leaves no preview behind (nothing looks like the bad file). A deployment
+ * problem (no model) shows no request id: there is nothing for a visitor to report.
+ */
+export function showError(error, { name, onRetry, onPick }) {
+  const { title, detail, retry, operator } = describeError(error);
+  if (!retry) clearPreview();
+  setResult("error", ...(name ? [el("p", "error-file", name)] : []),
+    el("p", "error-title", title), el("p", "explain", detail),
+    ...(error.requestId && error.status >= 500 && !operator
       ? [el("p", "note", `Request id: ${error.requestId}`)] // what the message says to report
       : []));
   const actions = [];
