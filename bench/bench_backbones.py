@@ -92,10 +92,17 @@ def main() -> int:
     import keras  # noqa: F401  (imported before timing)
 
     shifted = None
-    if not args.no_shifted and bench_unknown.IN_DIST.is_dir():
+    if (
+        not args.no_shifted
+        and bench_unknown.IN_DIST.is_dir()
+        and (hardlib.HARD_ROOT / bench_unknown.SHIFTED).is_dir()
+    ):
         originals = hardlib.load_folder(bench_unknown.IN_DIST)
         shifted = (originals, bench_unknown.shifted_paths(originals))
 
+    if not folders and shifted is None:
+        print(f"skipped: no hard folders under {hardlib.HARD_ROOT} (run bench/hardsets.py)")
+        return 0
     combos = [*args.backbones, *args.concat]
     speed = latency(sorted({p for c in combos for p in c.split("+")}), args.runs)
     rows = []
