@@ -9,7 +9,9 @@ head (training/head.py) and, as a check, tuned logistic regression, by stratifie
 Wilson 95% interval; the backbone ONNX's size on disk and its median latency for one
 image on ONE core (onnxruntime, intra_op_num_threads=1, best of 5 interleaved rounds;
 ``a+b`` = the sum: one graph running both). The head adds 1280 x classes floats
-(~20 KB): negligible.
+(~20 KB): negligible. Also ``vader_elsa->shifted`` (if /work/shared is there): grouped
+5-fold over the vader_elsa originals, each head answering the re-styled copies
+(bench/hardsets.py) of its held-out originals: in-class photos "from elsewhere".
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import statistics
 import time
 
 import bench_heads
+import bench_unknown
 import hardlib
 import numpy as np
 
@@ -66,17 +69,40 @@ def latency(backbones: list[str], runs: int, rounds: int = 5) -> dict[str, tuple
     return {b: (best[b], sessions[b][1]) for b in backbones}
 
 
+def shifted_accuracy(fit, x, xs, folder) -> tuple[int, int]:
+    """Train on the originals of 4 folds, answer the re-styled copies of the 5th."""
+    correct = 0
+    for train_idx, held_idx in hardlib.outer_splits(folder.y, folder.groups):
+        predict = fit(x[train_idx], folder.y[train_idx], folder.groups[train_idx],
+                      len(folder.labels))  # fmt: skip
+        correct += int((predict(xs[held_idx]).argmax(axis=1) == folder.y[held_idx]).sum())
+    return correct, len(folder.y)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--backbones", nargs="+", default=list(DEFAULT_BACKBONES))
     parser.add_argument("--concat", nargs="*", default=list(DEFAULT_CONCAT))
     parser.add_argument("--folders", nargs="+", default=list(hardlib.HARD_FOLDERS))
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--no-shifted", action="store_true", help="skip vader_elsa->shifted")
     args = parser.parse_args()
     folders = [hardlib.load_folder(hardlib.HARD_ROOT / f) for f in args.folders
                if (hardlib.HARD_ROOT / f).is_dir()]  # fmt: skip
     import keras  # noqa: F401  (imported before timing)
 
+    shifted = None
+    if (
+        not args.no_shifted
+        and bench_unknown.IN_DIST.is_dir()
+        and (hardlib.HARD_ROOT / bench_unknown.SHIFTED).is_dir()
+    ):
+        originals = hardlib.load_folder(bench_unknown.IN_DIST)
+        shifted = (originals, bench_unknown.shifted_paths(originals))
+
+    if not folders and shifted is None:
+        print(f"skipped: no hard folders under {hardlib.HARD_ROOT} (run bench/hardsets.py)")
+        return 0
     combos = [*args.backbones, *args.concat]
     speed = latency(sorted({p for c in combos for p in c.split("+")}), args.runs)
     rows = []
@@ -84,6 +110,15 @@ def main() -> int:
         parts = combo.split("+")
         ms = sum(speed[p][0] for p in parts)
         mb = sum(speed[p][1] for p in parts)
+        if shifted is not None:
+            x = np.concatenate([hardlib.features(shifted[0].paths, p) for p in parts], axis=1)
+            xs = np.concatenate([hardlib.features(shifted[1], p) for p in parts], axis=1)
+            for head, fit in (("new", bench_heads.fit_new),
+                              ("logreg-cv", bench_heads.fit_logreg_cv)):  # fmt: skip
+                k, n = shifted_accuracy(fit, x, xs, shifted[0])
+                rows.append([combo, "vader_elsa->shifted", head, hardlib.proportion(k, n),
+                             f"{ms:.1f}", f"{mb:.1f}"])  # fmt: skip
+                print(" | ".join(rows[-1]), flush=True)
         for folder in folders:
             x = np.concatenate([hardlib.features(folder.paths, p) for p in parts], axis=1)
             for head, fit in (("new", bench_heads.fit_new),

@@ -39,6 +39,12 @@ SHIFTED = "vader_elsa_shifted"
 IN_DIST = hardlib.ROOT.parent / "shared" / "data" / "vader_elsa"
 
 
+def shifted_paths(folder: hardlib.Folder) -> list:
+    """The re-styled copy (bench/hardsets.py) of each original photo."""
+    root = hardlib.HARD_ROOT / SHIFTED
+    return [root / p.parent.name / f"{p.stem}-shifted.jpg" for p in folder.paths]
+
+
 def unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
@@ -131,9 +137,8 @@ def main() -> int:
         print(f"skipped: needs {IN_DIST} and {shifted_root} (run bench/hardsets.py)")
         return 0
     folder = hardlib.load_folder(IN_DIST)
-    shifted_paths = [shifted_root / p.parent.name / f"{p.stem}-shifted.jpg" for p in folder.paths]
     x = hardlib.features(folder.paths, args.backbone).astype(np.float64)
-    xs = hardlib.features(shifted_paths, args.backbone).astype(np.float64)
+    xs = hardlib.features(shifted_paths(folder), args.backbone).astype(np.float64)
     unrelated = [b for _, b in probe_images()]
     unrelated += [p.read_bytes() for p in sorted((hardlib.HARD_ROOT / "unrelated").iterdir())]
     xu = hardlib.feature_bytes(unrelated, args.backbone).astype(np.float64)

@@ -6,11 +6,12 @@ import warnings
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 from training import head as H
 
 
-def grouped_features(seed: int, n_groups: int = 60, d: int = 150, classes: int = 3):
+def grouped_features(seed: int, n_groups: int = 120, d: int = 150, classes: int = 3):
     """Few photos, many features, most of them noise, each photo with a near-copy in
     its group (as a duplicate group from the dataset check): a linear model wins only
     with the right, strong regularisation, and only grouped CV measures it honestly."""
@@ -26,14 +27,18 @@ def grouped_features(seed: int, n_groups: int = 60, d: int = 150, classes: int =
 
 
 def logistic_regression_cv(x, y, groups, x_test):
+    """The tuned linear baseline: standardised LogisticRegressionCV, the same C grid,
+    its folds grouped like ours (the strongest fair version of it)."""
     from sklearn.linear_model import LogisticRegressionCV
     from sklearn.preprocessing import StandardScaler
 
     scaler = StandardScaler().fit(x)
     splits = H._inner_splits(y, groups, 5, 0)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), threadpool_limits(1):
         warnings.simplefilter("ignore")
-        model = LogisticRegressionCV(Cs=10, cv=splits, class_weight="balanced", max_iter=2000)
+        model = LogisticRegressionCV(
+            Cs=list(H.C_GRID), cv=splits, class_weight="balanced", max_iter=1000
+        )
         model.fit(scaler.transform(x), y)
     return model.predict_proba(scaler.transform(x_test))
 
@@ -47,18 +52,22 @@ def grouped_cv_accuracy(fit_predict, x, y, groups) -> float:
     return correct / len(y)
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_exact_head_at_least_as_good_as_logistic_regression_cv(seed):
-    x, y, groups = grouped_features(seed)
+@pytest.mark.slow
+def test_exact_head_at_least_as_good_as_logistic_regression_cv():
+    """Grouped 5-fold CV accuracy, averaged over three generated datasets (one dataset
+    alone is a coin toss of a photo or two either way)."""
 
     def ours(xt, yt, gt, xe):
         return H.fit_fold(xt, yt, n_classes=3, groups=gt).predict_proba(xe)
 
-    new = grouped_cv_accuracy(ours, x, y, groups)
-    baseline = grouped_cv_accuracy(logistic_regression_cv, x, y, groups)
-    print(f"seed {seed}: new head {new:.3f}, LogisticRegressionCV {baseline:.3f}")
-    assert new >= baseline
-    assert new > 1 / 3 + 0.2  # and it learnt something real
+    new, baseline = [], []
+    for seed in range(3):
+        x, y, groups = grouped_features(seed)
+        new.append(grouped_cv_accuracy(ours, x, y, groups))
+        baseline.append(grouped_cv_accuracy(logistic_regression_cv, x, y, groups))
+    print(f"new head {new}, LogisticRegressionCV {baseline}")
+    assert np.mean(new) >= np.mean(baseline)
+    assert min(new) > 1 / 3 + 0.25  # and it learnt something real
 
 
 def test_chosen_c_is_strong_regularisation_on_noisy_features():
@@ -106,7 +115,7 @@ def test_head_trainer_keeps_the_cross_validation_interface():
     x, y, _ = grouped_features(4)
     trainer = H.HeadTrainer(x.shape[1], 3, H.HeadConfig())
     first = trainer.fit(x[:80], y[:80], x[80:100], y[80:100])
-    assert H.predict_proba(first.model, x[100:]).shape == (20, 3)
+    assert H.predict_proba(first.model, x[100:]).shape == (len(x) - 100, 3)
     assert first.seconds > 0 and first.chosen_c in H.C_GRID
 
 
