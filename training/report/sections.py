@@ -306,6 +306,12 @@ def training_curves(data: ReportInput) -> str:
     curves = plots.curves_png(data.history)
     if not curves:
         return ""
+    if data.history.get("C"):  # the exact head: no epochs, a regularisation chosen by CV
+        return (
+            "<h2>Choosing the regularisation</h2><p class='muted'>Held-out loss of the "
+            "training photos' inner cross-validation for each strength; the red line is the "
+            f"one kept.</p><img class='plot' src='{curves}' alt='regularisation'>"
+        )
     return f"<h2>Training curves</h2><img class='plot' src='{curves}' alt='curves'>"
 
 
