@@ -306,3 +306,12 @@ def test_uncertain_rule_is_the_cores():
     p = np.array([[0.55, 0.45], [0.7, 0.3], [0.4, 0.35, 0.25][:2]])
     assert is_uncertain(p, 0.2).tolist() == [True, False, True]
     assert is_uncertain(p, 0.0).tolist() == [False, False, False]
+
+
+def test_head_config_refuses_bad_values():
+    from training.head import HeadConfig
+
+    for bad in ({"c_grid": ()}, {"inner_folds": 1}, {"dropout": 1.0}, {"score": "magic"}):
+        with pytest.raises(ConfigError):
+            HeadConfig(**bad)
+    assert HeadConfig().score == "calibrated_log_loss"

@@ -42,6 +42,7 @@ INNER_FOLDS = 3
 # of the optimum); choosing C only needs the ranking of the grid's scores, 4x cheaper.
 FINAL_TOL = 1e-6
 SELECT_TOL = 1e-4
+SCORES = ("calibrated_log_loss", "log_loss", "accuracy")  # what can choose C
 LOGITS = "logits"
 PROBABILITIES = "probabilities"
 
@@ -64,6 +65,21 @@ class HeadConfig:
     patience: int = 6  # early stopping on validation loss...
     min_delta: float = 1e-3  # ...once it improves by less than this (it creeps down forever)
     standardise: bool = True  # Keras path: a Normalization layer first
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not self.c_grid or min(self.c_grid) <= 0:
+            problems.append("c_grid needs positive regularisation strengths")
+        if self.inner_folds < 2 or self.max_iter < 1 or self.epochs < 1 or self.batch_size < 1:
+            problems.append("inner_folds >= 2, max_iter, epochs and batch_size >= 1")
+        if not 0 <= self.dropout < 1 or self.l2 < 0 or self.learning_rate <= 0:
+            problems.append("dropout in [0, 1), l2 >= 0 and learning_rate > 0")
+        if self.hidden < 0 or self.score not in SCORES:
+            problems.append(f"hidden >= 0 and score one of {SCORES}")
+        if problems:
+            from training.settings import ConfigError
+
+            raise ConfigError("Invalid head settings: " + "; ".join(problems) + ".")
 
 
 @dataclass

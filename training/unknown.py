@@ -29,11 +29,12 @@ import numpy as np
 
 from isit.errors import IsitError
 from isit.imaging import decode
+from training import settings
 
 METHOD = "nearest_class_centroid_cosine_distance"
 TARGET_ACCEPTANCE = 0.95
 NEGATIVE_LABELS = ("other", "unknown")
-CALIBRATION_FOLDS = 5
+CALIBRATION_FOLDS = settings.FOLDS
 
 
 def l2_normalise(x: np.ndarray) -> np.ndarray:
@@ -68,12 +69,9 @@ def out_of_fold_scores(
 
     In-distribution photos the centroids never saw: what the threshold is chosen on.
     """
-    from sklearn.model_selection import StratifiedGroupKFold
+    from training.oof import out_of_fold
 
-    folds = max(2, min(folds, int(np.bincount(y, minlength=n_classes).min())))
-    scores = np.zeros(len(y), dtype=np.float32)
-    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
-    for fit_idx, held_idx in splitter.split(features, y, groups):
+    def fit_and_score(fit_idx: np.ndarray, held_idx: np.ndarray) -> np.ndarray:
         unit = l2_normalise(features[fit_idx])
         centroids = np.stack(
             [
@@ -83,8 +81,10 @@ def out_of_fold_scores(
                 for c in range(n_classes)
             ]
         )
-        scores[held_idx] = ood_scores(features[held_idx], l2_normalise(centroids))
-    return scores
+        return ood_scores(features[held_idx], l2_normalise(centroids))
+
+    scores = out_of_fold(fit_and_score, y, groups, folds=folds, seed=seed, n_classes=n_classes)
+    return scores.astype(np.float32) if len(scores) else np.zeros(len(y), np.float32)
 
 
 def choose_threshold(
