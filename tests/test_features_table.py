@@ -150,3 +150,31 @@ def test_check_from_the_table_keeps_user_split_folders(backbone, tmp_path) -> No
     for key in (*COMPARED, "images", "leaks", "user_splits"):
         assert from_table[key] == direct[key], key
     assert direct["leaks"]
+
+
+@pytest.mark.slow
+def test_train_from_the_table_is_the_same_as_from_the_folder(tmp_path) -> None:
+    """`isit train DATA --features DIR`: same groups, split and (within tolerance) model."""
+    from isit.bundle import ModelBundle
+    from isit.imaging import read_image_bytes
+    from training.api import train
+    from training.features_table import write_features
+    from training.sampledata import generate
+    from training.settings import TrainConfig
+
+    data = generate(tmp_path / "data", per_class=12, min_side=64, max_side=96, seed=4)
+    table = tmp_path / "features"
+    write_features(data, table, engine="local", backbone="mobilenet_v2", progress=False)
+    config = TrainConfig(probes=False)
+    direct = train(data, tmp_path / "direct", config, quiet=True, progress=False)
+    tabled = train(
+        data, tmp_path / "tabled", config, quiet=True, progress=False, features_dir=table
+    )
+    assert tabled.metrics["split"] == direct.metrics["split"]
+    assert tabled.cache_computed == 0  # every feature came from the table or the cache
+    assert tabled.metrics["test"]["accuracy"] == pytest.approx(direct.metrics["test"]["accuracy"])
+    photos = [read_image_bytes(p) for p in sorted(data.rglob("*.*"))[:6]]
+    a = ModelBundle(direct.model_path).predict_many(photos)
+    b = ModelBundle(tabled.model_path).predict_many(photos)
+    for x, y in zip(a, b, strict=True):
+        assert x.label == y.label and abs(x.confidence - y.confidence) < 1e-4

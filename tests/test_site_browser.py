@@ -1192,3 +1192,20 @@ def test_not_sure_shows_where_it_looked_for_its_best_guess(page, examples, model
     said = page.inner_text(".where-text")
     assert said.startswith("It looked mostly at the top-right.")
     assert f"counted for {human(first)}." in said
+
+
+@pytest.mark.parametrize(("width", "height"), [(1280, 800), (390, 844)])
+def test_report_first_screen_reads_plainly(browser, trained_model, width, height):
+    """The report as a person first sees it (issue 16), kept as a screenshot."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.goto(trained_model.report_path.as_uri())
+    headline = page.inner_text(".headline")
+    assert headline.startswith("Right on ") and "held-out photos" in headline
+    text = page.inner_text("body")
+    assert "What next" in text and "isit serve --model" in text
+    for jargon in ("epochs (best)", "Expected calibration error:"):
+        assert jargon not in text
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"report-{width}.png"))
+    context.close()
