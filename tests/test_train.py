@@ -74,7 +74,7 @@ def test_onnx_file_is_the_whole_model_and_matches_keras(trained_model, sample_da
     # One graph: the backbone joined to the head, image in, the two contract outputs out.
     graph = onnx.load(str(trained_model.model_path)).graph
     assert [i.name for i in graph.input] == ["image"]
-    assert [o.name for o in graph.output] == ["probabilities", "ood_score"]
+    assert [o.name for o in graph.output] == ["probabilities", "ood_score", "heatmap"]  # issue 15
 
     bundle = ModelBundle(trained_model.model_path)
     meta = bundle.metadata

@@ -179,7 +179,11 @@ def test_export_joins_backbone_and_head_and_passes_parity(export_inputs, tmp_pat
     model = onnx.load(str(path))
     onnx.checker.check_model(model)
     assert [i.name for i in model.graph.input] == ["image"]
-    assert [o.name for o in model.graph.output] == ["probabilities", "ood_score"]
+    assert [o.name for o in model.graph.output] == [
+        "probabilities",
+        "ood_score",
+        "heatmap",
+    ]  # issue 15
     assert ModelBundle(path).metadata == metadata
     assert not list(tmp_path.glob(".*.tmp"))  # the atomic write left nothing behind
     parity = check_parity(path, images, *_expected(head, x, centroids))

@@ -10,9 +10,11 @@ model's input), two rules, chosen so that clean generated and real folders stay 
   area, so evenly spread evidence puts ~36% there; an object in the middle, far less),
   and at least ``BORDER_RATIO`` times the other classes' (median) share (photos of one
   folder share their style: it is the difference between classes that shows a frame).
-- **One fixed spot**: a window of a fifth of the side holds more than ``SPOT_SHARE`` of
-  the class's average evidence (4% of the area), and at least ``SPOT_AGREEMENT`` of its
-  photos have their strongest point inside it.
+- **One fixed spot** on the edge (a logo, a watermark; a subject in the middle is
+  normal): a window of a fifth of the side touching the border holds more than
+  ``SPOT_SHARE`` of the class's average evidence (it is 4% of the area), at least
+  ``SPOT_RATIO`` times the other classes' share of theirs in the same window, and at
+  least ``SPOT_AGREEMENT`` of the class's photos peak inside it.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ BORDER = 0.10
 BORDER_SHARE = 0.38
 BORDER_RATIO = 1.3
 SPOT = 0.20
-SPOT_SHARE = 0.35
-SPOT_AGREEMENT = 0.70
+SPOT_SHARE = 0.15
+SPOT_RATIO = 2.0
+SPOT_AGREEMENT = 0.35  # random peaks land in a window 4% of the time
 UPSAMPLE = 60  # rows/cols the maps are compared at (a 7x7 map is coarse)
 MIN_PHOTOS = 5
 
@@ -40,6 +43,8 @@ class ClassEvidence:
     spot_agreement: float  # photos whose peak lies in that window
     spot_where: str  # "top-left corner", "centre", ...
     photos: int
+    mean: np.ndarray  # the class's average evidence [UPSAMPLE, UPSAMPLE]
+    spot: tuple[int, int, int]  # (row, col, size) of its strongest edge window
 
 
 def evidence(class_map: np.ndarray) -> np.ndarray:
@@ -72,12 +77,20 @@ def _where(row: int, col: int, size: int) -> str:
     return f"{vertical} edge" if horizontal == "centre" else f"{vertical}-{horizontal} corner"
 
 
+def _window_sums(mean: np.ndarray, size: int) -> np.ndarray:
+    """Evidence in every ``size`` x ``size`` window; windows off the border count -1."""
+    sums = np.lib.stride_tricks.sliding_window_view(mean, (size, size)).sum(axis=(2, 3))
+    edge = np.zeros(sums.shape, bool)
+    edge[0, :] = edge[-1, :] = edge[:, 0] = edge[:, -1] = True
+    return np.where(edge, sums, -1.0)
+
+
 def class_evidence(label: str, maps: np.ndarray) -> ClassEvidence:
     """``maps``: ``[n, h, w]`` heatmaps of this class on n photos of this class."""
     each = np.stack([evidence(m) for m in maps])
     mean = each.mean(axis=0)
     size = max(1, round(SPOT * UPSAMPLE))
-    sums = np.lib.stride_tricks.sliding_window_view(mean, (size, size)).sum(axis=(2, 3))
+    sums = _window_sums(mean, size)
     row, col = np.unravel_index(int(np.argmax(sums)), sums.shape)
     peaks = [np.unravel_index(int(np.argmax(e)), e.shape) for e in each]
     inside = [row <= r < row + size and col <= c < col + size for r, c in peaks]
@@ -88,15 +101,20 @@ def class_evidence(label: str, maps: np.ndarray) -> ClassEvidence:
         spot_agreement=float(np.mean(inside)),
         spot_where=_where(int(row), int(col), size),
         photos=len(maps),
+        mean=mean,
+        spot=(int(row), int(col), size),
     )
 
 
-def warning_for(found: ClassEvidence, display: str, others_border: float = 0.0) -> str | None:
+def warning_for(
+    found: ClassEvidence, display: str, others_border: float = 0.0, others_spot: float = 0.0
+) -> str | None:
     """The warning for one class, or None. One spot first: a corner stamp is on the
     border too, and "one spot" says more."""
     if found.photos < MIN_PHOTOS:
         return None
-    if found.spot_share > SPOT_SHARE and found.spot_agreement >= SPOT_AGREEMENT:
+    spot = found.spot_share > max(SPOT_SHARE, SPOT_RATIO * others_spot)
+    if spot and found.spot_agreement >= SPOT_AGREEMENT:
         return (
             f"{display} photos: the model looks mostly at one spot, the {found.spot_where} "
             f"({found.spot_share:.0%} of the evidence, the strongest point there in "
@@ -119,9 +137,12 @@ def shortcut_warnings(
     found = [class_evidence(label, maps) for label, maps in maps_by_class.items() if len(maps)]
     warnings = []
     for f in found:
-        shares = [o.border_share for o in found if o is not f]
-        others = float(np.median(shares)) if shares else 0.0
-        warning = warning_for(f, f.label, others)
+        others = [o for o in found if o is not f]
+        border = float(np.median([o.border_share for o in others])) if others else 0.0
+        row, col, size = f.spot
+        window = [o.mean[row : row + size, col : col + size].sum() for o in others]
+        spot = float(np.median(window)) if others else 0.0
+        warning = warning_for(f, f.label, border, spot)
         if warning is not None:
             warnings.append(warning)
     return warnings, found
