@@ -222,6 +222,19 @@ def _listing(items: list[str], limit: int) -> list[str]:
     return lines
 
 
+def _headline_by_cross_validation(report: DatasetReport) -> bool:
+    """Training's rule (training.pipeline.data): cross-validation unless the test split
+    has MIN_TEST_PHOTOS photos and MIN_TEST_PER_CLASS of each class."""
+    from training.settings import MIN_TEST_PER_CLASS, MIN_TEST_PHOTOS
+
+    tests = [ci.split["test"] for ci in report.class_info.values()]
+    return (
+        report.cross_validation
+        or sum(tests) < MIN_TEST_PHOTOS
+        or min(tests, default=0) < MIN_TEST_PER_CLASS
+    )
+
+
 def format_summary(report: DatasetReport, *, limit: int = 10) -> str:
     """A readable summary: classes, problems, duplicates, split, warnings, fatal errors."""
     readable = len(report.images)
@@ -292,9 +305,10 @@ def format_summary(report: DatasetReport, *, limit: int = 10) -> str:
         lines += [f"  - {f}" for f in report.fatal]
     else:
         how = (
-            "k-fold cross-validation"
-            if report.cross_validation
-            else "the held-out val and test splits"
+            "k-fold cross-validation over every photo (the test split is too small to say "
+            "much)"
+            if _headline_by_cross_validation(report)
+            else "the held-out test split"
         )
         lines.append(f"OK: ready to train; accuracy will be measured with {how}.")
     # Names with undecodable bytes or control characters are shown escaped, line by line.
