@@ -290,7 +290,8 @@ def load_bundle(path: str | os.PathLike[str], threads: int | None = None) -> Mod
 
 def named_model_file(value: str | os.PathLike[str], what: str = "MODEL.onnx") -> Path:
     """The model file a command line names, checked before any work, with what to do
-    when it is a folder, missing, or not an isit model (raises :class:`IsitError`)."""
+    when it is a folder, missing, or not an isit model (raises :class:`IsitError`). It is
+    loaded once, into :func:`load_bundle`'s cache, where callers find it again."""
     path = Path(value)
     if path.is_dir():
         inside = path / "model.onnx"
@@ -302,7 +303,7 @@ def named_model_file(value: str | os.PathLike[str], what: str = "MODEL.onnx") ->
             f"model.onnx went), or run `isit demo`; then give that file as {what}."
         )
     try:
-        ModelBundle(path)
+        load_bundle(path)  # the process-wide session: its user gets this one, not another
     except ModelError as exc:
         raise ModelError(f"{path} is not a model isit can use: {exc.message}") from exc
     return path

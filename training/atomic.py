@@ -21,8 +21,11 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write_with(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None]) -> Path:
-    """Create/replace ``path`` with what ``write(binary_file)`` writes; parents are made."""
+def atomic_write_with(
+    path: str | os.PathLike[str], write: Callable[[IO[bytes]], None], *, sync: bool = True
+) -> Path:
+    """Create/replace ``path`` with what ``write(binary_file)`` writes; parents are made.
+    ``sync=False`` skips the fsync, for files that are cheap to make again (caches)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -30,7 +33,8 @@ def atomic_write_with(path: str | os.PathLike[str], write: Callable[[IO[bytes]],
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
-            os.fsync(handle.fileno())
+            if sync:
+                os.fsync(handle.fileno())
         os.chmod(tmp_name, 0o666 & ~_umask())
         os.replace(tmp_name, target)
     except BaseException:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from isit.bundle import ModelBundle
+from isit.bundle import ModelBundle, load_bundle
 from isit.errors import IsitError
 from isit.imaging import preprocess_batch
 from training import fingerprints
@@ -221,7 +221,7 @@ def evaluate(
     Raises :class:`UnknownLabels` naming folders the model does not know, and
     :class:`isit.errors.IsitError` for an unusable model or folder.
     """
-    bundle = ModelBundle(model_path)
+    bundle = load_bundle(model_path)  # loaded once per process (the CLI checked it first)
     root = Path(data_dir)
     folder = _scan(root, bundle)
     interp, unreadable = _interpret(bundle, folder, progress)

@@ -12,23 +12,34 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from training.stats import proportion
 
 
+def reliability_bins(
+    probabilities: np.ndarray, y_true: np.ndarray, bins: int = 10
+) -> list[tuple[float, float, float]]:
+    """``(share of photos, mean confidence, share right)`` of each non-empty equal-width
+    confidence bin; bin i holds confidences in (i/bins, (i+1)/bins], 0 in the first."""
+    confidence = probabilities.max(axis=1)
+    correct = probabilities.argmax(axis=1) == y_true
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    index = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, bins - 1)
+    return [
+        (float(m.mean()), float(confidence[m].mean()), float(correct[m].mean()))
+        for m in (index == b for b in range(bins))
+        if m.any()
+    ]
+
+
 def expected_calibration_error(
     probabilities: np.ndarray, y_true: np.ndarray, bins: int = 10
 ) -> float:
     """Mean |confidence - accuracy| over equal-width confidence bins, weighted by bin size."""
     if len(y_true) == 0:
         return 0.0
-    confidence = probabilities.max(axis=1)
-    correct = probabilities.argmax(axis=1) == y_true
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    # Bin i holds confidences in (edges[i], edges[i+1]]; 0 goes into the first bin.
-    index = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, bins - 1)
-    ece = 0.0
-    for b in range(bins):
-        mask = index == b
-        if mask.any():
-            ece += mask.mean() * abs(float(confidence[mask].mean()) - float(correct[mask].mean()))
-    return float(ece)
+    return float(
+        sum(
+            share * abs(conf - right)
+            for share, conf, right in reliability_bins(probabilities, y_true, bins)
+        )
+    )
 
 
 def classification_metrics(

@@ -16,7 +16,6 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -28,15 +27,11 @@ from tqdm import tqdm
 
 from isit.features import FeatureExtractor
 from isit.imaging import decode, normalize, read_image_bytes, to_pixels
+from training import settings
+from training.atomic import atomic_write_with
 
 # Bump when the augmentation recipe changes: old augmented views are then not reused.
 AUGMENT_VERSION = 1
-
-
-def cache_root() -> Path:
-    """``$ISIT_CACHE_DIR`` or ``~/.cache/isit``."""
-    env = os.environ.get("ISIT_CACHE_DIR")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "isit"
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -104,7 +99,7 @@ class FeatureCache:
             sort_keys=True,
         )
         self.key = f"{backbone.name}-{hashlib.sha256(tag.encode()).hexdigest()[:16]}"
-        self.dir = Path(root) if root is not None else cache_root() / "features" / self.key
+        self.dir = Path(root) if root is not None else settings.cache_root() / "features" / self.key
         self.batch_size = batch_size
         # None: a progress bar only when a person watches (stderr is a terminal).
         self.progress = sys.stderr.isatty() if progress is None else progress
@@ -127,13 +122,12 @@ class FeatureCache:
         return vector if vector.shape == (self.extractor.feature_dim,) else None
 
     def _store(self, entry: Entry, vector: np.ndarray) -> None:
-        path = self._path(entry)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Atomic: a concurrent or interrupted run never sees half a file.
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "wb") as handle:
-            np.save(handle, vector.astype(np.float32), allow_pickle=False)
-        os.replace(tmp, path)
+        # Atomic: a concurrent or interrupted run never sees half a file. Not fsynced: a
+        # cache entry lost in a power cut is just computed again.
+        data = vector.astype(np.float32)
+        atomic_write_with(
+            self._path(entry), lambda h: np.save(h, data, allow_pickle=False), sync=False
+        )
 
     def _pixels(self, entry: Entry) -> np.ndarray:
         """Decode + (augment) + the core's resize rule + normalisation."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from isit.bundle import ModelBundle
+from isit.bundle import load_bundle
 from training.doctor import DatasetReport
 from training.label_issues import LabelIssue, likely_mistakes, quick_out_of_fold
 from training.pipeline.data import training_data_from
@@ -26,7 +26,7 @@ def review_folder(
 
     report.raise_if_fatal()
     data = training_data_from(report)
-    backbone = resolve_backbone(ModelBundle(model_path).metadata.backbone.name, lambda _: None)
+    backbone = resolve_backbone(load_bundle(model_path).metadata.backbone.name, lambda _: None)
     config = TrainConfig(backbone=backbone.name, probes=False)
     features = compute_features(data, backbone, config, progress)
     samples = data.train + data.val + data.test

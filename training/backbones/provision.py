@@ -11,7 +11,6 @@ Cache folder: ``$ISIT_CACHE_DIR`` or ``~/.cache/isit``, then ``backbones/``.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from isit.metadata import FEATURES, ModelMetadata
+from training import settings
 from training.backbones.registry import BackboneDef, get_backbone
 
 # Bump when the Keras rebuild or the export changes the ONNX graph: old files become stale.
@@ -26,9 +26,8 @@ BUILDER_VERSION = "1"
 
 
 def cache_dir() -> Path:
-    """``$ISIT_CACHE_DIR`` or ``~/.cache/isit`` (read on every call, so tests can set it)."""
-    root = os.environ.get("ISIT_CACHE_DIR") or os.path.join("~", ".cache", "isit")
-    return Path(root).expanduser()
+    """The cache root of :func:`training.settings.cache_root` (read on every call)."""
+    return settings.cache_root()
 
 
 def backbone_path(backbone: BackboneDef | str) -> Path:

@@ -45,12 +45,12 @@ def _show(line: str, file: IO[str]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from isit.bundle import ModelBundle, named_model_file
+    from isit.bundle import load_bundle, named_model_file
     from isit.errors import IsitError
     from training.batch_predict import list_images, predict_files
     from training.predictions import CopySorter, format_line, to_json
 
-    bundle = ModelBundle(named_model_file(args.model))
+    bundle = load_bundle(named_model_file(args.model))
     if args.copy_to is not None:
         from training import copy_to
 

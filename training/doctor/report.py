@@ -9,6 +9,7 @@ from typing import Any
 
 from isit.display import display_path
 from isit.errors import IsitError
+from training.doctor.split import headline_by_cross_validation
 
 NEGATIVE_CLASS_NAMES = ("other", "unknown")  # training uses these as "none of the above"
 JSON_VERSION = 1
@@ -222,19 +223,6 @@ def _listing(items: list[str], limit: int) -> list[str]:
     return lines
 
 
-def _headline_by_cross_validation(report: DatasetReport) -> bool:
-    """Training's rule (training.pipeline.data): cross-validation unless the test split
-    has MIN_TEST_PHOTOS photos and MIN_TEST_PER_CLASS of each class."""
-    from training.settings import MIN_TEST_PER_CLASS, MIN_TEST_PHOTOS
-
-    tests = [ci.split["test"] for ci in report.class_info.values()]
-    return (
-        report.cross_validation
-        or sum(tests) < MIN_TEST_PHOTOS
-        or min(tests, default=0) < MIN_TEST_PER_CLASS
-    )
-
-
 def format_summary(report: DatasetReport, *, limit: int = 10) -> str:
     """A readable summary: classes, problems, duplicates, split, warnings, fatal errors."""
     readable = len(report.images)
@@ -307,7 +295,10 @@ def format_summary(report: DatasetReport, *, limit: int = 10) -> str:
         how = (
             "k-fold cross-validation over every photo (the test split is too small to say "
             "much)"
-            if _headline_by_cross_validation(report)
+            if headline_by_cross_validation(
+                [ci.split["test"] for ci in report.class_info.values()],
+                report.cross_validation,
+            )
             else "the held-out test split"
         )
         lines.append(f"OK: ready to train; accuracy will be measured with {how}.")

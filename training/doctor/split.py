@@ -149,3 +149,16 @@ def cross_validation_folds(
         for rank, key in enumerate(sorted(keys, key=lambda g: (unit(g), g))):
             folds[key] = rank % k
     return folds
+
+
+def headline_by_cross_validation(test_per_class: Sequence[int], class_too_small: bool) -> bool:
+    """Training's rule for where its numbers come from: cross-validation over every photo
+    unless the test split has ``MIN_TEST_PHOTOS`` photos and ``MIN_TEST_PER_CLASS`` of
+    each class (see :mod:`training.settings`), or when a class is too small to hold out."""
+    from training.settings import MIN_TEST_PER_CLASS, MIN_TEST_PHOTOS
+
+    return (
+        class_too_small
+        or sum(test_per_class) < MIN_TEST_PHOTOS
+        or min(test_per_class, default=0) < MIN_TEST_PER_CLASS
+    )

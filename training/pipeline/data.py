@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from training.doctor import DatasetInvalid, DatasetReport, check_dataset, format_summary
+from training.doctor.split import headline_by_cross_validation
 from training.settings import MIN_TEST_PER_CLASS, MIN_TEST_PHOTOS
 from training.unknown import NEGATIVE_LABELS
 
@@ -74,11 +75,7 @@ class TrainingData:
         split: when a class is too small for held-out splits, or the test split is too
         small to say much (settings.MIN_TEST_PHOTOS, MIN_TEST_PER_CLASS)."""
         per_class = [sum(s.label == label for s in self.test) for label in self.labels]
-        return (
-            self.cross_validate
-            or len(self.test) < MIN_TEST_PHOTOS
-            or min(per_class, default=0) < MIN_TEST_PER_CLASS
-        )
+        return headline_by_cross_validation(per_class, self.cross_validate)
 
     def headline_reason(self) -> str:
         if not self.headline_by_cross_validation:

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from training.evaluation import reliability_bins
+
 
 def png_uri(fig: Any) -> str:
     import matplotlib.pyplot as plt
@@ -86,17 +88,6 @@ def ood_png(held_out: np.ndarray, probes: np.ndarray | None, threshold: float) -
     return png_uri(fig)
 
 
-def _reliability_curve(probabilities: np.ndarray, y: np.ndarray, bins: int) -> tuple:
-    confidence = probabilities.max(axis=1)
-    correct = probabilities.argmax(axis=1) == y
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    index = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, bins - 1)
-    used = [b for b in range(bins) if (index == b).any()]
-    mean_conf = [float(confidence[index == b].mean()) for b in used]
-    accuracy = [float(correct[index == b].mean()) for b in used]
-    return mean_conf, accuracy
-
-
 def reliability_png(raw: np.ndarray, calibrated: np.ndarray, y: np.ndarray, bins: int = 10) -> str:
     """Confidence against accuracy, before and after temperature scaling."""
     import matplotlib.pyplot as plt
@@ -105,7 +96,8 @@ def reliability_png(raw: np.ndarray, calibrated: np.ndarray, y: np.ndarray, bins
     ax.plot([0, 1], [0, 1], ":", color="grey", label="perfect")
     for probabilities, style, name in ((raw, "o--", "before"), (calibrated, "s-", "after")):
         if len(y):
-            conf, acc = _reliability_curve(probabilities, y, bins)
+            curve = reliability_bins(probabilities, y, bins)
+            conf, acc = [c for _, c, _ in curve], [r for _, _, r in curve]
             ax.plot(conf, acc, style, label=f"{name} temperature scaling")
     ax.set_xlabel("confidence of the answer")
     ax.set_ylabel("share right")
