@@ -223,6 +223,14 @@ def _listing(items: list[str], limit: int) -> list[str]:
     return lines
 
 
+def _how(report: DatasetReport) -> str:
+    """How training will measure the model (the same rule training applies)."""
+    tests = [ci.split["test"] for ci in report.class_info.values()]
+    if headline_by_cross_validation(tests, report.cross_validation):
+        return "k-fold cross-validation over every photo (the test split is too small to say much)"
+    return "the held-out test split"
+
+
 def format_summary(report: DatasetReport, *, limit: int = 10) -> str:
     """A readable summary: classes, problems, duplicates, split, warnings, fatal errors."""
     readable = len(report.images)
@@ -292,15 +300,6 @@ def format_summary(report: DatasetReport, *, limit: int = 10) -> str:
         lines.append(f"NOT READY ({len(report.fatal)} to fix):")
         lines += [f"  - {f}" for f in report.fatal]
     else:
-        how = (
-            "k-fold cross-validation over every photo (the test split is too small to say "
-            "much)"
-            if headline_by_cross_validation(
-                [ci.split["test"] for ci in report.class_info.values()],
-                report.cross_validation,
-            )
-            else "the held-out test split"
-        )
-        lines.append(f"OK: ready to train; accuracy will be measured with {how}.")
+        lines.append(f"OK: ready to train; accuracy will be measured with {_how(report)}.")
     # Names with undecodable bytes or control characters are shown escaped, line by line.
     return "\n".join(display_path(line) for line in lines)
