@@ -1,7 +1,7 @@
 """Backbones on the hard folders: accuracy (grouped CV), one-core latency, model size.
 
     .venv/bin/python bench/hardsets.py            # once: builds /tmp/isit-hard/*
-    .venv/bin/python bench/bench_backbones.py [--backbones ...] [--folders ...] [--runs 30]
+    .venv/bin/python -m bench.bench_backbones [--backbones ...] [--folders ...] [--runs 30]
 
 For each backbone (and the concatenation of two backbones' features, ``a+b``): the new
 head (training/head.py) and, as a check, tuned logistic regression, by stratified group
@@ -20,10 +20,9 @@ import argparse
 import statistics
 import time
 
-import bench_heads
-import bench_unknown
-import hardlib
 import numpy as np
+
+from bench import bench_heads, bench_unknown, hardlib
 
 DEFAULT_BACKBONES = ("mobilenet_v2", "efficientnet_lite0", "efficientnet_lite2")
 DEFAULT_CONCAT = ("mobilenet_v2+efficientnet_lite0",)
@@ -95,10 +94,10 @@ def main() -> int:
     if (
         not args.no_shifted
         and bench_unknown.IN_DIST.is_dir()
-        and (hardlib.HARD_ROOT / bench_unknown.SHIFTED).is_dir()
+        and (hardlib.HARD_ROOT / bench_unknown.SHIFTED_SETS["restyled"]).is_dir()
     ):
         originals = hardlib.load_folder(bench_unknown.IN_DIST)
-        shifted = (originals, bench_unknown.shifted_paths(originals))
+        shifted = (originals, bench_unknown.shifted_paths(originals, "restyled"))
 
     if not folders and shifted is None:
         print(f"skipped: no hard folders under {hardlib.HARD_ROOT} (run bench/hardsets.py)")

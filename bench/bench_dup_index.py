@@ -6,7 +6,7 @@ One run each, on whatever the machine is doing: read the ratios, not the last di
 The all-pairs search at 100k images would take over half an hour, so it is not run there:
 its time is extrapolated from 10k (it is exactly quadratic) and labelled so.
 
-Run: .venv/bin/python bench/bench_dup_index.py
+Run: .venv/bin/python -m bench.bench_dup_index
 """
 
 from __future__ import annotations

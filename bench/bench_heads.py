@@ -1,7 +1,7 @@
 """Heads side by side on hard folders: isit's old head, tuned logistic regression, the new head.
 
     .venv/bin/python bench/hardsets.py            # once: builds /tmp/isit-hard/*
-    .venv/bin/python bench/bench_heads.py [--backbone mobilenet_v2] [--folders ...]
+    .venv/bin/python -m bench.bench_heads [--backbone mobilenet_v2] [--folders ...]
         [--no-hidden]
 
 For each folder: the doctor's usable photos (duplicates grouped), features from the cache,
@@ -27,15 +27,17 @@ import argparse
 import time
 from collections.abc import Callable
 
-import hardlib
 import numpy as np
+
+from bench import hardlib
 
 Fit = Callable[[np.ndarray, np.ndarray, np.ndarray, int], Callable[[np.ndarray], np.ndarray]]
 
 
 def fit_old(x: np.ndarray, y: np.ndarray, g: np.ndarray, n_classes: int):
-    from legacy_head import HeadConfig, HeadTrainer, predict_proba
     from sklearn.model_selection import GroupShuffleSplit
+
+    from bench.legacy_head import HeadConfig, HeadTrainer, predict_proba
 
     inner = GroupShuffleSplit(n_splits=1, test_size=0.15, random_state=0)
     fit_idx, stop_idx = next(inner.split(x, y, g))

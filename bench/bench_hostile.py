@@ -6,7 +6,7 @@ one core (``ISIT_ORT_THREADS=1``). The worker first answers two normal requests 
 model loaded, arenas grown), takes its peak RSS as the baseline, then answers the input
 and reports the wall time and how far its peak RSS rose above the warm baseline.
 
-    .venv/bin/python bench/bench_hostile.py [--model model.onnx] [--only NAME]
+    .venv/bin/python -m bench.bench_hostile [--model model.onnx] [--only NAME]
 
 Goal (issue 14): every input answered (refused or classified) in <= 1 s and <= 300 MB
 above the warm baseline. Without ``--model`` a small colour classifier is generated

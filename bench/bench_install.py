@@ -1,6 +1,6 @@
 """Install time and installed size: serving requirements vs training requirements.
 
-Run: .venv/bin/python bench/bench_install.py
+Run: .venv/bin/python -m bench.bench_install
 Creates two throw-away venvs in a temp dir (pip's cache may be warm: run twice to see).
 """
 

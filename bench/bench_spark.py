@@ -6,7 +6,7 @@ backbone, hashing, write), the per-core throughput Spark measured, and a PROJECT
 to 1M photos on N cores (a projection: per-core rate x cores, no cluster was measured).
 Both tables are also compared (features within 1e-5, the same problems and hashes).
 
-Run: .venv/bin/python bench/bench_spark.py [PHOTOS]   (needs Java 17+, requirements-spark.txt)
+Run: .venv/bin/python -m bench.bench_spark [PHOTOS]   (needs Java 17+, requirements-spark.txt)
 """
 
 from __future__ import annotations

@@ -40,11 +40,12 @@ configure()  # TensorFlow quiet, as in `isit train`
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "vader_elsa"
 
 
-def run_train(data: Path, out: Path, cache: Path) -> tuple[float, dict]:
+def run_train(data: Path, out: Path, cache: Path, extra: tuple = ()) -> tuple[float, dict]:
     env = {**os.environ, "ISIT_CACHE_DIR": str(cache), "PYTHONPATH": str(ROOT)}
     start = time.perf_counter()
+    command = [sys.executable, "-m", "training", "train", str(data), "--out", str(out)]
     done = subprocess.run(
-        [sys.executable, "-m", "training", "train", str(data), "--out", str(out), "--seed", "0"],
+        [*command, "--seed", "0", *extra],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -1,47 +1,63 @@
-"""Unknown scores compared: shifted in-class photos accepted vs unrelated photos rejected.
+"""Unknown scores compared: in-class photos from elsewhere accepted vs unrelated rejected.
 
     .venv/bin/python bench/hardsets.py            # once: builds /tmp/isit-hard/*
-    .venv/bin/python bench/bench_unknown.py [--backbone mobilenet_v2] [--clusters 5]
+    .venv/bin/python -m bench.bench_unknown [--backbone efficientnet_lite0] [--quick]
 
-In-distribution: /work/shared/data/vader_elsa (the doctor's usable photos). Shifted
-in-class: /tmp/isit-hard/vader_elsa_shifted (each photo re-styled: crop + sketch, grey,
-posterise, hue turn or blur + noise). Unrelated: training.unknown.probe_images() (the
-scikit-image / scikit-learn sample photos) + /tmp/isit-hard/unrelated (Debian
-wallpapers and clip art).
+In-distribution: /work/shared/data/vader_elsa (the doctor's usable photos). Two sets of
+the same photos "from elsewhere" (bench/hardsets.py), each copy of a photo scored only by
+a reference that never saw its original:
+- ``elsewhere``: each photo as another site would show it: re-framed (a tighter crop, or
+  smaller on a coloured or blurred background), re-shot (resolution, white balance,
+  exposure, saturation or grey, a little blur or noise, mirror or tilt), re-compressed;
+- ``restyled`` (stress): a crop turned into a sketch, grey, posterised, hue-turned or
+  heavily blurred and noisy picture.
+Unrelated: training.unknown.probe_images() (the scikit-image / scikit-learn sample
+photos) + /tmp/isit-hard/unrelated (Debian wallpapers and clip art), 232 images.
 
 Protocol: stratified group 5-fold over the originals. For each fold, the reference (the
 centroids, the neighbours, the class means and covariance, the head) is fitted on the
-other folds' originals; the held-out originals' re-styled copies are the shifted set
-(never seen, not even in their original style); the unrelated images are scored by every
-fold's reference (each fold's answers pooled: n = 5 x images). The threshold accepts
-95% of calibration scores computed on the fitting part only, two ways:
-- ``same-source``: grouped 5-fold out-of-fold scores (what isit does today);
-- ``leave-one-cluster-out``: each class's photos clustered (k-means on unit features),
-  each cluster scored against a reference fitted without it.
+other folds' originals; the held-out originals' copies are the shifted sets; the
+unrelated images are scored by every fold's reference (n = 5 x images). The threshold
+is chosen on the fitting part only, two ways:
+- ``same-source 95%``: accept 95% of grouped 5-fold out-of-fold scores (isit before);
+- ``leave-one-cluster-out 96%``: each class's photos clustered (k-means on unit features,
+  up to 8 clusters), each cluster scored by a reference fitted without it; accept 96%
+  (isit now: training.unknown).
 
 Scores (higher = more unknown): ``centroid`` (1 - max cosine to the class centroids,
-today's), ``knn`` (1 - mean cosine of the k=5 nearest training photos), ``mahalanobis``
-(min over classes, shared Ledoit-Wolf covariance), each also ``+maxp``: the mean of the
-score and the head's doubt (1 - max probability), each divided by its calibration 95th
-percentile. AUROC: shifted in-class vs unrelated.
+isit's), ``knn`` (1 - mean cosine of the 5 nearest training photos), ``mahalanobis``
+(min over classes, shared Ledoit-Wolf covariance), and ``+maxp`` / ``+centroid``: the mean
+of two scores, each divided by its calibration 95th percentile. AUROC: elsewhere vs
+unrelated.
+
+Then "a folder named other/": the product's whole rule (isit's head, centroid score,
+leave-one-cluster-out threshold, unknown when the head's answer is ``other``), trained
+with and without an ``other/`` class made of every other unrelated image; rejection is
+measured on the remaining unrelated images (things like those in other/, never trained
+on) and acceptance on the elsewhere photos.
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 
-import hardlib
 import numpy as np
 
+from bench import hardlib
+
 Scorer = Callable[[np.ndarray], np.ndarray]
-SHIFTED = "vader_elsa_shifted"
+Fit = Callable[[np.ndarray, np.ndarray], Scorer]
+SHIFTED_SETS = {"elsewhere": "vader_elsa_elsewhere", "restyled": "vader_elsa_shifted"}
 IN_DIST = hardlib.ROOT.parent / "shared" / "data" / "vader_elsa"
+SAME_SOURCE_TARGET = 0.95
 
 
-def shifted_paths(folder: hardlib.Folder) -> list:
-    """The re-styled copy (bench/hardsets.py) of each original photo."""
-    root = hardlib.HARD_ROOT / SHIFTED
+def shifted_paths(folder: hardlib.Folder, set_name: str) -> list:
+    """The copy (bench/hardsets.py) of each original photo in one shifted set."""
+    root = hardlib.HARD_ROOT / SHIFTED_SETS[set_name]
     return [root / p.parent.name / f"{p.stem}-shifted.jpg" for p in folder.paths]
 
 
@@ -82,105 +98,205 @@ def fit_mahalanobis(x: np.ndarray, y: np.ndarray) -> Scorer:
     return score
 
 
-def fit_head(x: np.ndarray, y: np.ndarray) -> Scorer:
-    from training.head import fit_fold
+def fit_doubt(x: np.ndarray, y: np.ndarray) -> Scorer:
+    """The head's doubt, 1 - max probability (isit's head at a fixed C: quick)."""
+    from training.head import fit_linear
 
-    model = fit_fold(x, y, n_classes=int(y.max()) + 1)
-    return lambda q: 1.0 - model.predict_proba(q).max(axis=1).astype(np.float64)
+    head = fit_linear(x, y, int(y.max()) + 1, c=0.01)
+    return lambda q: 1.0 - head.predict_proba(q).max(axis=1).astype(np.float64)
 
 
-SCORES: dict[str, Callable[[np.ndarray, np.ndarray], Scorer]] = {
-    "centroid": fit_centroid,
-    "knn": fit_knn,
-    "mahalanobis": fit_mahalanobis,
+def mean_of(*fits: Fit) -> Callable[[np.ndarray, np.ndarray, Callable], tuple]:
+    """Scores combined: each divided by its calibration 95th percentile, then averaged."""
+
+    def fit_and_calibrate(x, y, calibrate):
+        scorers = [f(x, y) for f in fits]
+        cals = [calibrate(f) for f in fits]
+        scales = [np.quantile(c, 0.95) for c in cals]
+        combined_cal = np.mean([c / s for c, s in zip(cals, scales, strict=True)], axis=0)
+
+        def score(q):
+            parts = [f(q) / s for f, s in zip(scorers, scales, strict=True)]
+            return np.mean(parts, axis=0)
+
+        return score, combined_cal
+
+    return fit_and_calibrate
+
+
+SCORES = {
+    "centroid": mean_of(fit_centroid),
+    "knn": mean_of(fit_knn),
+    "mahalanobis": mean_of(fit_mahalanobis),
+    "centroid+maxp": mean_of(fit_centroid, fit_doubt),
+    "mahalanobis+centroid": mean_of(fit_mahalanobis, fit_centroid),
 }
 
 
-def calibration(x, y, groups, fit, how: str, clusters: int, seed: int = 0) -> np.ndarray:
-    """Scores of the fitting photos, each by a reference that did not see it."""
-    from sklearn.cluster import KMeans
-
+def same_source(x, y, groups, fit: Fit) -> np.ndarray:
+    """Grouped 5-fold out-of-fold scores of the fitting photos."""
     scores = np.zeros(len(y))
-    if how == "same-source":
-        for fit_idx, held_idx in hardlib.outer_splits(y, groups, seed=seed):
-            scores[held_idx] = fit(x[fit_idx], y[fit_idx])(x[held_idx])
-        return scores
-    labels = np.zeros(len(y), dtype=np.int64)
-    for c in np.unique(y):
-        idx = np.flatnonzero(y == c)
-        k = max(2, min(clusters, len(idx) // 5))
-        km = KMeans(k, n_init=3, random_state=seed).fit(unit(x[idx]))
-        labels[idx] = c * 1000 + km.labels_
+    for fit_idx, held_idx in hardlib.outer_splits(y, groups):
+        scores[held_idx] = fit(x[fit_idx], y[fit_idx])(x[held_idx])
+    return scores
+
+
+def leave_one_cluster_out(x, y, groups, fit: Fit) -> np.ndarray:
+    """Each cluster (training.unknown's clustering) scored by a reference fitted without it."""
+    from training.unknown import CALIBRATION_CLUSTERS, _cluster_labels
+
+    labels = _cluster_labels(x, y, groups, CALIBRATION_CLUSTERS, 0)
+    scores = np.zeros(len(y))
     for cluster in np.unique(labels):
         held = labels == cluster
         scores[held] = fit(x[~held], y[~held])(x[held])
     return scores
 
 
+def calibrations():
+    from training.unknown import TARGET_ACCEPTANCE
+
+    loco = f"leave-one-cluster-out {TARGET_ACCEPTANCE:.0%}"
+    return {
+        f"same-source {SAME_SOURCE_TARGET:.0%}": (same_source, SAME_SOURCE_TARGET),
+        loco: (leave_one_cluster_out, TARGET_ACCEPTANCE),
+    }
+
+
+@dataclass
+class Sets:
+    x: np.ndarray  # the originals
+    y: np.ndarray
+    groups: np.ndarray
+    shifted: dict[str, np.ndarray]  # set name -> copies, row for row with x
+    unrelated: np.ndarray
+
+
 def auroc(negative: np.ndarray, positive: np.ndarray) -> float:
-    """P(score of an unrelated image > score of a shifted in-class one)."""
+    """P(score of an unrelated image > score of an in-class one)."""
     from sklearn.metrics import roc_auc_score
 
     labels = np.r_[np.zeros(len(negative)), np.ones(len(positive))]
     return float(roc_auc_score(labels, np.r_[negative, positive]))
 
 
-def main() -> int:
-    from training.unknown import choose_threshold, probe_images
+def score_row(sets: Sets, name: str, how: str) -> list[str]:
+    """One score with one threshold rule, over the outer folds."""
+    from training.unknown import choose_threshold
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--backbone", default="mobilenet_v2")
-    parser.add_argument("--clusters", type=int, default=5)
-    args = parser.parse_args()
-    shifted_root = hardlib.HARD_ROOT / SHIFTED
-    if not IN_DIST.is_dir() or not shifted_root.is_dir():
-        print(f"skipped: needs {IN_DIST} and {shifted_root} (run bench/hardsets.py)")
-        return 0
+    calibrate_with, target = calibrations()[how]
+    accepted = {s: 0 for s in sets.shifted}
+    rejected, elsewhere_scores, unrelated_scores = 0, [], []
+    for fit_idx, held_idx in hardlib.outer_splits(sets.y, sets.groups):
+        xf, yf, gf = sets.x[fit_idx], sets.y[fit_idx], sets.groups[fit_idx]
+        score, cal = SCORES[name](xf, yf, partial(calibrate_with, xf, yf, gf))
+        threshold = choose_threshold(cal, target)
+        for set_name, xs in sets.shifted.items():
+            accepted[set_name] += int((score(xs[held_idx]) <= threshold).sum())
+        s_unrelated = score(sets.unrelated)
+        rejected += int((s_unrelated > threshold).sum())
+        elsewhere_scores.append(score(sets.shifted["elsewhere"][held_idx]))
+        unrelated_scores.append(s_unrelated)
+    area = auroc(np.concatenate(elsewhere_scores), np.concatenate(unrelated_scores))
+    n = len(sets.y)
+    return [name, how, f"{area:.3f}",
+            *(hardlib.proportion(accepted[s], n) for s in sets.shifted),
+            hardlib.proportion(rejected, len(sets.unrelated) * len(unrelated_scores))]  # fmt: skip
+
+
+def product_rule(x, y, groups, n_classes: int, negative: int | None):
+    """isit's rule, fitted on these photos: (is_unknown(features) -> bool array)."""
+    from training import unknown
+    from training.head import fit_fold
+
+    head = fit_fold(x, y, n_classes=n_classes, groups=groups)
+    centroids = unknown.class_centroids(x, y, n_classes)
+    cal = unknown.leave_one_cluster_out_scores(x, y, groups, n_classes)
+    threshold = unknown.choose_threshold(cal)
+    negatives = [] if negative is None else [negative]
+
+    def is_unknown(q: np.ndarray) -> np.ndarray:
+        scores = unknown.ood_scores(q, centroids)
+        return unknown.is_unknown(head.predict_proba(q), scores, threshold, negatives)
+
+    return is_unknown
+
+
+def other_folder_rows(sets: Sets) -> list[list[str]]:
+    """With vs without an ``other/`` class (every other unrelated image)."""
+    in_other = np.arange(len(sets.unrelated)) % 2 == 0
+    x_other, x_test = sets.unrelated[in_other], sets.unrelated[~in_other]
+    rows = []
+    for with_other in (False, True):
+        accepted = rejected = 0
+        for fit_idx, held_idx in hardlib.outer_splits(sets.y, sets.groups):
+            x, y, g = sets.x[fit_idx], sets.y[fit_idx], sets.groups[fit_idx]
+            negative = None
+            if with_other:
+                negative = int(y.max()) + 1
+                x = np.concatenate([x, x_other])
+                y = np.concatenate([y, np.full(len(x_other), negative)])
+                g = np.concatenate([g, [f"other-{i}" for i in range(len(x_other))]])
+            rule = product_rule(x, y, g, int(y.max()) + 1, negative)
+            accepted += int((~rule(sets.shifted["elsewhere"][held_idx])).sum())
+            rejected += int(rule(x_test).sum())
+        rows.append([
+            f"with other/ ({len(x_other)} images)" if with_other else "without other/",
+            hardlib.proportion(accepted, len(sets.y)),
+            hardlib.proportion(rejected, len(x_test) * hardlib.OUTER_FOLDS),
+        ])  # fmt: skip
+        print(" | ".join(rows[-1]), flush=True)
+    return rows
+
+
+def load_sets(backbone: str) -> Sets:
+    from training.unknown import probe_images
+
     folder = hardlib.load_folder(IN_DIST)
-    x = hardlib.features(folder.paths, args.backbone).astype(np.float64)
-    xs = hardlib.features(shifted_paths(folder), args.backbone).astype(np.float64)
     unrelated = [b for _, b in probe_images()]
     unrelated += [p.read_bytes() for p in sorted((hardlib.HARD_ROOT / "unrelated").iterdir())]
-    xu = hardlib.feature_bytes(unrelated, args.backbone).astype(np.float64)
-    y, groups = folder.y, folder.groups
-
-    rows = []
-    for name, fit in SCORES.items():
-        for combined in (False, True):
-            for how in ("same-source", "leave-one-cluster-out"):
-                shifted_scores, unrelated_scores = [], []
-                accepted = rejected = 0
-                for fit_idx, held_idx in hardlib.outer_splits(y, groups):
-                    xf, yf, gf = x[fit_idx], y[fit_idx], groups[fit_idx]
-                    score = fit(xf, yf)
-                    cal = calibration(xf, yf, gf, fit, how, args.clusters)
-                    s_shift, s_unrel = score(xs[held_idx]), score(xu)
-                    if combined:
-                        doubt = fit_head(xf, yf)
-                        cal_doubt = calibration(xf, yf, gf, fit_head, how, args.clusters)
-                        q_s, q_d = np.quantile(cal, 0.95), np.quantile(cal_doubt, 0.95)
-                        cal = (cal / q_s + cal_doubt / q_d) / 2
-                        s_shift = (s_shift / q_s + doubt(xs[held_idx]) / q_d) / 2
-                        s_unrel = (s_unrel / q_s + doubt(xu) / q_d) / 2
-                    threshold = choose_threshold(cal)
-                    accepted += int((s_shift <= threshold).sum())
-                    rejected += int((s_unrel > threshold).sum())
-                    shifted_scores.append(s_shift)
-                    unrelated_scores.append(s_unrel)
-                folds = len(unrelated_scores)
-                area = auroc(np.concatenate(shifted_scores), np.concatenate(unrelated_scores))
-                rows.append([
-                    name + ("+maxp" if combined else ""), how, f"{area:.3f}",
-                    hardlib.proportion(accepted, len(y)),
-                    hardlib.proportion(rejected, len(xu) * folds),
-                ])  # fmt: skip
-                print(" | ".join(rows[-1]), flush=True)
-    print(
-        f"\nbackbone {args.backbone}; {len(y)} in-class photos (vader_elsa), their re-styled "
-        f"copies scored out of fold; {len(xu)} unrelated images, scored by each of 5 folds"
+    return Sets(
+        x=hardlib.features(folder.paths, backbone).astype(np.float64),
+        y=folder.y,
+        groups=folder.groups,
+        shifted={
+            s: hardlib.features(shifted_paths(folder, s), backbone).astype(np.float64)
+            for s in SHIFTED_SETS
+        },
+        unrelated=hardlib.feature_bytes(unrelated, backbone).astype(np.float64),
     )
-    header = ["score", "threshold from", "AUROC", "shifted accepted", "unrelated rejected"]
+
+
+def main() -> int:
+    from training.settings import DEFAULT_BACKBONE
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--backbone", default=DEFAULT_BACKBONE)
+    parser.add_argument("--quick", action="store_true", help="isit's score only")
+    args = parser.parse_args()
+    missing = [p for p in [IN_DIST, *(hardlib.HARD_ROOT / s for s in SHIFTED_SETS.values())]
+               if not p.is_dir()]  # fmt: skip
+    if missing:
+        print(f"skipped: needs {', '.join(map(str, missing))} (run bench/hardsets.py)")
+        return 0
+    sets = load_sets(args.backbone)
+    rows = []
+    for name in ["centroid"] if args.quick else SCORES:
+        for how in calibrations():
+            rows.append(score_row(sets, name, how))
+            print(" | ".join(rows[-1]), flush=True)
+    other_rows = other_folder_rows(sets)
+    print(
+        f"\nbackbone {args.backbone}; {len(sets.y)} in-class photos (vader_elsa), their copies"
+        f" from elsewhere scored out of fold; {len(sets.unrelated)} unrelated images, scored"
+        " by each of 5 folds"
+    )
+    header = ["score", "threshold from", "AUROC (elsewhere)", "elsewhere accepted",
+              "restyled accepted (stress)", "unrelated rejected"]  # fmt: skip
     print(hardlib.table(header, rows))
+    print("\nisit's rule with a folder named other/ (half the unrelated images; rejection "
+          "measured on the other half)")  # fmt: skip
+    print(hardlib.table(["training", "elsewhere accepted", "unrelated rejected"], other_rows))
     return 0
 
 

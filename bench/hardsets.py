@@ -32,7 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFilter, ImageOps
+from PIL import Image, ImageEnhance, ImageFilter, ImageOps
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_ROOT = Path("/tmp/isit-hard")
@@ -169,10 +169,64 @@ def restyle(img: Image.Image, seed: int) -> Image.Image:
     return STYLES[seed % len(STYLES)](img, rng)
 
 
-def build_shifted(root: Path, force: bool) -> list[Path]:
-    out = root / "vader_elsa_shifted"
+def _reframe(img: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """Another site's framing: a tighter off-centre crop, or the photo smaller on a
+    background (a solid colour or a blurred, darkened copy of itself)."""
+    w, h = img.size
+    if rng.random() < 0.5:
+        cw, ch = int(w * rng.uniform(0.65, 0.9)), int(h * rng.uniform(0.65, 0.9))
+        left, top = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
+        return img.crop((left, top, left + cw, top + ch))
+    scale = rng.uniform(1.15, 1.4)
+    canvas_size = (int(w * scale), int(h * scale))
+    if rng.random() < 0.5:
+        colour = tuple(int(v) for v in rng.integers(0, 256, 3))
+        canvas = Image.new("RGB", canvas_size, colour)
+    else:
+        canvas = img.resize(canvas_size).filter(ImageFilter.GaussianBlur(8))
+        canvas = ImageEnhance.Brightness(canvas).enhance(0.6)
+    left = int(rng.integers(0, canvas_size[0] - w + 1))
+    top = int(rng.integers(0, canvas_size[1] - h + 1))
+    canvas.paste(img, (left, top))
+    return canvas
+
+
+def _reshoot(img: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """Another camera and pipeline: resolution, white balance, exposure, saturation
+    (sometimes none), a little blur or sensor noise, a mirror or a small tilt."""
+    w, h = img.size
+    f = rng.uniform(0.5, 1.0)
+    img = img.resize((max(32, int(w * f)), max(32, int(h * f)))).resize((w, h))
+    rgb = np.asarray(img, dtype=np.float32) / 255.0
+    rgb = rgb * np.array([rng.uniform(0.85, 1.15), 1.0, rng.uniform(0.85, 1.15)])
+    rgb = np.clip(rgb, 0, 1) ** rng.uniform(0.7, 1.4)
+    img = Image.fromarray((rgb * 255).astype(np.uint8))
+    img = ImageEnhance.Color(img).enhance(0.0 if rng.random() < 0.2 else rng.uniform(0.6, 1.3))
+    if rng.random() < 0.5:
+        img = img.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.0)))
+    else:
+        noisy = np.asarray(img, dtype=np.float32) + rng.normal(0, rng.uniform(2, 6), (h, w, 3))
+        img = Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
+    if rng.random() < 0.5:
+        img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    if rng.random() < 0.3:
+        img = img.rotate(rng.uniform(-8, 8), resample=Image.Resampling.BILINEAR, expand=False)
+    return img
+
+
+def elsewhere(img: Image.Image, seed: int) -> Image.Image:
+    """The same photo as another site would show it: re-framed, then re-shot; seeded."""
+    rng = np.random.default_rng(seed)
+    return _reshoot(_reframe(img.convert("RGB"), rng), rng)
+
+
+def build_restyled(
+    root: Path, force: bool, name: str, transform: Callable[[Image.Image, int], Image.Image]
+) -> list[Path]:
+    """``root/name``: each vader_elsa photo through ``transform``, saved as a JPEG."""
+    out = root / name
     if not VADER_ELSA.is_dir():
-        print(f"  skipped vader_elsa_shifted: no {VADER_ELSA}")
+        print(f"  skipped {name}: no {VADER_ELSA}")
         return []
     if out.is_dir() and not force:
         return [out]
@@ -182,7 +236,7 @@ def build_shifted(root: Path, force: bool) -> list[Path]:
         dest = out / label / f"{src.stem}-shifted.jpg"
         dest.parent.mkdir(parents=True, exist_ok=True)
         with Image.open(src) as img:
-            restyle(img, i).save(dest, "JPEG", quality=int(60 + (i * 7) % 35))
+            transform(img, i).save(dest, "JPEG", quality=int(60 + (i * 7) % 35))
     return [out]
 
 
@@ -220,7 +274,9 @@ def build_unrelated(root: Path, force: bool) -> list[Path]:
 
 def build_all(root: Path = DEFAULT_ROOT, force: bool = False) -> list[Path]:
     root.mkdir(parents=True, exist_ok=True)
-    return build_tux(root, force) + build_shifted(root, force) + build_unrelated(root, force)
+    shifted = build_restyled(root, force, "vader_elsa_shifted", restyle)
+    shifted += build_restyled(root, force, "vader_elsa_elsewhere", elsewhere)
+    return build_tux(root, force) + shifted + build_unrelated(root, force)
 
 
 def main() -> int:

@@ -295,7 +295,7 @@ def test_stale_or_damaged_cache_files_are_rebuilt(monkeypatch, tmp_path):
     assert provision.backbone_path(DEFAULT_BACKBONE) != path
     assert provision.backbone_path(DEFAULT_BACKBONE).name.endswith("-b999.onnx")
     # ... and so is a file of other weights (the name carries the weights' sha256).
-    assert MOBILENET_V2.sha256[:16] in path.name
+    assert get_backbone(DEFAULT_BACKBONE).weights_sha256[:16] in path.name
 
 
 def test_cli_list_and_provision(capsys, provisioned, backbone_name):
@@ -320,7 +320,7 @@ def test_unknown_backbone_lists_the_choices():
         get_backbone("resnet50")
     for name in backbone_names():
         assert name in info.value.message
-    assert get_backbone(None).name == DEFAULT_BACKBONE == "mobilenet_v2"
+    assert get_backbone(None).name == DEFAULT_BACKBONE == "efficientnet_lite0"
     assert get_backbone("KERAS:mobilenetv3small").name == "keras:MobileNetV3Small"
 
 

@@ -160,11 +160,11 @@ def test_train_from_the_table_is_the_same_as_from_the_folder(tmp_path) -> None:
     from training.api import train
     from training.features_table import write_features
     from training.sampledata import generate
-    from training.settings import TrainConfig
+    from training.settings import DEFAULT_BACKBONE, TrainConfig
 
     data = generate(tmp_path / "data", per_class=12, min_side=64, max_side=96, seed=4)
     table = tmp_path / "features"
-    write_features(data, table, engine="local", backbone="mobilenet_v2", progress=False)
+    write_features(data, table, engine="local", backbone=DEFAULT_BACKBONE, progress=False)
     config = TrainConfig(probes=False)
     direct = train(data, tmp_path / "direct", config, quiet=True, progress=False)
     tabled = train(

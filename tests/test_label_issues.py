@@ -53,7 +53,7 @@ def _digest(root):
 def test_check_with_a_model_lists_planted_label_mistakes(
     trained_model_path, tmp_path, capsys
 ):
-    root = generate(tmp_path / "data", per_class=60, min_side=64, max_side=128, seed=41,
+    root = generate(tmp_path / "data", per_class=100, min_side=64, max_side=128, seed=41,
                     odd_names=False)  # fmt: skip
     planted = _plant_mistakes(root, 0.05)
     before = _digest(root)

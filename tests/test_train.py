@@ -14,7 +14,9 @@ from isit.bundle import ModelBundle
 from isit.imaging import read_image_bytes
 from training.cli import main
 from training.doctor import check_dataset
+from training.pipeline.evaluate import TEST_SPLIT
 from training.sampledata import CLASSES
+from training.settings import DEFAULT_BACKBONE
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +48,7 @@ def test_train_learns_the_sample_photos(trained_model):
     assert matrix.shape == (3, 3) and matrix.sum() == test["n"]
     assert np.trace(matrix) / matrix.sum() == pytest.approx(test["accuracy"])
     assert 0.0 <= test["ece"] <= 1.0
-    assert metrics["backbone"] == "mobilenet_v2"
+    assert metrics["backbone"] == DEFAULT_BACKBONE == "efficientnet_lite0"
     assert metrics["train_seconds"] > 0
     # metrics.json on disk is what the API returned.
     on_disk = json.loads(trained_model.metrics_path.read_text("utf-8"))
@@ -80,7 +82,7 @@ def test_onnx_file_is_the_whole_model_and_matches_keras(trained_model, sample_da
     meta = bundle.metadata
     assert meta.kind == "classifier"
     assert meta.labels == CLASSES
-    assert meta.backbone.name == "mobilenet_v2" and meta.backbone.feature_dim == 1280
+    assert meta.backbone.name == DEFAULT_BACKBONE and meta.backbone.feature_dim == 1280
     assert meta.unknown.threshold == pytest.approx(trained_model.threshold)
     assert meta.metrics["accuracy"] == pytest.approx(trained_model.metrics["test"]["accuracy"])
 
@@ -90,7 +92,10 @@ def test_onnx_file_is_the_whole_model_and_matches_keras(trained_model, sample_da
     test = report.split_images("test")
     predictions = bundle.predict_many([read_image_bytes(sample_dataset_dir / r.path) for r in test])
     accuracy = np.mean([p.best_guess == r.label for p, r in zip(predictions, test, strict=True)])
-    assert accuracy == pytest.approx(trained_model.metrics["test"]["accuracy"])
+    if trained_model.metrics["evaluation"] == TEST_SPLIT:
+        assert accuracy == pytest.approx(trained_model.metrics["test"]["accuracy"])
+    else:  # the headline is cross-validated; the final model learnt the test photos too
+        assert accuracy >= trained_model.metrics["test"]["accuracy"] - 0.02
 
 
 def test_unknown_threshold_accepts_held_out_and_rejects_unrelated(trained_model):

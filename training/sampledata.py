@@ -25,7 +25,7 @@ _FORMATS = (("jpg", "JPEG"), ("jpg", "JPEG"), ("png", "PNG"), ("webp", "WEBP"), 
 _ODD_NAMES = ("my photo {i}", "café ünïcode {i}", "[draft] shape (#{i})", "写真 {i}")
 
 
-def _background(rng: np.random.Generator, width: int, height: int) -> Image.Image:
+def noisy_gradient(rng: np.random.Generator, width: int, height: int) -> Image.Image:
     """A random two-colour gradient with Gaussian noise."""
     start = rng.uniform(0, 255, 3)
     end = rng.uniform(0, 255, 3)
@@ -44,7 +44,7 @@ def _colour(rng: np.random.Generator, label: str) -> tuple[int, int, int]:
     return int(r * 255), int(g * 255), int(b * 255)
 
 
-def _draw_shape(
+def draw_shape(
     draw: ImageDraw.ImageDraw, rng: np.random.Generator, label: str, width: int, height: int
 ) -> None:
     side = min(width, height)
@@ -84,10 +84,10 @@ def draw_image(rng: np.random.Generator, label: str, min_side: int, max_side: in
         raise ValueError(f"unknown sample class {label!r}; one of {CLASSES}")
     width = int(rng.integers(min_side, max_side + 1))
     height = int(np.clip(width * rng.uniform(0.7, 1.4), min_side, max_side))
-    img = _background(rng, width, height)
+    img = noisy_gradient(rng, width, height)
     draw = ImageDraw.Draw(img)
     for _ in range(int(rng.integers(1, 4))):
-        _draw_shape(draw, rng, label, width, height)
+        draw_shape(draw, rng, label, width, height)
     if rng.random() < 0.3:
         img = img.filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 1.5)))
     return img

@@ -14,7 +14,7 @@ from isit.errors import IsitError
 
 # Where backbones and features are cached: $ISIT_CACHE_DIR, else ~/.cache/isit.
 CACHE_ENV = "ISIT_CACHE_DIR"
-DEFAULT_BACKBONE = "mobilenet_v2"
+DEFAULT_BACKBONE = "efficientnet_lite0"  # by measurement: README "Head and backbone"
 EPOCHS = 60
 SEED = 0
 AUGMENT = 0

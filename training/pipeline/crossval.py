@@ -144,7 +144,9 @@ def _fold(
         )
         best_epoch = 0
     centroids = ood.class_centroids(x[fit_idx], y[fit_idx], n_classes)
-    calibration = ood.out_of_fold_scores(x[fit_idx], y[fit_idx], groups[fit_idx], n_classes)
+    calibration = ood.leave_one_cluster_out_scores(
+        x[fit_idx], y[fit_idx], groups[fit_idx], n_classes, seed=seed
+    )
     acc.raw[held_idx] += raw
     acc.calibrated[held_idx] += apply_temperature(raw, temperature)
     acc.ood[held_idx] += ood.ood_scores(x[held_idx], centroids)

@@ -35,21 +35,21 @@ class UnknownRule:
 def calibrate_unknown(
     data: TrainingData, features: Features, config: TrainConfig, cv: CrossValidated | None
 ) -> UnknownRule:
-    """The threshold accepting at least 95% of out-of-fold unknown scores (each photo
-    scored against centroids that never saw it, duplicates grouped): of the train +
-    validation photos with a test split (the test photos take no part, so their
-    acceptance is an honest measurement), of every photo with cross-validation."""
+    """The threshold accepting at least 96% of leave-one-cluster-out unknown scores (each
+    photo scored against centroids that never saw it nor its look-alikes, duplicates
+    grouped): of the train + validation photos with a test split (the test photos take
+    no part, so their acceptance is an honest measurement), of every photo with
+    cross-validation."""
     if cv is None:
-        calibration = ood.out_of_fold_scores(
-            np.concatenate([features.x_train, features.x_val]),
-            np.concatenate([features.y_train, features.y_val]),
-            data.groups(data.train + data.val),
-            len(data.labels),
-            folds=config.folds,
-            seed=config.seed,
-        )
+        x = np.concatenate([features.x_train, features.x_val])
+        y = np.concatenate([features.y_train, features.y_val])
+        groups = data.groups(data.train + data.val)
     else:
-        calibration = cv.ood
+        x, y = features.all_x(), features.all_y()
+        groups = data.groups(data.train + data.val + data.test)
+    calibration = ood.leave_one_cluster_out_scores(
+        x, y, groups, len(data.labels), seed=config.seed
+    )
     return UnknownRule(
         threshold=ood.choose_threshold(calibration),
         negative_labels=data.negative_labels,
