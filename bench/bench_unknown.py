@@ -24,8 +24,9 @@ is chosen on the fitting part only, two ways:
   up to 8 clusters), each cluster scored by a reference fitted without it; accept 96%
   (isit now: training.unknown).
 
-Scores (higher = more unknown): ``centroid`` (1 - max cosine to the class centroids,
-isit's), ``knn`` (1 - mean cosine of the 5 nearest training photos), ``mahalanobis``
+Scores (higher = more unknown): ``centroid`` (1 - max cosine to the class centroids of
+the square-rooted features, isit's), ``centroid, raw features`` (isit's before),
+``knn`` (1 - mean cosine of the 5 nearest training photos), ``mahalanobis``
 (min over classes, shared Ledoit-Wolf covariance), and ``+maxp`` / ``+centroid``: the mean
 of two scores, each divided by its calibration 95th percentile. AUROC: elsewhere vs
 unrelated.
@@ -70,6 +71,12 @@ def fit_centroid(x: np.ndarray, y: np.ndarray) -> Scorer:
 
     centroids = unknown.class_centroids(x, y, int(y.max()) + 1)
     return lambda q: unknown.ood_scores(q, centroids).astype(np.float64)
+
+
+def fit_centroid_raw(x: np.ndarray, y: np.ndarray) -> Scorer:
+    """isit's score before: the same centroids on the raw (not square-rooted) features."""
+    centroids = unit(np.stack([unit(x)[y == c].mean(axis=0) for c in np.unique(y)]))
+    return lambda q: 1.0 - (unit(q) @ centroids.T).max(axis=1)
 
 
 def fit_knn(x: np.ndarray, y: np.ndarray, k: int = 5) -> Scorer:
@@ -125,6 +132,7 @@ def mean_of(*fits: Fit) -> Callable[[np.ndarray, np.ndarray, Callable], tuple]:
 
 
 SCORES = {
+    "centroid, raw features": mean_of(fit_centroid_raw),
     "centroid": mean_of(fit_centroid),
     "knn": mean_of(fit_knn),
     "mahalanobis": mean_of(fit_mahalanobis),
@@ -281,7 +289,7 @@ def main() -> int:
         return 0
     sets = load_sets(args.backbone)
     rows = []
-    for name in ["centroid"] if args.quick else SCORES:
+    for name in ["centroid, raw features", "centroid"] if args.quick else SCORES:
         for how in calibrations():
             rows.append(score_row(sets, name, how))
             print(" | ".join(rows[-1]), flush=True)

@@ -314,4 +314,4 @@ def test_head_config_refuses_bad_values():
     for bad in ({"c_grid": ()}, {"inner_folds": 1}, {"dropout": 1.0}, {"score": "magic"}):
         with pytest.raises(ConfigError):
             HeadConfig(**bad)
-    assert HeadConfig().score == "calibrated_log_loss"
+    assert HeadConfig().score == "accuracy" and HeadConfig().inner_folds == 5

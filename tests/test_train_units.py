@@ -61,8 +61,10 @@ def test_ood_score_grows_away_from_the_training_photos():
     near = ood.ood_scores(x, centroids)
     far = ood.ood_scores(np.abs(rng.normal(0, 3, (20, 64))).astype(np.float32), centroids)
     assert far.min() > np.quantile(near, 0.95)
-    # A class centroid itself is at distance 0; scale does not matter (cosine).
-    assert ood.ood_scores(centroids * 7, centroids) == pytest.approx(np.zeros(3), abs=1e-6)
+    # A class centroid is at distance 0; scale does not matter (cosine).
+    # (centroids live in the embedded space: features whose square root is a centroid.)
+    assert ood.ood_scores(centroids**2 * 7, centroids) == pytest.approx(np.zeros(3), abs=1e-6)
+    assert ood.ood_scores(x * 7, centroids) == pytest.approx(near, abs=1e-6)
     # Leave-one-cluster-out scores: no photo is scored against a centroid that contains it
     # (nor its look-alikes), so they are higher than in-sample ones, and a threshold on
     # them accepts new photos of the classes while far-away ones stay out.

@@ -56,9 +56,10 @@ def head_function(
 
     ``probabilities`` are the head's, temperature-scaled as
     :func:`training.calibration.apply_temperature` does. ``ood_score`` mirrors
-    :func:`training.unknown.ood_scores` op for op (cosine distance to the nearest of the
-    unit-length class ``centroids``); constants are built inside the function so the
-    converter folds them into the graph instead of adding inputs.
+    :func:`training.unknown.ood_scores` op for op (cosine distance of the square-rooted
+    features to the nearest of the unit-length class ``centroids``); constants are built
+    inside the function so the converter folds them into the graph instead of adding
+    inputs.
     """
     import tensorflow as tf
 
@@ -72,8 +73,9 @@ def head_function(
         if temperature != 1.0:
             logits = tf.math.log(tf.maximum(probabilities, EPSILON)) / np.float32(temperature)
             probabilities = tf.nn.softmax(logits, axis=1)
-        norms = tf.maximum(tf.norm(features, axis=1, keepdims=True), 1e-12)
-        similarity = tf.matmul(features / norms, tf.constant(centroids), transpose_b=True)
+        root = tf.sqrt(tf.maximum(features, 0.0))  # training.unknown.embed
+        norms = tf.maximum(tf.norm(root, axis=1, keepdims=True), 1e-12)
+        similarity = tf.matmul(root / norms, tf.constant(centroids), transpose_b=True)
         score = 1.0 - tf.reduce_max(similarity, axis=1)
         return {
             PROBABILITIES: tf.identity(probabilities, name=PROBABILITIES),
