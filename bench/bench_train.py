@@ -40,13 +40,16 @@ configure()  # TensorFlow quiet, as in `isit train`
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "vader_elsa"
 
 
-def run_train(data: Path, out: Path, cache: Path, extra: tuple = ()) -> tuple[float, dict]:
-    env = {**os.environ, "ISIT_CACHE_DIR": str(cache), "PYTHONPATH": str(ROOT)}
+def run_train(
+    data: Path, out: Path, cache: Path, extra: tuple = (), root: Path = ROOT
+) -> tuple[float, dict]:
+    """`isit train` in a new process, from the code in ``root`` (default: this tree)."""
+    env = {**os.environ, "ISIT_CACHE_DIR": str(cache), "PYTHONPATH": str(root)}
     start = time.perf_counter()
     command = [sys.executable, "-m", "training", "train", str(data), "--out", str(out)]
     done = subprocess.run(
         [*command, "--seed", "0", *extra],
-        cwd=ROOT,
+        cwd=root,
         env=env,
         capture_output=True,
         text=True,

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from training.report import plots
 from training.report.page import display_label, esc, gallery, pct, table
 from training.stats import interval_text
+from training.unknown import TARGET_ACCEPTANCE
 
 if TYPE_CHECKING:
     from training.interpretation import Interpretation
@@ -249,6 +250,10 @@ def unknown_photos(data: ReportInput) -> str:
         f"<b>{_share(unknown, 'in_distribution_accepted')}</b> are accepted; of "
         f"{unknown.get('probe_n', 0)} unrelated photos that ship with scikit-image and "
         f"scikit-learn, <b>{_share(unknown, 'probe_rejected')}</b> are rejected.</p>",
+        f"<p>The threshold accepts {TARGET_ACCEPTANCE:.0%} of your photos when each cluster "
+        "of look-alike photos is left out, which imitates photos taken elsewhere. To refuse "
+        "more things like those accepted below, add a folder named <code>other</code> with "
+        "photos of them.</p>",
         f"<img class='plot' src='{histogram}' alt='unknown scores'>",
     ]
     if probes:
