@@ -82,3 +82,10 @@ def test_train_lists_likely_mistakes_in_metrics_and_report(sample_dataset_dir, t
     assert "photos may be in the wrong folder" in html
     # The gallery comes first thing after the headline.
     assert html.index("may be in the wrong folder") < html.index("Per class")
+
+
+def test_the_headline_counts_in_words_people_write():
+    from training.label_issues import wrong_folder_headline
+
+    assert wrong_folder_headline(1) == "1 photo may be in the wrong folder"
+    assert wrong_folder_headline(3) == "3 photos may be in the wrong folder"

@@ -86,3 +86,8 @@ def quick_out_of_fold(
         return fit_linear(x[fit_idx], y[fit_idx], n_classes, c).predict_proba(x[held_idx])
 
     return out_of_fold(fit_and_score, y, groups, folds=FOLDS, seed=SEED, n_classes=n_classes)
+
+
+def wrong_folder_headline(count: int) -> str:
+    """"1 photo may be in the wrong folder" / "3 photos may be ..." (train, check, report)."""
+    return f"{count} photo{'' if count == 1 else 's'} may be in the wrong folder"

@@ -110,10 +110,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _label_issues(report: object, args: argparse.Namespace) -> list:
     from isit.bundle import named_model_file
+    from training.label_issues import wrong_folder_headline
     from training.review import review_folder
 
     issues = review_folder(report, named_model_file(args.model), progress=args.progress)
-    say(args, f"\n{len(issues)} photos may be in the wrong folder" + (":" if issues else "."))
+    say(args, "\n" + wrong_folder_headline(len(issues)) + (":" if issues else "."))
     for issue in issues[: max(0, args.list)]:
         say(
             args,

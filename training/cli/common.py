@@ -131,6 +131,8 @@ def outcome_lines(metrics: dict[str, Any]) -> list[str]:
 
 
 def _label_issue_lines(issues: list[dict[str, Any]]) -> list[str]:
+    from training.label_issues import wrong_folder_headline
+
     if not issues:
         return []
-    return [f"{len(issues)} photos may be in the wrong folder: see the report"]
+    return [f"{wrong_folder_headline(len(issues))}: see the report"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from training.label_issues import wrong_folder_headline
 from training.report import plots
 from training.report.page import display_label, esc, gallery, pct, table
 from training.stats import interval_text
@@ -130,7 +131,7 @@ def label_issues(data: ReportInput) -> str:
     ]
     more = len(issues) - len(items)
     return (
-        f"<h2>{len(issues)} photos may be in the wrong folder</h2>"
+        f"<h2>{wrong_folder_headline(len(issues))}</h2>"
         "<p>Each was scored by a model that never saw it, and the class it looks like is "
         "far likelier than its folder's. Check them; move any that are misfiled and train "
         "again (isit never moves your files).</p>"
