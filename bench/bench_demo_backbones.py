@@ -19,17 +19,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.bench_train import ROOT, run_train
+from bench.bench_train import ROOT, isit_env, run_train
 
 
 def provision_with(root: Path, cache: Path, backbone: str | None) -> None:
     """`isit backbones provision` from the code in ``root``, into ``cache``."""
-    import os
-
-    env = {**os.environ, "ISIT_CACHE_DIR": str(cache), "PYTHONPATH": str(root)}
     command = [sys.executable, "-m", "training", "backbones", "provision"]
-    subprocess.run([*command, *([backbone] if backbone else [])], cwd=root, env=env,
-                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run([*command, *([backbone] if backbone else [])], cwd=root,
+                   env=isit_env(cache, root), check=True, capture_output=True)  # fmt: skip
 
 
 def train_twice(data: Path, work: Path, name: str, backbone: str | None, root: Path) -> tuple:

@@ -40,11 +40,16 @@ configure()  # TensorFlow quiet, as in `isit train`
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "vader_elsa"
 
 
+def isit_env(cache: Path, root: Path = ROOT) -> dict[str, str]:
+    """The environment of an `isit` process running the code in ``root`` with ``cache``."""
+    return {**os.environ, "ISIT_CACHE_DIR": str(cache), "PYTHONPATH": str(root)}
+
+
 def run_train(
     data: Path, out: Path, cache: Path, extra: tuple = (), root: Path = ROOT
 ) -> tuple[float, dict]:
     """`isit train` in a new process, from the code in ``root`` (default: this tree)."""
-    env = {**os.environ, "ISIT_CACHE_DIR": str(cache), "PYTHONPATH": str(root)}
+    env = isit_env(cache, root)
     start = time.perf_counter()
     command = [sys.executable, "-m", "training", "train", str(data), "--out", str(out)]
     done = subprocess.run(

@@ -151,9 +151,9 @@ def same_source(x, y, groups, fit: Fit) -> np.ndarray:
 
 def leave_one_cluster_out(x, y, groups, fit: Fit) -> np.ndarray:
     """Each cluster (training.unknown's clustering) scored by a reference fitted without it."""
-    from training.unknown import CALIBRATION_CLUSTERS, _cluster_labels
+    from training.unknown import look_alike_clusters
 
-    labels = _cluster_labels(x, y, groups, CALIBRATION_CLUSTERS, 0)
+    labels = look_alike_clusters(x, y, groups)
     scores = np.zeros(len(y))
     for cluster in np.unique(labels):
         held = labels == cluster
@@ -199,11 +199,12 @@ def score_row(sets: Sets, name: str, how: str) -> list[str]:
         xf, yf, gf = sets.x[fit_idx], sets.y[fit_idx], sets.groups[fit_idx]
         score, cal = SCORES[name](xf, yf, partial(calibrate_with, xf, yf, gf))
         threshold = choose_threshold(cal, target)
-        for set_name, xs in sets.shifted.items():
-            accepted[set_name] += int((score(xs[held_idx]) <= threshold).sum())
+        shifted = {set_name: score(xs[held_idx]) for set_name, xs in sets.shifted.items()}
+        for set_name, s_shifted in shifted.items():
+            accepted[set_name] += int((s_shifted <= threshold).sum())
         s_unrelated = score(sets.unrelated)
         rejected += int((s_unrelated > threshold).sum())
-        elsewhere_scores.append(score(sets.shifted["elsewhere"][held_idx]))
+        elsewhere_scores.append(shifted["elsewhere"])
         unrelated_scores.append(s_unrelated)
     area = auroc(np.concatenate(elsewhere_scores), np.concatenate(unrelated_scores))
     n = len(sets.y)

@@ -1,6 +1,6 @@
-"""Grouped, stratified out-of-fold scoring: one helper for every "score each photo with
-something that never saw it" in training (held-out probabilities by cross-validation,
-the unknown threshold's calibration scores).
+"""Grouped, stratified folds and out-of-fold scoring: "score each photo with something
+that never saw it" (the cross-validation folds, the label review's held-out
+probabilities).
 
 Duplicates share a group, so a photo is never scored by a model that saw its copy.
 """

@@ -29,7 +29,7 @@ def review_folder(
     backbone = resolve_backbone(load_bundle(model_path).metadata.backbone.name, lambda _: None)
     config = TrainConfig(backbone=backbone.name, probes=False)
     features = compute_features(data, backbone, config, progress)
-    samples = data.train + data.val + data.test
+    samples = data.every_photo
     x, y, groups = features.all_x(), features.all_y(), data.groups(samples)
     c, _ = heads.choose_c(x, y, groups)
     probabilities = quick_out_of_fold(x, y, groups, len(data.labels), c)

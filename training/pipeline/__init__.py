@@ -55,7 +55,7 @@ def cross_validate_if_needed(
     return cross_validate(
         features.all_x(),
         features.all_y(),
-        data.groups(data.train + data.val + data.test),
+        data.groups(data.every_photo),
         len(data.labels),
         config,
         (features.x_aug, features.aug_index),
@@ -114,7 +114,7 @@ def train(
     timer.run("import tensorflow", _import_keras)
     cv = timer.run("cross-validation", cross_validate_if_needed, data, features, config)
     head = timer.run("head", fit_head, data, features, config, cv)
-    rule = timer.run("unknown", calibrate_unknown, data, features, config, cv)
+    rule = timer.run("unknown", calibrate_unknown, data, features, config)
     held = timer.run("evaluate", evaluate_held_out, data, features, head, rule, cv)
     issues = timer.run("review", review_labels, data, features, head, cv)
     metadata = model_metadata(Path(data_dir), data, backbone, rule, held, config)

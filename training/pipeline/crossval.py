@@ -4,7 +4,8 @@ Used for the headline when the test split is too small to say much
 (:meth:`training.pipeline.data.TrainingData.headline_by_cross_validation`). Each fold runs
 the whole training recipe on the other folds' photos: a head (its regularisation chosen
 by inner cross-validation on them), a temperature fitted on its inner out-of-fold
-predictions, centroids, and an unknown threshold from their own out-of-fold scores.
+predictions, centroids, and an unknown threshold from their own leave-one-cluster-out
+scores.
 So a held-out photo's calibrated answer and its "not sure" are what a model trained
 without it would have said. The k-fold is
 repeated with other fold assignments (``CV_REPEATS``) and each photo's numbers are

@@ -62,6 +62,11 @@ class TrainingData:
     def negative_idx(self) -> list[int]:
         return [self.labels.index(label) for label in self.negative_labels]
 
+    @property
+    def every_photo(self) -> tuple[Sample, ...]:
+        """Train, val and test photos, in that order (the rows of ``Features.all_x()``)."""
+        return self.train + self.val + self.test
+
     def y(self, samples: Sequence[Sample]) -> np.ndarray:
         """Class indices of ``samples``."""
         return np.array([self.labels.index(s.label) for s in samples], dtype=np.int64)

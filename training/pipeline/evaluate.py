@@ -86,7 +86,7 @@ def _test_split(
 
 
 def _cross_validated(data: TrainingData, cv: CrossValidated, rule: UnknownRule) -> Interpretation:
-    samples = data.train + data.val + data.test
+    samples = data.every_photo
     p = cv.probabilities
     unknown = (cv.ood > cv.thresholds) | np.isin(p.argmax(axis=1), list(rule.negative_idx))
     return Interpretation.of(

@@ -86,7 +86,7 @@ def _fit_on_everything(
     data: TrainingData, features: Features, cv: CrossValidated, n_classes: int, config: TrainConfig
 ) -> FittedHead:
     x_all, y_all = features.all_x(), features.all_y()
-    groups = data.groups(data.train + data.val + data.test)
+    groups = data.groups(data.every_photo)
     trainer = HeadTrainer(x_all.shape[1], n_classes, head_config(config, cv.final_epochs()))
     # Views point at training photos, which come first in x_all.
     result = trainer.fit(

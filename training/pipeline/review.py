@@ -18,7 +18,7 @@ def review_labels(
 ) -> list[LabelIssue]:
     """From out-of-fold probabilities of every photo: the cross-validation's when there
     is one, else quick folds of the exact head at the final head's regularisation."""
-    samples = data.train + data.val + data.test
+    samples = data.every_photo
     y = features.all_y()
     if cv is not None:
         probabilities = cv.raw_probabilities

@@ -8,7 +8,6 @@ import numpy as np
 
 from isit.bundle import is_uncertain
 from training import unknown as ood
-from training.pipeline.crossval import CrossValidated
 from training.pipeline.data import TrainingData
 from training.pipeline.features import Features
 from training.pipeline.head import FittedHead
@@ -32,21 +31,19 @@ class UnknownRule:
         return is_uncertain(probabilities, self.uncertain_margin)
 
 
-def calibrate_unknown(
-    data: TrainingData, features: Features, config: TrainConfig, cv: CrossValidated | None
-) -> UnknownRule:
+def calibrate_unknown(data: TrainingData, features: Features, config: TrainConfig) -> UnknownRule:
     """The threshold accepting at least 96% of leave-one-cluster-out unknown scores (each
     photo scored against centroids that never saw it nor its look-alikes, duplicates
     grouped): of the train + validation photos with a test split (the test photos take
     no part, so their acceptance is an honest measurement), of every photo with
     cross-validation."""
-    if cv is None:
+    if data.headline_by_cross_validation:
+        x, y = features.all_x(), features.all_y()
+        groups = data.groups(data.every_photo)
+    else:
         x = np.concatenate([features.x_train, features.x_val])
         y = np.concatenate([features.y_train, features.y_val])
         groups = data.groups(data.train + data.val)
-    else:
-        x, y = features.all_x(), features.all_y()
-        groups = data.groups(data.train + data.val + data.test)
     calibration = ood.leave_one_cluster_out_scores(
         x, y, groups, len(data.labels), seed=config.seed
     )
