@@ -22,15 +22,15 @@ import numpy as np
 from PIL import Image
 
 from tests.synthetic import draw_photo
-from training.doctor import check_dataset
-from training.doctor.duplicates import (
+from training.data.doctor import check_dataset
+from training.data.doctor.duplicates import (
     HAMMING_THRESHOLD,
     MIN_CORRELATION,
     _Thumbs,
     candidate_pairs,
     correlation,
 )
-from training.doctor.fingerprint import Fingerprint, default_workers, fingerprint_files
+from training.data.doctor.file_hashes import Fingerprint, default_workers, fingerprint_files
 
 REPO = Path(__file__).resolve().parents[1]
 VADER_ELSA = REPO.parent / "shared" / "data" / "vader_elsa"

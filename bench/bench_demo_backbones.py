@@ -47,8 +47,8 @@ def baseline_tree(rev: str, work: Path) -> Path:
 
 
 def main() -> int:
-    from training.demo import DEMO_PER_CLASS
-    from training.sampledata import generate
+    from training.data.sampledata import generate
+    from training.pipeline.demo_run import DEMO_PER_CLASS
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--backbones", nargs="+", default=["mobilenet_v2", "efficientnet_lite0"])

@@ -20,12 +20,12 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 
-from training.doctor.duplicates import (  # noqa: E402
+from training.data.doctor.duplicates import (  # noqa: E402
     HAMMING_THRESHOLD,
     all_pairs_candidates,
     candidate_pairs,
 )
-from training.doctor.hash_index import choose_bands  # noqa: E402
+from training.data.doctor.hash_index import choose_bands  # noqa: E402
 
 SIZES = (1_000, 10_000, 100_000)
 OLD_MAX = 10_000  # beyond this the all-pairs time is extrapolated, not measured

@@ -54,7 +54,7 @@ def fit_logreg_cv(x: np.ndarray, y: np.ndarray, g: np.ndarray, n_classes: int):
     from sklearn.preprocessing import StandardScaler
     from threadpoolctl import threadpool_limits
 
-    from training.head import _inner_splits
+    from training.model.head import _inner_splits
 
     scaler = StandardScaler().fit(x)
     splits = _inner_splits(y, g, 5, 0)
@@ -67,7 +67,7 @@ def fit_logreg_cv(x: np.ndarray, y: np.ndarray, g: np.ndarray, n_classes: int):
 
 
 def fit_new(x: np.ndarray, y: np.ndarray, g: np.ndarray, n_classes: int, hidden: int = 0):
-    from training.head import HeadConfig, predict_proba, train_head
+    from training.model.head import HeadConfig, predict_proba, train_head
 
     if hidden:  # the Keras path stops early on a grouped slice, like the old head
         from sklearn.model_selection import GroupShuffleSplit

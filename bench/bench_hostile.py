@@ -54,7 +54,7 @@ def _multipart_bomb() -> Case:
 
 
 def _photo(width: int, height: int) -> bytes:
-    from training.doctor.synthetic import draw_photo
+    from training.data.doctor.synthetic import draw_photo
 
     return _jpeg(draw_photo(7, (width, height)), quality=80)
 

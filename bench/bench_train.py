@@ -71,8 +71,8 @@ def baseline(data: Path, epochs: int, measure: int) -> dict:
     import tensorflow as tf
 
     from training.backbones.registry import get_backbone
-    from training.doctor import check_dataset
-    from training.head import HeadConfig, build_head, class_weights
+    from training.data.doctor import check_dataset
+    from training.model.head import HeadConfig, build_head, class_weights
 
     report = check_dataset(data, progress=False)
     labels = report.labels
@@ -146,10 +146,10 @@ def cross_validation(data: Path, cache: Path) -> dict:
     os.environ["ISIT_CACHE_DIR"] = str(cache)
     from isit.features import FeatureExtractor
     from training.backbones.provision import provision
-    from training.doctor import check_dataset
-    from training.feature_cache import Entry, FeatureCache
-    from training.oof import grouped_folds
-    from training.pipeline.crossval import cross_validate
+    from training.data.doctor import check_dataset
+    from training.data.feature_cache import Entry, FeatureCache
+    from training.model.folds import grouped_folds
+    from training.pipeline.crossvalidate import cross_validate
     from training.settings import TrainConfig
 
     report = check_dataset(data, progress=False)

@@ -11,7 +11,7 @@ a reference that never saw its original:
   exposure, saturation or grey, a little blur or noise, mirror or tilt), re-compressed;
 - ``restyled`` (stress): a crop turned into a sketch, grey, posterised, hue-turned or
   heavily blurred and noisy picture.
-Unrelated: training.unknown.probe_images() (the scikit-image / scikit-learn sample
+Unrelated: training.model.unknown.probe_images() (the scikit-image / scikit-learn sample
 photos) + /tmp/isit-hard/unrelated (Debian wallpapers and clip art), 232 images.
 
 Protocol: stratified group 5-fold over the originals. For each fold, the reference (the
@@ -22,7 +22,7 @@ is chosen on the fitting part only, two ways:
 - ``same-source 95%``: accept 95% of grouped 5-fold out-of-fold scores (isit before);
 - ``leave-one-cluster-out 96%``: each class's photos clustered (k-means on unit features,
   up to 8 clusters), each cluster scored by a reference fitted without it; accept 96%
-  (isit now: training.unknown).
+  (isit now: training.model.unknown).
 
 Scores (higher = more unknown): ``centroid`` (1 - max cosine to the class centroids of
 the square-rooted features, isit's), ``centroid, raw features`` (isit's before),
@@ -67,7 +67,7 @@ def unit(x: np.ndarray) -> np.ndarray:
 
 
 def fit_centroid(x: np.ndarray, y: np.ndarray) -> Scorer:
-    from training import unknown
+    from training.model import unknown
 
     centroids = unknown.class_centroids(x, y, int(y.max()) + 1)
     return lambda q: unknown.ood_scores(q, centroids).astype(np.float64)
@@ -107,7 +107,7 @@ def fit_mahalanobis(x: np.ndarray, y: np.ndarray) -> Scorer:
 
 def fit_doubt(x: np.ndarray, y: np.ndarray) -> Scorer:
     """The head's doubt, 1 - max probability (isit's head at a fixed C: quick)."""
-    from training.head import fit_linear
+    from training.model.head import fit_linear
 
     head = fit_linear(x, y, int(y.max()) + 1, c=0.01)
     return lambda q: 1.0 - head.predict_proba(q).max(axis=1).astype(np.float64)
@@ -150,8 +150,8 @@ def same_source(x, y, groups, fit: Fit) -> np.ndarray:
 
 
 def leave_one_cluster_out(x, y, groups, fit: Fit) -> np.ndarray:
-    """Each cluster (training.unknown's clustering) scored by a reference fitted without it."""
-    from training.unknown import look_alike_clusters
+    """Each cluster (the unknown module's clustering) scored by a reference fitted without it."""
+    from training.model.unknown import look_alike_clusters
 
     labels = look_alike_clusters(x, y, groups)
     scores = np.zeros(len(y))
@@ -162,7 +162,7 @@ def leave_one_cluster_out(x, y, groups, fit: Fit) -> np.ndarray:
 
 
 def calibrations():
-    from training.unknown import TARGET_ACCEPTANCE
+    from training.model.unknown import TARGET_ACCEPTANCE
 
     loco = f"leave-one-cluster-out {TARGET_ACCEPTANCE:.0%}"
     return {
@@ -190,7 +190,7 @@ def auroc(negative: np.ndarray, positive: np.ndarray) -> float:
 
 def score_row(sets: Sets, name: str, how: str) -> list[str]:
     """One score with one threshold rule, over the outer folds."""
-    from training.unknown import choose_threshold
+    from training.model.unknown import choose_threshold
 
     calibrate_with, target = calibrations()[how]
     accepted = {s: 0 for s in sets.shifted}
@@ -215,8 +215,8 @@ def score_row(sets: Sets, name: str, how: str) -> list[str]:
 
 def product_rule(x, y, groups, n_classes: int, negative: int | None):
     """isit's rule, fitted on these photos: (is_unknown(features) -> bool array)."""
-    from training import unknown
-    from training.head import fit_fold
+    from training.model import unknown
+    from training.model.head import fit_fold
 
     head = fit_fold(x, y, n_classes=n_classes, groups=groups)
     centroids = unknown.class_centroids(x, y, n_classes)
@@ -259,7 +259,7 @@ def other_folder_rows(sets: Sets) -> list[list[str]]:
 
 
 def load_sets(backbone: str) -> Sets:
-    from training.unknown import probe_images
+    from training.model.unknown import probe_images
 
     folder = hardlib.load_folder(IN_DIST)
     unrelated = [b for _, b in probe_images()]

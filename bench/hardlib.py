@@ -36,7 +36,7 @@ class Folder:
 def load_folder(path: Path) -> Folder:
     """The dataset doctor's usable photos (one representative per duplicate group, as
     training uses them), labels and groups; conflicts left out as training does."""
-    from training.doctor import check_dataset
+    from training.data.doctor import check_dataset
 
     report = check_dataset(path, progress=False)
     records = report.usable_images()
@@ -57,7 +57,7 @@ def features(paths: list[Path], backbone: str) -> np.ndarray:
     """Cached backbone features of image files (computed once per backbone)."""
     from isit.features import FeatureExtractor
     from training.backbones.provision import provision
-    from training.feature_cache import Entry, FeatureCache, sha256_bytes
+    from training.data.feature_cache import Entry, FeatureCache, sha256_bytes
 
     if backbone not in _EXTRACTORS:
         _EXTRACTORS[backbone] = FeatureExtractor(provision(backbone))
@@ -68,7 +68,7 @@ def features(paths: list[Path], backbone: str) -> np.ndarray:
 
 def feature_bytes(items: list[bytes], backbone: str) -> np.ndarray:
     """Cached features of in-memory images (e.g. the unknown probes)."""
-    from training.feature_cache import Entry, FeatureCache, sha256_bytes
+    from training.data.feature_cache import Entry, FeatureCache, sha256_bytes
 
     features([], backbone)  # provisions the extractor
     cache = FeatureCache(_EXTRACTORS[backbone], progress=False)  # type: ignore[arg-type]

@@ -12,7 +12,7 @@ Keys (all values are strings; structured ones are JSON):
 - ``isit.metrics``: JSON of headline held-out metrics (classifier only, may be ``{}``).
 - ``isit.title``: what the page asks, e.g. "Is it Mila?" (optional; `isit train --title`).
 - ``isit.training_photos``: fingerprint of the photos it learnt from (optional; written
-  and read by ``training.fingerprints``, never served).
+  and read by ``training.model.learnt_from``, never served).
 
 Graph contract: input ``image`` float32 ``[N, size, size, 3]``; a classifier outputs
 ``probabilities`` ``[N, C]`` and ``ood_score`` ``[N]`` (higher = less like the training
@@ -102,7 +102,7 @@ class ModelMetadata:
     labels: tuple[str, ...] = ()
     unknown: UnknownSpec | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
-    # Fingerprint of the photos the model learnt from (training.fingerprints); opaque here.
+    # Fingerprint of the photos the model learnt from (training.model.learnt_from); opaque here.
     training_photos: str = ""
     title: str = ""  # what the page asks ("Is it Mila?"); empty: made from the labels
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))

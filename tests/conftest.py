@@ -61,7 +61,7 @@ def served_examples(request, served_model_path):
     import modelgen
     import numpy as np
 
-    from training.sampledata import draw_image
+    from training.data.sampledata import draw_image
 
     rng = np.random.default_rng(2026)
     examples = []
@@ -82,7 +82,7 @@ SAMPLE_PER_CLASS = 45
 @pytest.fixture(scope="session")
 def sample_dataset_dir(tmp_path_factory):
     """A generated, learnable photo folder: circles/, squares/, triangles/ (odd names too)."""
-    from training.sampledata import generate
+    from training.data.sampledata import generate
 
     return generate(
         tmp_path_factory.mktemp("sample-data") / "shapes",

@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 from PIL import Image
 
-from training.fetch.flickr import SIZE_ORDER, clean_tag
+from training.data.fetch.flickr import SIZE_ORDER, clean_tag
 
 REST_PATH = "/services/rest/"
 DEFAULT_KEY = "test-key"

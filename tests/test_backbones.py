@@ -37,7 +37,7 @@ from training.backbones import (
     mobilenet_v2,
     provision,
 )
-from training.backbones.errors import (
+from training.backbones.backbone_errors import (
     UnknownBackbone,
     WeightsChecksumMismatch,
     WeightsNotInstalled,
@@ -51,7 +51,7 @@ from training.backbones.weights import (
     WeightsFile,
     file_sha256,
 )
-from training.onnx_export import ExportError, export_function
+from training.model.tf_convert import ExportError, export_function
 
 OFFLINE = ["mobilenet_v2", "efficientnet_lite0", "efficientnet_lite2"]
 REQUIREMENTS_WEIGHTS = Path(__file__).resolve().parents[1] / "training" / "requirements-weights.txt"

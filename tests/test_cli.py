@@ -169,7 +169,7 @@ def test_export_errors_are_isit_errors_with_a_code():
     # Read from the source: importing the module would load TensorFlow (seconds).
     import ast
 
-    tree = ast.parse((ROOT / "training" / "onnx_export.py").read_text("utf-8"))
+    tree = ast.parse((ROOT / "training" / "model" / "tf_convert.py").read_text("utf-8"))
     (cls,) = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "ExportError"]
     assert [ast.unparse(base) for base in cls.bases] == ["IsitError"]
     assert "code = 'export_failed'" in ast.unparse(cls)
@@ -180,7 +180,7 @@ NOISE = ("absl::InitializeLog", "oneDNN", "cpu_feature_guard", "TensorFlow binar
 
 @pytest.mark.slow
 def test_train_is_quiet_and_says_what_to_do_next(tmp_path):
-    from training.sampledata import generate
+    from training.data.sampledata import generate
 
     generate(tmp_path / "shapes", per_class=10, min_side=64, max_side=120, seed=3)
     done = isit("train", "shapes", "--epochs", "20", cwd=tmp_path, timeout=600)

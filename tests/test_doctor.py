@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 from synthetic import draw_photo, random_palette, write_photos
 
-from training.doctor import DatasetInvalid, check_dataset, format_summary
-from training.doctor.split import parse_split, unit
+from training.data.doctor import DatasetInvalid, check_dataset, format_summary
+from training.data.doctor.split import parse_split, unit
 
 
 def _jpeg_bytes(img: Image.Image, quality: int = 90) -> bytes:

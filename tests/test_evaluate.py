@@ -7,7 +7,7 @@ import json
 import pytest
 
 from training.cli import main
-from training.sampledata import generate
+from training.data.sampledata import generate
 
 pytestmark = pytest.mark.slow
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from featuresgen import write_backbone, write_folder
 
-from training.doctor import check_dataset
-from training.features_table import Manifest, read_rows, write_features
+from training.data.doctor import check_dataset
+from training.data.features_table import Manifest, read_rows, write_features
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -23,7 +23,7 @@ COMPARED = ("classes", "problems", "duplicate_groups", "duplicate_kinds", "confl
 
 @pytest.fixture(scope="module")
 def spark():
-    from training.features_table.spark import spark_session
+    from training.data.features_table.spark import spark_session
 
     session, _ = spark_session("local[2]", app_name="isit-tests")
     yield session

@@ -11,18 +11,18 @@ from featuresgen import DIM, write_backbone, write_folder
 
 from isit.features import FeatureExtractor
 from training.cli import main
-from training.doctor import check_dataset
-from training.doctor.layout import scan_layout
-from training.feature_cache import Entry, FeatureCache
-from training.features_table import (
+from training.data.doctor import check_dataset
+from training.data.doctor.layout import scan_layout
+from training.data.feature_cache import Entry, FeatureCache
+from training.data.features_table import (
     FeaturesMismatch,
     Manifest,
     feature_preset,
     read_rows,
     write_features,
 )
-from training.features_table.schema import FeaturesDirNotEmpty, FeaturesError
-from training.features_table.spark import layout_from_paths
+from training.data.features_table.schema import FeaturesDirNotEmpty, FeaturesError
+from training.data.features_table.spark import layout_from_paths
 
 COMPARED = ("classes", "problems", "duplicate_groups", "duplicate_kinds", "conflicts", "split")
 
@@ -128,7 +128,7 @@ def test_the_local_engine_and_check_never_import_spark() -> None:
     import sys
 
     code = (
-        "import sys, training.features_table, training.cli.features, "
+        "import sys, training.data.features_table, training.cli.features, "
         "training.cli.check; assert 'pyspark' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
@@ -158,8 +158,8 @@ def test_train_from_the_table_is_the_same_as_from_the_folder(tmp_path) -> None:
     from isit.bundle import ModelBundle
     from isit.imaging import read_image_bytes
     from training.api import train
-    from training.features_table import write_features
-    from training.sampledata import generate
+    from training.data.features_table import write_features
+    from training.data.sampledata import generate
     from training.settings import DEFAULT_BACKBONE, TrainConfig
 
     data = generate(tmp_path / "data", per_class=12, min_side=64, max_side=96, seed=4)

@@ -15,8 +15,8 @@ import pytest
 from fake_flickr import DEFAULT_OWNER, FakeFlickr, FakePhoto, sample_photos
 
 from isit.imaging import DecodeLimits, decode
-from training.fetch import FetchOptions, fetch_flickr
-from training.fetch.errors import (
+from training.data.fetch import FetchOptions, fetch_flickr
+from training.data.fetch.fetch_errors import (
     ApiKeyRejected,
     InvalidOption,
     MissingApiKey,
@@ -25,9 +25,9 @@ from training.fetch.errors import (
     StorageError,
     UserNotFound,
 )
-from training.fetch.fetcher import FlickrFetcher
-from training.fetch.http import HttpClient, RetryPolicy
-from training.fetch.store import COLUMNS
+from training.data.fetch.fetcher import FlickrFetcher
+from training.data.fetch.http import HttpClient, RetryPolicy
+from training.data.fetch.store import COLUMNS
 
 FAST = RetryPolicy(attempts=3, backoff_base=0.001, connect_timeout=2, read_timeout=5)
 
@@ -309,7 +309,7 @@ def test_network_lost_mid_run_stops_cleanly_and_a_rerun_finishes(tmp_path):
 
 
 def test_a_failed_write_leaves_no_temporary_file(server, tmp_path, monkeypatch):
-    import training.fetch.store as store
+    import training.data.fetch.store as store
 
     def refuse(*args):
         raise OSError(28, "No space left on device")

@@ -9,9 +9,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from training.fetch.errors import FlickrApiError, NetworkError, UserNotFound
-from training.fetch.fetcher import negatives_label, parse_tags
-from training.fetch.flickr import (
+from training.data.fetch.fetch_errors import FlickrApiError, NetworkError, UserNotFound
+from training.data.fetch.fetcher import negatives_label, parse_tags
+from training.data.fetch.flickr import (
     NSID_RE,
     FlickrClient,
     User,
@@ -20,14 +20,14 @@ from training.fetch.flickr import (
     parse_photo,
     size_fallbacks,
 )
-from training.fetch.http import (
+from training.data.fetch.http import (
     ConnectionLost,
     HttpClient,
     RetryPolicy,
     ServerBusy,
     retry_after_seconds,
 )
-from training.fetch.store import ManifestRow, PhotoStore
+from training.data.fetch.store import ManifestRow, PhotoStore
 
 
 class Recorder:

@@ -15,7 +15,7 @@ from synthetic import write_photos
 from isit.display import display_path
 from isit.errors import ImageTooLarge, NotARegularFile
 from isit.imaging import DecodeLimits, read_image_bytes
-from training.doctor import check_dataset
+from training.data.doctor import check_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 LATIN1_NAME = os.fsdecode(b"caf\xe9.jpg")  # not UTF-8: arrives as a surrogate escape

@@ -18,8 +18,8 @@ from isit.bundle import load_bundle
 from isit.errors import ModelError
 from isit.imaging import PreprocessSpec
 from isit.metadata import BackboneInfo, ModelMetadata, UnknownSpec, label_problem
-from training import copy_to
-from training.export_model import merge
+from training.model.graph import merge
+from training.predict import copy_to
 
 OPSETS = [helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 2)]
 
@@ -99,7 +99,7 @@ def test_merged_model_imports_each_opset_domain_once() -> None:
 
 
 def test_onnx_is_written_with_ordinary_permissions(tmp_path: Path) -> None:
-    from training.onnx_export import write_onnx_atomically
+    from training.model.tf_convert import write_onnx_atomically
 
     model = onnx.load(str(modelgen.write_model(tmp_path / "source.onnx")))
     old = os.umask(0o022)

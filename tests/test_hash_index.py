@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from training.doctor.duplicates import all_pairs_candidates, candidate_pairs
-from training.doctor.hash_index import bands, choose_bands, radii, within
+from training.data.doctor.duplicates import all_pairs_candidates, candidate_pairs
+from training.data.doctor.hash_index import bands, choose_bands, radii, within
 
 ALIGNMENTS = 16
 

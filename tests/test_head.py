@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from training import head as H
+from training.model import head as H
 
 
 def grouped_features(seed: int, n_groups: int = 120, d: int = 150, classes: int = 3):

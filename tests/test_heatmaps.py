@@ -11,7 +11,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from isit.bundle import ModelBundle
-from training.shortcuts import shortcut_warnings
+from training.evaluation.shortcuts import shortcut_warnings
 
 
 def _maps(kind: str, n: int = 12, size: int = 7, seed: int = 0) -> np.ndarray:

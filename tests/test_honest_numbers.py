@@ -18,7 +18,7 @@ from isit.bundle import ModelBundle
 from isit.imaging import read_image_bytes
 from training.api import evaluate, train
 from training.cli import main
-from training.sampledata import generate
+from training.data.sampledata import generate
 from training.settings import TrainConfig
 
 pytestmark = pytest.mark.slow

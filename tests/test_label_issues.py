@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from training.cli import main
-from training.label_issues import likely_mistakes
-from training.sampledata import CLASSES, generate
+from training.data.sampledata import CLASSES, generate
+from training.evaluation.label_review import likely_mistakes
 
 
 def test_confident_learning_flags_disputed_labels_most_suspicious_first():
@@ -85,7 +85,7 @@ def test_train_lists_likely_mistakes_in_metrics_and_report(sample_dataset_dir, t
 
 
 def test_the_headline_counts_in_words_people_write():
-    from training.label_issues import wrong_folder_headline
+    from training.evaluation.label_review import wrong_folder_headline
 
     assert wrong_folder_headline(1) == "1 photo may be in the wrong folder"
     assert wrong_folder_headline(3) == "3 photos may be in the wrong folder"

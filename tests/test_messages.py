@@ -41,7 +41,7 @@ def test_a_broken_model_file_is_named_as_such(tmp_path):
 
 
 def test_photos_outside_class_folders_are_explained(tmp_path, capsys):
-    from training.sampledata import generate
+    from training.data.sampledata import generate
 
     flat = tmp_path / "flat"
     shapes = generate(tmp_path / "shapes", per_class=3, seed=1, odd_names=False)

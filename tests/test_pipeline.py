@@ -15,13 +15,13 @@ import pytest
 from PIL import Image
 
 from training.atomic import atomic_write, atomic_write_with
-from training.interpretation import Interpretation
-from training.oof import fold_count, grouped_folds, out_of_fold
+from training.evaluation.interpretation import Interpretation
+from training.evaluation.report import Probes, ReportInput, render
+from training.model.folds import fold_count, grouped_folds, out_of_fold
 from training.pipeline.timing import StageTimer
-from training.report import Probes, ReportInput, render
 from training.settings import ConfigError, TrainConfig
 
-SCHEMA = Path(__file__).resolve().parents[1] / "training" / "metrics.schema.json"
+SCHEMA = Path(__file__).resolve().parents[1] / "training" / "evaluation" / "metrics.schema.json"
 
 
 # ---------------------------------------------------------------- settings
@@ -247,7 +247,7 @@ def test_train_metrics_follow_the_documented_schema(trained_model):
 @pytest.mark.slow
 def test_evaluate_metrics_follow_the_documented_schema(trained_model_path, tmp_path):
     from training.api import evaluate
-    from training.sampledata import generate
+    from training.data.sampledata import generate
 
     data = generate(tmp_path / "new", per_class=4, min_side=64, max_side=120, seed=11)
     result = evaluate(trained_model_path, data, tmp_path / "out", probes=False)
@@ -257,7 +257,7 @@ def test_evaluate_metrics_follow_the_documented_schema(trained_model_path, tmp_p
 
 # ---------------------------------------------------------------- honest numbers
 def test_proportions_carry_n_and_a_wilson_interval():
-    from training.stats import proportion
+    from training.evaluation.proportions import proportion
 
     p = proportion(37, 40)
     assert (p.k, p.n) == (37, 40) and p.value == pytest.approx(0.925)
@@ -309,7 +309,7 @@ def test_uncertain_rule_is_the_cores():
 
 
 def test_head_config_refuses_bad_values():
-    from training.head import HeadConfig
+    from training.model.head import HeadConfig
 
     for bad in ({"c_grid": ()}, {"inner_folds": 1}, {"dropout": 1.0}, {"score": "magic"}):
         with pytest.raises(ConfigError):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from training.cli import main
-from training.unknown import probe_images
+from training.model.unknown import probe_images
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from training.backbones import torch_legacy
-from training.backbones.errors import TorchFileError
+from training.backbones.backbone_errors import TorchFileError
 from training.backbones.weights import EFFICIENTNET_LITE0, MOBILENET_V2
 
 # ---- a tiny writer of the legacy format, opcode by opcode (no torch needed) ----------

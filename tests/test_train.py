@@ -13,9 +13,9 @@ import pytest
 from isit.bundle import ModelBundle
 from isit.imaging import read_image_bytes
 from training.cli import main
-from training.doctor import check_dataset
-from training.pipeline.evaluate import TEST_SPLIT
-from training.sampledata import CLASSES
+from training.data.doctor import check_dataset
+from training.data.sampledata import CLASSES
+from training.pipeline.held_out import TEST_SPLIT
 from training.settings import DEFAULT_BACKBONE
 
 pytestmark = pytest.mark.slow
@@ -172,7 +172,7 @@ def test_retrain_reuses_cached_features_and_learns_a_negatives_class(
 
 
 def test_train_stops_on_the_dataset_checks_fatal_errors(tmp_path, capsys):
-    from training.sampledata import generate
+    from training.data.sampledata import generate
 
     data = generate(tmp_path / "one-class", per_class=6, classes=("circles",), seed=1)
     fatal = check_dataset(data, progress=False).fatal

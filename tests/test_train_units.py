@@ -7,10 +7,10 @@ import pytest
 from PIL import Image
 
 from isit.imaging import decode
-from training import unknown as ood
-from training.evaluation import classification_metrics, expected_calibration_error
-from training.feature_cache import Entry, FeatureCache, augment, sha256_bytes
-from training.sampledata import CLASSES, generate
+from training.data.feature_cache import Entry, FeatureCache, augment, sha256_bytes
+from training.data.sampledata import CLASSES, generate
+from training.evaluation.classification import classification_metrics, expected_calibration_error
+from training.model import unknown as ood
 
 
 def test_ece_of_perfectly_calibrated_and_overconfident_scores():
@@ -170,7 +170,7 @@ def export_inputs(sample_dataset_dir):
     from isit.features import FeatureExtractor
     from isit.metadata import ModelMetadata, UnknownSpec
     from training.backbones.provision import provision
-    from training.head import HeadConfig, build_head
+    from training.model.head import HeadConfig, build_head
 
     backbone_path = provision("mobilenet_v2")
     extractor = FeatureExtractor(backbone_path)
@@ -193,7 +193,7 @@ def export_inputs(sample_dataset_dir):
 
 
 def _expected(head, x, centroids):
-    from training.head import predict_proba
+    from training.model.head import predict_proba
 
     return predict_proba(head, x), ood.ood_scores(x, centroids)
 
@@ -203,7 +203,7 @@ def test_export_joins_backbone_and_head_and_passes_parity(export_inputs, tmp_pat
     import onnx
 
     from isit.bundle import ModelBundle
-    from training.export_model import check_parity, export
+    from training.model.graph import check_parity, export
 
     backbone_path, images, x, head, centroids, metadata = export_inputs
     path = export(backbone_path, head, centroids, metadata, tmp_path / "model.onnx")
@@ -227,7 +227,7 @@ def test_parity_catches_a_broken_head_or_unknown_score(export_inputs, tmp_path):
     """A model whose head weights (or centroids) are not the trained ones is refused."""
     import keras
 
-    from training.export_model import ExportMismatch, check_parity, export
+    from training.model.graph import ExportMismatch, check_parity, export
 
     backbone_path, images, x, head, centroids, metadata = export_inputs
     expected = _expected(head, x, centroids)
@@ -251,7 +251,7 @@ def test_export_refuses_a_backbone_the_head_was_not_trained_on(export_inputs, tm
     from dataclasses import replace
 
     from isit.metadata import BackboneInfo
-    from training.export_model import ExportMismatch, export
+    from training.model.graph import ExportMismatch, export
 
     backbone_path, _, _, head, centroids, metadata = export_inputs
     other = replace(metadata, backbone=BackboneInfo("efficientnet_lite0", "0" * 64, 1280))

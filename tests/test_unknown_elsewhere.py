@@ -17,10 +17,10 @@ from PIL import Image, ImageDraw
 
 from isit.bundle import ModelBundle
 from training.api import train
-from training.sampledata import CLASSES, draw_shape, noisy_gradient
+from training.data.sampledata import CLASSES, draw_shape, noisy_gradient
+from training.evaluation.proportions import proportion
+from training.model.unknown import probe_images
 from training.settings import TrainConfig
-from training.stats import proportion
-from training.unknown import probe_images
 
 TRAIN_STYLES = ("gradient", "stripes", "checker")
 ELSEWHERE = "flat"

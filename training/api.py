@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from training.settings import TrainConfig
 
 if TYPE_CHECKING:
-    from training.evaluate_folder import EvaluationResult
+    from training.evaluation.folder import EvaluationResult
     from training.pipeline import TrainResult
 
 
@@ -47,6 +47,6 @@ def evaluate(
     """Metrics and report of ``model_path`` on the labelled folder ``data_dir``.
 
     ``progress``: a bar over the photos (None: only when stderr is a terminal)."""
-    from training.evaluate_folder import evaluate as run_evaluation
+    from training.evaluation.folder import evaluate as run_evaluation
 
     return run_evaluation(model_path, data_dir, out_dir, progress=progress, **options)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from isit.imaging import PreprocessSpec
 from isit.metadata import FEATURES, INPUT_NAME
-from training.backbones.errors import WeightsUnavailable
+from training.backbones.backbone_errors import WeightsUnavailable
 
 if TYPE_CHECKING:
     import keras

@@ -70,7 +70,7 @@ def backbone_metadata(bdef: BackboneDef) -> ModelMetadata:
 
 def export_backbone(bdef: BackboneDef, path: Path) -> Path:
     """Build ``bdef`` in Keras and export it to ``path``, checked against Keras in ORT."""
-    from training.onnx_export import export_function  # imports TensorFlow
+    from training.model.tf_convert import export_function  # imports TensorFlow
 
     model = bdef.build_keras()
     size = bdef.spec.size

@@ -20,7 +20,7 @@ from isit.imaging import PreprocessSpec
 from isit.metadata import BackboneInfo
 from training import settings
 from training.backbones import efficientnet_lite, efficientnet_lite2, keras_apps, mobilenet_v2
-from training.backbones.errors import UnknownBackbone
+from training.backbones.backbone_errors import UnknownBackbone
 
 if TYPE_CHECKING:
     import keras

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from training.backbones.errors import TorchFileError
+from training.backbones.backbone_errors import TorchFileError
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 PROTOCOL_VERSION = 1001

@@ -20,7 +20,7 @@ from typing import Literal
 import keras
 import numpy as np
 
-from training.backbones.errors import BackboneError
+from training.backbones.backbone_errors import BackboneError
 
 # "symmetric": torch's padding=(k-1)//2 on every side. "same": TensorFlow's SAME (extra
 # pixel at the bottom/right when the total is odd) - what Keras' padding="same" does.

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from training.backbones import torch_legacy
-from training.backbones.errors import (
+from training.backbones.backbone_errors import (
     INSTALL_HINT,
     WeightsChecksumMismatch,
     WeightsNotInstalled,

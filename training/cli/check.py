@@ -27,7 +27,7 @@ def _defaults() -> dict[str, object]:
     """check_dataset's own defaults, so the command and the library cannot disagree."""
     import inspect
 
-    from training.doctor import check_dataset
+    from training.data.doctor import check_dataset
 
     return {
         name: p.default
@@ -110,8 +110,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _label_issues(report: object, args: argparse.Namespace) -> list:
     from isit.bundle import named_model_file
-    from training.label_issues import wrong_folder_headline
-    from training.review import review_folder
+    from training.evaluation.label_review import wrong_folder_headline
+    from training.pipeline.folder_review import review_folder
 
     issues = review_folder(report, named_model_file(args.model), progress=args.progress)
     say(args, "\n" + wrong_folder_headline(len(issues)) + (":" if issues else "."))
@@ -128,8 +128,8 @@ def _label_issues(report: object, args: argparse.Namespace) -> list:
 
 def run(args: argparse.Namespace) -> int:
     from training.cli.common import emit_json
-    from training.doctor import check_dataset, format_summary
-    from training.doctor.split import parse_split
+    from training.data.doctor import check_dataset, format_summary
+    from training.data.doctor.split import parse_split
 
     try:
         report = check_dataset(

@@ -109,7 +109,7 @@ def release_run_dir(path: Path) -> None:
 
 def outcome_lines(metrics: dict[str, Any]) -> list[str]:
     """The held-out answers as the user would have seen them, with 95% intervals."""
-    from training.stats import interval_text
+    from training.evaluation.proportions import interval_text
 
     outcomes, unknown = metrics["outcomes"], metrics["unknown"]
 
@@ -131,7 +131,7 @@ def outcome_lines(metrics: dict[str, Any]) -> list[str]:
 
 
 def _label_issue_lines(issues: list[dict[str, Any]]) -> list[str]:
-    from training.label_issues import wrong_folder_headline
+    from training.evaluation.label_review import wrong_folder_headline
 
     if not issues:
         return []

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from training.cli.common import add_progress_flag, outcome_lines
-from training.demo import DEMO_PER_CLASS
+from training.pipeline.demo_run import DEMO_PER_CLASS
 
 DESCRIPTION = """\
 See isit work without photos of your own: generates sample photos (circles, squares,
@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from training import tf_runtime
-    from training.demo import run_demo
+    from training.pipeline.demo_run import run_demo
 
     tf_runtime.configure(args.verbose)
     demo = run_demo(args.workdir, per_class=args.per_class, seed=args.seed, progress=args.progress)

@@ -19,8 +19,8 @@ EXAMPLES = """  isit features data/ --out features/                             
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from training.doctor.check import MIN_IMAGE_SIDE
-    from training.features_table import DEFAULT_MASTER, ENGINES
+    from training.data.doctor.examine import MIN_IMAGE_SIDE
+    from training.data.features_table import DEFAULT_MASTER, ENGINES
 
     parser.add_argument("data_dir", metavar="DATA_DIR", help="folder (or URI) of class folders")
     parser.add_argument(
@@ -62,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from training.features_table import write_features
+    from training.data.features_table import write_features
 
     try:
         manifest = write_features(

@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 
 from training.cli.common import positive_int
-from training.fetch.flickr import API_BASE, MAX_PER_PAGE
-from training.fetch.http import RetryPolicy
+from training.data.fetch.flickr import API_BASE, MAX_PER_PAGE
+from training.data.fetch.http import RetryPolicy
 
 DESCRIPTION = """\
 Download training photos into one folder per class. Sources: flickr (a Flickr user's
@@ -95,9 +95,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from training.fetch.fetcher import FetchOptions, FlickrFetcher
-    from training.fetch.flickr import SIZE_PIXELS
-    from training.fetch.summary import dataset_check_summary, format_report
+    from training.data.fetch.fetcher import FetchOptions, FlickrFetcher
+    from training.data.fetch.flickr import SIZE_PIXELS
+    from training.data.fetch.summary import dataset_check_summary, format_report
 
     options = FetchOptions(
         user=args.user,

@@ -47,12 +47,12 @@ def _show(line: str, file: IO[str]) -> None:
 def run(args: argparse.Namespace) -> int:
     from isit.bundle import load_bundle, named_model_file
     from isit.errors import IsitError
-    from training.batch_predict import list_images, predict_files
-    from training.predictions import CopySorter, format_line, to_json
+    from training.predict.answers import CopySorter, format_line, to_json
+    from training.predict.batch import list_images, predict_files
 
     bundle = load_bundle(named_model_file(args.model))
     if args.copy_to is not None:
-        from training import copy_to
+        from training.predict import copy_to
 
         try:  # refused before any work: OUT inside a folder being predicted
             copy_to.check_out_dir(args.copy_to, args.paths)

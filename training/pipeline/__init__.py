@@ -17,18 +17,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from training.pipeline.crossval import CrossValidated, cross_validate
-from training.pipeline.data import TrainingData, load_training_data
-from training.pipeline.evaluate import evaluate_held_out
-from training.pipeline.export import export_and_check, model_metadata
-from training.pipeline.features import Features, compute_features, resolve_backbone
-from training.pipeline.head import fit_head
-from training.pipeline.outputs import Run, metrics_of, report_of, write_outputs
+from training.evaluation.report import write_metrics
+from training.pipeline.crossvalidate import CrossValidated, cross_validate
+from training.pipeline.featurize import Features, compute_features, resolve_backbone
+from training.pipeline.fit import fit_head
+from training.pipeline.held_out import evaluate_held_out
+from training.pipeline.load import TrainingData, load_training_data
+from training.pipeline.look import where_it_looked
+from training.pipeline.package import export_and_check, model_metadata
 from training.pipeline.review import review_labels
+from training.pipeline.threshold import calibrate_unknown
 from training.pipeline.timing import StageTimer
-from training.pipeline.unknown import calibrate_unknown
-from training.pipeline.where import where_it_looked
-from training.report import write_metrics
+from training.pipeline.write import Run, metrics_of, report_of, write_outputs
 from training.settings import TrainConfig
 
 
@@ -83,7 +83,7 @@ def train(
     ``progress``: None shows progress bars only when stderr is a terminal; ``quiet``
     also silences the dataset summary. ``features_dir``: an `isit features` folder of
     this data, whose hashes and features are used instead of decoding the photos again.
-    Raises :class:`training.pipeline.data.DatasetError`
+    Raises :class:`training.pipeline.load.DatasetError`
     (with the dataset check's messages) on fatal dataset problems, and other
     :class:`isit.errors.IsitError` s.
     """

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from training.label_issues import LabelIssue, likely_mistakes, quick_out_of_fold
-from training.pipeline.crossval import CrossValidated
-from training.pipeline.data import TrainingData
-from training.pipeline.features import Features
-from training.pipeline.head import FittedHead
+from training.evaluation.label_review import LabelIssue, likely_mistakes, quick_out_of_fold
+from training.pipeline.crossvalidate import CrossValidated
+from training.pipeline.featurize import Features
+from training.pipeline.fit import FittedHead
+from training.pipeline.load import TrainingData
 
 DEFAULT_C = 1.0  # for a Keras head, which has no chosen regularisation
 

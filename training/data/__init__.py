@@ -1,0 +1,1 @@
+"""The photos: checking a folder, fetching photos, the feature cache and table, sample photos."""

@@ -1,0 +1,1 @@
+"""What a model says about photos it never saw: outcomes, metrics, label review, report."""

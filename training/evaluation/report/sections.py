@@ -1,0 +1,341 @@
+"""The report, section by section: each function returns one section's HTML.
+
+Every section reads the :class:`training.evaluation.interpretation.Interpretation` of the held-out
+photos (and the metrics computed from it); none computes numbers of its own.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from training.evaluation.label_review import wrong_folder_headline
+from training.evaluation.proportions import interval_text
+from training.evaluation.report import plots
+from training.evaluation.report.page import display_label, esc, gallery, pct, table
+from training.model.unknown import TARGET_ACCEPTANCE
+
+if TYPE_CHECKING:
+    from training.evaluation.interpretation import Interpretation
+    from training.evaluation.report import ReportInput
+
+
+def caption(interp: Interpretation, i: int, score_of: int | None = None) -> str:
+    """Thumbnail caption: the answer and its score (or one class's score), the truth."""
+    answer = display_label(interp.answer(i)) if not interp.unknown[i] else "not sure"
+    if score_of is None:
+        head = f"<b>{esc(answer)}</b> {pct(interp.confidence[i])}"
+    else:
+        head = (
+            f"{esc(display_label(interp.labels[score_of]))}: "
+            f"<b>{pct(interp.probabilities[i, score_of])}</b><br>answer: {esc(answer)}"
+        )
+    truth = esc(display_label(interp.labels[int(interp.y_true[i])]))
+    return f"{head}<br>true: {truth}<br><small>{esc(interp.names[i])}</small>"
+
+
+def _photos(data: ReportInput, indices: list[int], score_of: int | None = None) -> str:
+    """A gallery of these photos, each with the heatmap of the class it is shown for."""
+    interp = data.interpretation
+    maps = data.where.maps if data.where is not None else {}
+    overlays = [
+        maps[i][score_of if score_of is not None else int(interp.predicted[i])]
+        if i in maps
+        else None
+        for i in indices
+    ]
+    items = [(interp.sources[i], caption(interp, i, score_of)) for i in indices]
+    return gallery(items, overlays if maps else None)
+
+
+def _interval(block: dict) -> str:
+    """``92% (80–97%)`` from a metrics.json proportion block."""
+    return interval_text(block["value"], block["low"], block["high"])
+
+
+def headline(data: ReportInput) -> str:
+    """The answers as the user sees them: right, not sure, wrong, each with its n."""
+    test, outcomes = data.metrics["test"], data.metrics.get("outcomes")
+    parts = [f"<h1>{esc(data.title)}</h1>"]
+    if outcomes:
+        parts.append(
+            f"<p class='headline'>Right on <b>{outcomes['right']}</b> of <b>{outcomes['n']}</b> "
+            f"held-out photos ({_interval(outcomes['right_overall'])}); not sure on "
+            f"{outcomes['not_sure']}, wrong on {outcomes['wrong']}.</p>"
+            f"<p>When it answers, it is right {_interval(outcomes['right_when_answered'])} of "
+            f"the time; it answers {_interval(outcomes['coverage'])} of photos. "
+            f"{outcomes['uncertain']} answers were hesitant (top two classes close). "
+            f"Numbers from the {esc(data.evaluation_kind)}; ranges are 95% intervals.</p>"
+            + (
+                f"<p class='muted'>Why: {esc(data.metrics['evaluation_reason'])}.</p>"
+                if data.metrics.get("evaluation_reason")
+                else ""
+            )
+        )
+    parts.append(
+        f"<p class='muted'>Best guess, counting the not-sure answers too: "
+        f"{pct(test['accuracy'])} correct on <b>{test['n']}</b> held-out photos"
+        + (f" ({_interval(test['accuracy_interval'])})" if "accuracy_interval" in test else "")
+        + f" ({esc(data.evaluation_kind)}).</p>"
+    )
+    return "".join(parts)
+
+
+def shortcut_warnings(data: ReportInput) -> str:
+    """A class learnt from borders or one fixed spot, said before anything else."""
+    where = data.where
+    if where is None or not where.warnings:
+        return ""
+    items = "".join(f"<li>{esc(w)}</li>" for w in where.warnings)
+    return (
+        "<h2>Check for shortcuts</h2><ul class='warnings'>" + items + "</ul>"
+        "<p class='muted'>See “Where it looked” below: each class's average heatmap.</p>"
+    )
+
+
+def where_it_looked(data: ReportInput) -> str:
+    """Each class's average heatmap over its held-out photos, and how to read it."""
+    where = data.where
+    if where is None or not where.available:
+        return (
+            "<h2>Where it looked</h2><p class='muted'>This model's head has a hidden layer: "
+            "there is no exact heatmap for it, so none is shown.</p>"
+            if where is not None
+            else ""
+        )
+    cells = "".join(
+        f"<figure><img src='{plots.average_heatmap_png(grid)}' alt='average heatmap of "
+        f"{esc(label)}'><figcaption>{esc(label)}</figcaption></figure>"
+        for label, grid in where.class_average.items()
+    )
+    return (
+        "<h2>Where it looked</h2><p>Bright = where the evidence for the class was, on "
+        "average over its held-out photos (the model's input square: the centred square "
+        "of each photo). Evidence on the edges or in one corner for a single class often "
+        "means a shortcut (borders, a watermark), not the subject. The galleries above "
+        "show each photo's own map.</p><div class='gallery'>" + cells + "</div>"
+    )
+
+
+def label_issues(data: ReportInput) -> str:
+    """Photos that are probably in the wrong folder, first thing after the headline."""
+    issues = list(data.label_issues)
+    if not issues:
+        return ""
+    items = [
+        (
+            issue.source,
+            f"in <b>{esc(issue.given)}</b>, looks like <b>{esc(issue.looks_like)}</b> "
+            f"({pct(issue.probability)})<br><small>{esc(issue.name)}</small>",
+        )
+        for issue in issues[:LABEL_ISSUES_SHOWN]
+    ]
+    more = len(issues) - len(items)
+    return (
+        f"<h2>{wrong_folder_headline(len(issues))}</h2>"
+        "<p>Each was scored by a model that never saw it, and the class it looks like is "
+        "far likelier than its folder's. Check them; move any that are misfiled and train "
+        "again (isit never moves your files).</p>"
+        + gallery(items)
+        + (f"<p class='muted'>and {more} more: see metrics.json</p>" if more > 0 else "")
+    )
+
+
+def facts(data: ReportInput) -> str:
+    if not data.facts:
+        return ""
+    rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in data.facts.items())
+    return f"<table class='facts'>{rows}</table>"
+
+
+def warnings(data: ReportInput) -> str:
+    if not data.warnings:
+        return ""
+    items = "".join(f"<li>{esc(w)}</li>" for w in data.warnings)
+    return f"<h2>Dataset warnings</h2><ul class='warnings'>{items}</ul>"
+
+
+def per_class(data: ReportInput) -> str:
+    test = data.metrics["test"]
+
+    def cell(v: dict, key: str) -> str:
+        interval = v.get(f"{key}_interval")
+        return _interval(interval) if interval else f"{v[key]:.3f}"
+
+    rows = [
+        (
+            esc(display_label(label)),
+            str(v["n"]),
+            cell(v, "precision"),
+            cell(v, "recall"),
+            f"{v['f1']:.3f}",
+        )
+        for label, v in test["per_class"].items()
+    ]
+    matrix = plots.confusion_png(list(data.labels), test["confusion"]["matrix"])
+    return (
+        "<h2>Per class</h2><div class='row'>"
+        + table(rows, ("class", "n", "precision", "recall", "F1"), "classes")
+        + f"<img class='plot' src='{matrix}' alt='confusion matrix'></div>"
+        + "<p class='muted'>Precision: of the photos it called this class, the share that "
+        "were. Recall: of this class's photos, the share it found. <abbr title='expected "
+        f"calibration error'>Score error</abbr>: {pct(test['ece'])} (how far, on average, "
+        "an answer's score is from how often such answers are right; 0 is perfect).</p>"
+    )
+
+
+def calibration(data: ReportInput) -> str:
+    """Do the scores mean what they say? The reliability diagram, ECE before and after."""
+    block = data.metrics.get("calibration")
+    if not block or data.raw_probabilities is None:
+        return ""
+    interp = data.interpretation
+    plot = plots.reliability_png(data.raw_probabilities, interp.probabilities, interp.y_true)
+    return (
+        "<h2>Do the scores mean what they say?</h2><div class='row'>"
+        f"<img class='plot' src='{plot}' alt='reliability diagram'>"
+        f"<p>An answer given with 80% should be right about 80% of the time. The model's "
+        f"scores are rescaled by one number (temperature {block['temperature']:.2f}, fitted "
+        f"on {esc(block['fitted_on'])}). The average gap between confidence and the share "
+        f"right (expected calibration error) on the {block['n']} held-out photos went from "
+        f"{pct(block['ece_before'])} to <b>{pct(block['ece_after'])}</b>.</p></div>"
+    )
+
+
+def mistakes(data: ReportInput) -> str:
+    interp = data.interpretation
+    return (
+        "<h2>Most confidently wrong</h2>"
+        + _photos(data, interp.most_confidently_wrong())
+        + "<h2>Least confident right</h2>"
+        + _photos(data, interp.least_confident_right())
+    )
+
+
+def by_class_scores(data: ReportInput) -> str:
+    """Two classes: the most X-like and the most Y-like photos (one class's bottom is the
+    other's top). More: the top and bottom 10 of the first two classes."""
+    interp = data.interpretation
+    parts = []
+    if len(interp.labels) == 2:
+        for c, label in enumerate(interp.labels):
+            name = esc(display_label(label))
+            parts.append(f"<h2>Most {name}-like</h2>")
+            parts.append(_photos(data, interp.top_by_class(c), c))
+        return "".join(parts)
+    for c in range(min(2, len(interp.labels))):
+        name = esc(interp.labels[c])
+        parts.append(f"<h2>Score for “{name}”: top 10</h2>")
+        parts.append(_photos(data, interp.top_by_class(c), c))
+        parts.append(f"<h2>Score for “{name}”: bottom 10</h2>")
+        parts.append(_photos(data, interp.bottom_by_class(c), c))
+    return "".join(parts)
+
+
+def _share(block: dict, key: str) -> str:
+    interval = block.get(f"{key}_interval")
+    return _interval(interval) if interval else pct(block[key])
+
+
+def unknown_photos(data: ReportInput) -> str:
+    unknown = data.metrics.get("unknown")
+    if not unknown or data.threshold is None:
+        return ""
+    probes = data.probes
+    histogram = plots.ood_png(
+        data.interpretation.ood, probes.ood if probes else None, data.threshold
+    )
+    parts = [
+        "<h2>Unknown photos</h2>",
+        f"<p>A photo is answered <b>unknown</b> when its unknown score is above "
+        f"<b>{data.threshold:.4f}</b>. Of your held-out photos "
+        f"<b>{_share(unknown, 'in_distribution_accepted')}</b> are accepted; of "
+        f"{unknown.get('probe_n', 0)} unrelated photos that ship with scikit-image and "
+        f"scikit-learn, <b>{_share(unknown, 'probe_rejected')}</b> are rejected.</p>",
+        f"<p>The threshold accepts {TARGET_ACCEPTANCE:.0%} of your photos when each cluster "
+        "of look-alike photos is left out, which imitates photos taken elsewhere. To refuse "
+        "more things like those accepted below, add a folder named <code>other</code> with "
+        "photos of them.</p>",
+        f"<img class='plot' src='{histogram}' alt='unknown scores'>",
+    ]
+    if probes:
+        accepted = [
+            n for n, rejected in zip(probes.names, probes.rejected, strict=True) if not rejected
+        ]
+        parts.append(
+            "<p><b>Accepted although unrelated:</b> "
+            + (esc(", ".join(accepted)) if accepted else "none: every one was rejected")
+            + ".</p>"
+        )
+        parts.append(
+            gallery(
+                [
+                    (
+                        src,
+                        f"{'rejected' if rej else '<b>accepted</b>'} {score:.3f}<br>"
+                        f"<small>{esc(name)}</small>",
+                    )
+                    for name, src, score, rej in zip(
+                        probes.names, probes.sources, probes.ood, probes.rejected, strict=True
+                    )
+                ]
+            )
+        )
+    return "".join(parts)
+
+
+def what_next(data: ReportInput) -> str:
+    """Try it, put it online, and which photos would help most."""
+    per_class = data.metrics["test"]["per_class"]
+    weakest = min(per_class, key=lambda label: (per_class[label]["recall"], per_class[label]["n"]))
+    smallest = min(per_class, key=lambda label: per_class[label]["n"])
+    model = data.facts.get("model file", "model.onnx")
+    tips = [
+        f"<li>Try it in a browser: <code>isit serve --model {esc(model)}</code>, then "
+        "drop photos on the page.</li>",
+        "<li>Put it online: copy model.onnx to <code>model/model.onnx</code> and run "
+        "<code>azd up</code> (the first time) or <code>azd deploy api</code>.</li>",
+        f"<li>To improve it: add photos of <b>{esc(display_label(weakest))}</b>, the class it "
+        f"finds least often (recall {pct(per_class[weakest]['recall'])}), especially ones "
+        "like the mistakes above"
+        + (
+            f"; and of <b>{esc(display_label(smallest))}</b>, which has the fewest held-out "
+            f"photos ({per_class[smallest]['n']})"
+            if smallest != weakest
+            else ""
+        )
+        + ".</li>",
+    ]
+    return "<h2>What next</h2><ul>" + "".join(tips) + "</ul>"
+
+
+def training_curves(data: ReportInput) -> str:
+    curves = plots.curves_png(data.history)
+    if not curves:
+        return ""
+    if data.history.get("C"):  # the exact head: no epochs, a regularisation chosen by CV
+        return (
+            "<h2>Choosing the regularisation</h2><p class='muted'>Held-out loss of the "
+            "training photos' inner cross-validation for each strength; the red line is the "
+            f"one kept.</p><img class='plot' src='{curves}' alt='regularisation'>"
+        )
+    return f"<h2>Training curves</h2><img class='plot' src='{curves}' alt='curves'>"
+
+
+LABEL_ISSUES_SHOWN = 30
+
+# In page order.
+SECTIONS = (
+    headline,
+    shortcut_warnings,
+    label_issues,
+    facts,
+    warnings,
+    per_class,
+    calibration,
+    mistakes,
+    by_class_scores,
+    where_it_looked,
+    unknown_photos,
+    training_curves,
+    what_next,
+)

@@ -1,0 +1,313 @@
+"""The deployable model: frozen backbone + head + softmax + unknown score in ONE ONNX file.
+
+Why not convert the whole Keras graph on every train: the backbone is frozen and was
+already exported once and checked against Keras when it was provisioned
+(:mod:`training.backbones.provision`), and the features the head was trained on came from
+that very file. So only the head (+ softmax + unknown score), a function of ``features``
+``[N, D]``, is converted with tf2onnx, and the two graphs are joined with
+``onnx.compose``: ``image -> backbone -> features -> head -> probabilities, ood_score``.
+
+The unknown score is part of the graph (output ``ood_score``), so the Function, the CLI
+and training all get it from the same computation; the core only compares it with the
+threshold in the metadata. After export, the file is loaded as the Function loads it and
+run on real image bytes; its answers must match what the evaluation reported (the Keras
+head on the cached features), or the export is refused.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+
+from isit.bundle import ModelBundle
+from isit.errors import IsitError
+from isit.imaging import preprocess_batch
+from isit.metadata import (
+    FEATURES,
+    HEATMAP,
+    INPUT_NAME,
+    OOD_SCORE,
+    PROBABILITIES,
+    ModelMetadata,
+)
+from training.model.heatmap import add_heatmap
+
+PARITY_TOLERANCE = 1e-4
+OUTPUTS = (PROBABILITIES, OOD_SCORE)
+# The head's internal names get this prefix so they cannot collide with the backbone's.
+HEAD_PREFIX = "head/"
+
+
+class ExportMismatch(IsitError):
+    """The exported ONNX model does not compute what the trained Keras model computes."""
+
+    code = "export_mismatch"
+
+
+def head_function(
+    head: Any, centroids: np.ndarray, feature_dim: int, temperature: float = 1.0
+) -> Any:
+    """A ``tf.function``: backbone ``features`` ``[N, D]`` -> {probabilities, ood_score}.
+
+    ``probabilities`` are the head's, temperature-scaled as
+    :func:`training.model.temperature.apply_temperature` does. ``ood_score`` mirrors
+    :func:`training.model.unknown.ood_scores` op for op (cosine distance of the square-rooted
+    features to the nearest of the unit-length class ``centroids``); constants are built
+    inside the function so the converter folds them into the graph instead of adding
+    inputs.
+    """
+    import tensorflow as tf
+
+    from training.model.temperature import EPSILON
+
+    centroids = np.ascontiguousarray(centroids, dtype=np.float32)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, feature_dim], tf.float32, name=FEATURES)])
+    def serve(features: Any) -> dict[str, Any]:
+        probabilities = head(features, training=False)
+        if temperature != 1.0:
+            logits = tf.math.log(tf.maximum(probabilities, EPSILON)) / np.float32(temperature)
+            probabilities = tf.nn.softmax(logits, axis=1)
+        root = tf.sqrt(tf.maximum(features, 0.0))  # training.model.unknown.embed
+        norms = tf.maximum(tf.norm(root, axis=1, keepdims=True), 1e-12)
+        similarity = tf.matmul(root / norms, tf.constant(centroids), transpose_b=True)
+        score = 1.0 - tf.reduce_max(similarity, axis=1)
+        return {
+            PROBABILITIES: tf.identity(probabilities, name=PROBABILITIES),
+            OOD_SCORE: tf.identity(score, name=OOD_SCORE),
+        }
+
+    return serve
+
+
+def linear_kernel(head: Any) -> np.ndarray | None:
+    """``K`` ``[D, C]`` of a head whose logits are ``features @ K + b``; None otherwise
+    (a hidden layer: no exact heatmap)."""
+    dense = [layer for layer in head.layers if type(layer).__name__ == "Dense"]
+    others = [
+        layer
+        for layer in head.layers
+        if type(layer).__name__ not in ("Dense", "Softmax", "InputLayer")
+    ]
+    if len(dense) != 1 or others:
+        return None
+    return np.asarray(dense[0].get_weights()[0], dtype=np.float32)
+
+
+def contrastive(kernel: np.ndarray) -> np.ndarray:
+    """``K`` minus its mean over classes: the map then shows what favours a class over the
+    others (softmax ignores what all classes share, and so should the heatmap)."""
+    return kernel - kernel.mean(axis=1, keepdims=True)
+
+
+def _default_opset(model: onnx.ModelProto) -> int:
+    return next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+
+
+def convert_head(
+    head: Any, centroids: np.ndarray, feature_dim: int, opset: int, temperature: float = 1.0
+) -> onnx.ModelProto:
+    """The head as an ONNX graph: input ``features``, outputs ``probabilities``, ``ood_score``."""
+    import tf2onnx
+
+    from training.model.tf_convert import quiet_tf2onnx
+
+    serve = head_function(head, centroids, feature_dim, temperature)
+    with quiet_tf2onnx():
+        try:
+            model, _ = tf2onnx.convert.from_function(
+                serve, list(serve.input_signature), opset=opset
+            )
+        except Exception as exc:  # tf2onnx raises many types; say what failed
+            raise ExportMismatch(f"The head could not be converted to ONNX: {exc}") from exc
+    inputs = [i.name for i in model.graph.input]
+    outputs = {o.name for o in model.graph.output}
+    if inputs != [FEATURES] or outputs != set(OUTPUTS):
+        raise ExportMismatch(
+            f"tf2onnx made a head with inputs {inputs} and outputs {sorted(outputs)}; "
+            f"expected [{FEATURES!r}] and {list(OUTPUTS)}."
+        )
+    return model
+
+
+def merge(backbone: onnx.ModelProto, head: onnx.ModelProto) -> onnx.ModelProto:
+    """``image -> features`` then ``features -> probabilities, ood_score``, as ONE graph.
+
+    Both arguments are changed (metadata cleared, IR versions aligned); pass fresh loads.
+    """
+    if [i.name for i in backbone.graph.input] != [INPUT_NAME] or FEATURES not in {
+        o.name for o in backbone.graph.output
+    }:
+        raise ExportMismatch(f"The backbone ONNX must map {INPUT_NAME!r} to {FEATURES!r}.")
+    # Keep the head's outputs as named; prefix everything else, the input included.
+    head = onnx.compose.add_prefix(head, HEAD_PREFIX, rename_outputs=False)
+    head.ir_version = backbone.ir_version = max(head.ir_version, backbone.ir_version)
+    # Metadata is set on the result; merge_models refuses differing values for one key.
+    del backbone.metadata_props[:]
+    del head.metadata_props[:]
+    try:
+        merged = onnx.compose.merge_models(
+            backbone,
+            head,
+            io_map=[(FEATURES, HEAD_PREFIX + FEATURES)],
+            inputs=[INPUT_NAME],
+            outputs=list(OUTPUTS),
+            producer_name="isit",
+        )
+    except (ValueError, onnx.checker.ValidationError) as exc:
+        raise ExportMismatch(
+            f"The backbone and head ONNX graphs could not be joined: {exc}"
+        ) from exc
+    unique_opset_imports(merged)
+    return merged
+
+
+def unique_opset_imports(model: onnx.ModelProto) -> None:
+    """One opset import per domain, the highest version: merge_models lists both models'
+    imports, and tools such as onnxruntime's quantizer refuse a domain imported twice."""
+    versions: dict[str, int] = {}
+    for opset in model.opset_import:
+        versions[opset.domain] = max(versions.get(opset.domain, 0), opset.version)
+    del model.opset_import[:]
+    model.opset_import.extend(onnx.helper.make_opsetid(d, v) for d, v in versions.items())
+
+
+def _check_backbone(backbone: onnx.ModelProto, metadata: ModelMetadata) -> None:
+    """The backbone file must be the one the features (and so the head) came from."""
+    found = ModelMetadata.from_props({p.key: p.value for p in backbone.metadata_props})
+    if (
+        found.kind != "backbone"
+        or found.backbone.name != metadata.backbone.name
+        or found.backbone.weights_sha256 != metadata.backbone.weights_sha256
+        or found.backbone.feature_dim != metadata.backbone.feature_dim
+        or found.preprocess != metadata.preprocess
+    ):
+        raise ExportMismatch(
+            f"The backbone file ({found.kind} {found.backbone.name}) is not the backbone the "
+            f"model was trained on ({metadata.backbone.name}); train again."
+        )
+
+
+def export(
+    backbone_path: str | os.PathLike[str],
+    head: Any,
+    centroids: np.ndarray,
+    metadata: ModelMetadata,
+    path: str | os.PathLike[str],
+    temperature: float = 1.0,
+) -> Path:
+    """Join the provisioned backbone ONNX and the converted head, attach the classifier
+    metadata, check the model and write it atomically to ``path``."""
+    from training.model.tf_convert import name_batch_dims, order_outputs, write_onnx_atomically
+
+    backbone = onnx.load(str(backbone_path))
+    _check_backbone(backbone, metadata)
+    feature_dim = metadata.backbone.feature_dim
+    opset = _default_opset(backbone)
+    model = merge(backbone, convert_head(head, centroids, feature_dim, opset, temperature))
+    order_outputs(model, OUTPUTS)  # merge_models keeps the head's output order
+    name_batch_dims(model)
+    kernel = linear_kernel(head)
+    if kernel is not None:  # an exact class activation map (see training.model.heatmap)
+        add_heatmap(model, contrastive(kernel))
+    onnx.helper.set_model_props(model, metadata.to_props())
+    onnx.checker.check_model(model)
+    return write_onnx_atomically(model, path)
+
+
+def check_parity(
+    path: str | os.PathLike[str],
+    images: Sequence[bytes],
+    probabilities: np.ndarray,
+    ood_scores: np.ndarray,
+    tolerance: float = PARITY_TOLERANCE,
+    chunk: int = 32,
+) -> dict[str, float]:
+    """Load ``path`` as the Function would, run ``images`` (file bytes) through the core's
+    preprocessing and compare with the expected ``probabilities`` and ``ood_scores``
+    (the Keras head and :func:`training.model.unknown.ood_scores` on the images' cached features).
+
+    Raises :class:`ExportMismatch` when any value differs by more than ``tolerance``.
+    """
+    bundle = ModelBundle(path)
+    spec = bundle.metadata.preprocess
+    got_p, got_ood = [], []
+    for start in range(0, len(images), chunk):
+        batch = preprocess_batch(images[start : start + chunk], spec)
+        p, s = bundle.run(batch)
+        got_p.append(p)
+        got_ood.append(s)
+    n = len(images)
+    if n:
+        onnx_p, onnx_ood = np.concatenate(got_p), np.concatenate(got_ood)
+        prob_diff = float(np.abs(onnx_p - probabilities).max())
+        ood_diff = float(np.abs(onnx_ood - ood_scores).max())
+    else:
+        prob_diff = ood_diff = 0.0
+    if not prob_diff <= tolerance:
+        raise ExportMismatch(
+            f"The exported model's probabilities differ from the trained model's by "
+            f"{prob_diff:.2e} (allowed {tolerance:.0e}) on {n} test images; the "
+            "export is broken. Please report this with the backbone name."
+        )
+    if not ood_diff <= tolerance:
+        raise ExportMismatch(
+            f"The exported model's unknown scores differ from the trained model's by "
+            f"{ood_diff:.2e} (allowed {tolerance:.0e}) on {n} test images; the export is "
+            "broken. Please report this with the backbone name."
+        )
+    return {"max_probability_diff": prob_diff, "max_ood_diff": ood_diff, "n": n}
+
+
+def check_heatmap_parity(
+    path: str | os.PathLike[str],
+    images: Sequence[bytes],
+    head: Any,
+    features: np.ndarray,
+    tolerance: float = PARITY_TOLERANCE,
+) -> dict[str, float]:
+    """The exported ``heatmap`` against NumPy: ``M . K`` from the backbone's own feature
+    map, and the map's spatial mean against the head's logits on the cached features
+    (``mean(heatmap) + b == logits``). Raises :class:`ExportMismatch` beyond
+    ``tolerance``; ``{}`` when the model has no heatmap."""
+    import onnxruntime as ort
+
+    from training.model.heatmap import with_feature_map_output
+
+    kernel = linear_kernel(head)
+    model = onnx.load(str(path))
+    if kernel is None or HEATMAP not in {o.name for o in model.graph.output} or not images:
+        return {}
+    probe, layout = with_feature_map_output(model)
+    session = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
+    batch = preprocess_batch(images, ModelBundle(path).metadata.preprocess)
+    heat, fmap = session.run([HEATMAP, probe.graph.output[-1].name], {INPUT_NAME: batch})
+    fmap = fmap if layout == "NCHW" else np.transpose(fmap, (0, 3, 1, 2))
+    shown = contrastive(kernel).astype(np.float64)
+    expected = np.einsum("ndhw,dc->nchw", fmap.astype(np.float64), shown)
+    map_diff = float(np.abs(heat - expected).max())
+    # The map's spatial mean is the head's logits on the cached features, up to what all
+    # classes share (which softmax ignores): compare both centred per photo.
+    logits = np.asarray(features, np.float64) @ kernel.astype(np.float64)
+    from_map = heat.mean(axis=(2, 3))
+    centred = (from_map - from_map.mean(axis=1, keepdims=True)) - (
+        logits - logits.mean(axis=1, keepdims=True)
+    )
+    logit_diff = float(np.abs(centred).max())
+    scale = max(1.0, float(np.abs(expected).max()))
+    if not (map_diff <= tolerance * scale and logit_diff <= tolerance * scale):
+        raise ExportMismatch(
+            f"The exported heatmap differs from NumPy by {map_diff:.2e} (map) and "
+            f"{logit_diff:.2e} (logits); the export is broken. Please report this."
+        )
+    return {"max_heatmap_diff": map_diff, "max_heatmap_logit_diff": logit_diff}
+
+
+def _dense_bias(head: Any) -> np.ndarray:
+    dense = next(layer for layer in head.layers if type(layer).__name__ == "Dense")
+    return np.asarray(dense.get_weights()[1], dtype=np.float64)

@@ -1,0 +1,117 @@
+"""Stage 2, features: the backbone resolved once, then cached features per split.
+
+The backbone is looked up and provisioned once, into a :class:`Backbone` that later
+stages use (export joins its ONNX file, metadata names it). Features come from the
+feature cache: train / validation / test photos, ``augment`` augmented views of each
+training photo, and the unrelated probe photos.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from isit.features import FeatureExtractor
+from training.backbones.registry import BackboneDef, get_backbone
+from training.data.feature_cache import Entry, FeatureCache, sha256_bytes
+from training.model import unknown as ood
+from training.pipeline.load import Sample, TrainingData
+from training.settings import TrainConfig
+
+
+@dataclass(frozen=True)
+class Backbone:
+    definition: BackboneDef
+    path: Path  # the provisioned backbone ONNX the features come from
+    extractor: FeatureExtractor
+
+    @property
+    def name(self) -> str:
+        return self.definition.name
+
+
+def resolve_backbone(name: str, log: Callable[[str], None]) -> Backbone:
+    """Look ``name`` up (unknown names fail here, before any work) and provision it."""
+    from training.backbones.provision import provision
+
+    definition = get_backbone(name)
+    path = provision(definition, log=log)
+    return Backbone(definition, path, FeatureExtractor(path))
+
+
+@dataclass(frozen=True)
+class Features:
+    """Backbone features ``[N, D]`` and class indices of each split."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    x_aug: np.ndarray  # augmented views of training photos...
+    aug_index: np.ndarray  # ...and the index (into train) of the photo each came from
+    x_probe: np.ndarray
+    probe_items: tuple[tuple[str, bytes], ...]  # (name, bytes) of unrelated photos
+    cache_hits: int
+    cache_computed: int
+
+    @property
+    def y_aug(self) -> np.ndarray:
+        return self.y_train[self.aug_index]
+
+    def all_x(self) -> np.ndarray:
+        """Every photo's features, in train, val, test order (the augmented views'
+        ``aug_index`` still points at the right rows: train comes first)."""
+        return np.concatenate([self.x_train, self.x_val, self.x_test])
+
+    def all_y(self) -> np.ndarray:
+        return np.concatenate([self.y_train, self.y_val, self.y_test])
+
+
+def _entries(samples: Sequence[Sample], view: int = 0) -> list[Entry]:
+    return [Entry(s.sha256, s.path, view) for s in samples]
+
+
+def compute_features(
+    data: TrainingData,
+    backbone: Backbone,
+    config: TrainConfig,
+    progress: bool | None,
+    table: str | os.PathLike[str] | None = None,
+) -> Features:
+    """Features of every photo the later stages need, computing only what is neither in
+    the cache nor in an `isit features` ``table`` (which must match the backbone)."""
+    preset = None
+    if table is not None:
+        from training.data.features_table import feature_preset
+
+        preset = feature_preset(table, backbone.extractor)
+    cache = FeatureCache(backbone.extractor, progress=progress, preset=preset)
+    k = config.augment
+    aug_index = np.repeat(np.arange(len(data.train), dtype=np.int64), k)
+    aug_entries = [
+        Entry(data.train[i].sha256, data.train[i].path, view)
+        for i, view in zip(aug_index, np.tile(np.arange(1, k + 1), len(data.train)), strict=True)
+    ]
+    probe_items = tuple(ood.probe_images()) if config.probes else ()
+    return Features(
+        x_train=cache.get(_entries(data.train), "train features"),
+        y_train=data.y(data.train),
+        x_val=cache.get(_entries(data.val), "validation features"),
+        y_val=data.y(data.val),
+        x_test=cache.get(_entries(data.test), "test features"),
+        y_test=data.y(data.test),
+        x_aug=cache.get(aug_entries, f"augmented views (x{k})"),
+        aug_index=aug_index,
+        x_probe=cache.get(
+            [Entry(sha256_bytes(b), b) for _, b in probe_items], "unknown-photo probes"
+        ),
+        probe_items=probe_items,
+        cache_hits=cache.hits,
+        cache_computed=cache.computed,
+    )

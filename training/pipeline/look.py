@@ -1,0 +1,90 @@
+"""Stage 8, where it looked: heatmaps of the exported model on held-out photos.
+
+The model.onnx just written (its ``heatmap`` output, the same one the API serves) runs on
+the held-out photos, at most ``PER_CLASS`` of each class: the report overlays the maps
+on its galleries and shows each class's average, and the shortcut rule
+(:mod:`training.evaluation.shortcuts`) warns when a class's evidence sits on the border or in one
+fixed spot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from isit.bundle import ModelBundle
+from isit.imaging import preprocess_batch, read_image_bytes
+from isit.metadata import HEATMAP, INPUT_NAME
+from training.evaluation.interpretation import Interpretation
+from training.evaluation.shortcuts import ClassEvidence, evidence, shortcut_warnings
+
+PER_CLASS = 30  # enough for an average and the shortcut rule; ~10 ms a photo
+BATCH = 32
+
+
+@dataclass(frozen=True)
+class WhereItLooked:
+    maps: dict[int, np.ndarray] = field(default_factory=dict)  # photo index -> [C, h, w]
+    class_average: dict[str, np.ndarray] = field(default_factory=dict)  # label -> [H, W]
+    warnings: tuple[str, ...] = ()
+    evidence: tuple[ClassEvidence, ...] = ()
+    available: bool = False  # False: the head has no exact heatmap (a hidden layer)
+
+    def to_dict(self) -> dict:
+        """The ``where_it_looked`` block of metrics.json."""
+        return {
+            "available": self.available,
+            "warnings": list(self.warnings),
+            "classes": {
+                e.label: {
+                    "photos": e.photos,
+                    "border_share": round(e.border_share, 4),
+                    "spot_share": round(e.spot_share, 4),
+                    "spot_agreement": round(e.spot_agreement, 4),
+                    "spot_where": e.spot_where,
+                }
+                for e in self.evidence
+            },
+        }
+
+
+def _chosen(interp: Interpretation) -> list[int]:
+    """The report's gallery photos, and up to PER_CLASS photos of each class (the first
+    ones: the order is stable)."""
+    chosen = set(interp.most_confidently_wrong()) | set(interp.least_confident_right())
+    for c in range(len(interp.labels)):
+        chosen |= set(interp.top_by_class(c)) | set(interp.bottom_by_class(c))
+        chosen |= {int(i) for i in np.flatnonzero(interp.y_true == c)[:PER_CLASS]}
+    return sorted(chosen)
+
+
+def _run(bundle: ModelBundle, sources: list[Path | bytes]) -> np.ndarray:
+    spec = bundle.metadata.preprocess
+    maps = []
+    for start in range(0, len(sources), BATCH):
+        chunk = [
+            s if isinstance(s, bytes) else read_image_bytes(s)
+            for s in sources[start : start + BATCH]
+        ]
+        (batch_maps,) = bundle.session.run([HEATMAP], {INPUT_NAME: preprocess_batch(chunk, spec)})
+        maps.append(np.asarray(batch_maps, dtype=np.float32))
+    return np.concatenate(maps) if maps else np.zeros((0, len(bundle.labels), 1, 1), np.float32)
+
+
+def where_it_looked(model_path: Path, interp: Interpretation) -> WhereItLooked:
+    bundle = ModelBundle(model_path)
+    if not bundle.has_heatmap:
+        return WhereItLooked()
+    chosen = _chosen(interp)
+    maps = _run(bundle, [interp.sources[i] for i in chosen])
+    by_photo = dict(zip(chosen, maps, strict=True))
+    own_class: dict[str, list[np.ndarray]] = {label: [] for label in interp.labels}
+    for i, photo_maps in by_photo.items():
+        label = interp.labels[int(interp.y_true[i])]
+        own_class[label].append(photo_maps[int(interp.y_true[i])])
+    stacked = {label: np.stack(m) for label, m in own_class.items() if m}
+    warnings, found = shortcut_warnings(stacked)
+    average = {label: np.mean([evidence(m) for m in ms], axis=0) for label, ms in stacked.items()}
+    return WhereItLooked(by_photo, average, tuple(warnings), tuple(found), True)

@@ -1,0 +1,109 @@
+"""Stage 6, export and parity: ONE model.onnx, checked against the training side.
+
+The provisioned backbone ONNX (the features came from it) is joined with the converted
+head; the file is then loaded as the Function loads it and run on real photo bytes,
+whose answers must match what the evaluation computed from cached features.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from isit.imaging import read_image_bytes
+from isit.metadata import ModelMetadata, UnknownSpec
+from training.model import learnt_from as fingerprints
+from training.pipeline.featurize import Backbone, Features
+from training.pipeline.fit import FittedHead
+from training.pipeline.held_out import HeldOutEvaluation
+from training.pipeline.load import TrainingData
+from training.pipeline.threshold import UnknownRule
+from training.settings import TrainConfig
+
+PARITY_PHOTOS = 64
+
+
+@dataclass(frozen=True)
+class Exported:
+    model_path: Path
+    metadata: ModelMetadata
+    parity: dict[str, float]
+
+
+def api_metrics(held: HeldOutEvaluation, rule: UnknownRule) -> dict[str, Any]:
+    """The held-out headline the model carries (``GET /api/model``, the page's footer)."""
+    interp = held.interpretation
+    test = interp.metrics()
+    return {
+        "evaluation": held.kind,
+        "n": test["n"],
+        "outcomes": interp.outcomes(rule.negative_idx).to_dict(),
+        "accuracy": test["accuracy"],  # of the best guess, "not sure" answers included
+        "accuracy_interval": test["accuracy_interval"],
+        "in_distribution_accepted": held.acceptance.value,
+        "in_distribution_accepted_interval": held.acceptance.to_dict(),
+        "probe_rejected": held.probes.rejected_share,
+        "probe_rejected_interval": held.probes.rejection().to_dict(),
+    }
+
+
+def model_metadata(
+    data_dir: Path,
+    data: TrainingData,
+    backbone: Backbone,
+    rule: UnknownRule,
+    held: HeldOutEvaluation,
+    config: TrainConfig,
+) -> ModelMetadata:
+    return ModelMetadata(
+        kind="classifier",
+        name=config.name or data_dir.resolve().name or "isit-model",
+        version=time.strftime("%Y%m%d-%H%M%S"),
+        preprocess=backbone.extractor.spec,
+        backbone=backbone.extractor.metadata.backbone,  # what the features came from
+        labels=data.labels,
+        unknown=UnknownSpec(
+            threshold=rule.threshold,
+            method=rule.method,
+            negative_labels=rule.negative_labels,
+            uncertain_margin=rule.uncertain_margin,
+        ),
+        metrics=api_metrics(held, rule),
+        training_photos=fingerprints.encode(data.learnt_hashes(held.cross_validated)),
+        title=(config.title or "").strip(),
+    )
+
+
+def _parity_photos(data: TrainingData, features: Features) -> tuple[list[Any], Any]:
+    """The test photos (else validation, else training) and their cached features."""
+    for samples, x in ((data.test, features.x_test), (data.val, features.x_val)):
+        if samples:
+            return list(samples[:PARITY_PHOTOS]), x[:PARITY_PHOTOS]
+    return list(data.train[:PARITY_PHOTOS]), features.x_train[:PARITY_PHOTOS]
+
+
+def export_and_check(
+    out_dir: Path,
+    metadata: ModelMetadata,
+    backbone: Backbone,
+    head: FittedHead,
+    data: TrainingData,
+    features: Features,
+) -> Exported:
+    from training.model.graph import check_heatmap_parity, check_parity, export
+
+    model_path = export(
+        backbone.path,
+        head.model,
+        head.centroids,
+        metadata,
+        out_dir / "model.onnx",
+        temperature=head.temperature,
+    )
+    samples, x = _parity_photos(data, features)
+    images = [read_image_bytes(s.path) for s in samples]
+    parity = check_parity(model_path, images, head.probabilities(x), head.ood_scores(x))
+    parity.update(check_heatmap_parity(model_path, images, head.model, x))
+    return Exported(model_path, metadata, parity)
