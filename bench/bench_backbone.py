@@ -70,7 +70,7 @@ def main() -> int:
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
 
-    from isit.features import FeatureExtractor
+    from isit.feature_extractor import FeatureExtractor
     from isit.imaging import preprocess
     from training.backbones.provision import provision
     from training.backbones.registry import backbone_names, get_backbone

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from tests.synthetic import draw_photo
+from tests.helpers.synthetic import draw_photo
 from training.data.doctor import check_dataset
 from training.data.doctor.duplicates import (
     HAMMING_THRESHOLD,

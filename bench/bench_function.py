@@ -11,7 +11,7 @@
 - the installed size of requirements.txt (the deployment package) in a temporary venv.
 
 The model defaults to ``.demo/model/model.onnx`` (what ``make demo`` trains); without one, a
-small generated model (tests/modelgen.py) is used and the report says so: its latencies
+small generated model (tests/helpers/modelgen.py) is used and the report says so: its latencies
 show the Function's own overhead, not a real backbone's.
 Goals (issue 5): p50 <= 15 ms (640x480), <= 60 ms (12 MP); cold start <= 1.5 s.
 """
@@ -49,7 +49,7 @@ def pick_model(arg: str | None) -> tuple[Path, str]:
     demo = ROOT / ".demo" / "model" / "model.onnx"
     if demo.is_file():
         return demo, "the demo model (.demo/model/model.onnx)"
-    from tests import modelgen
+    from tests.helpers import modelgen
 
     tmp = Path(tempfile.mkdtemp(prefix="isit-bench-"))
     cache = Path(os.environ.get("ISIT_CACHE_DIR") or Path.home() / ".cache" / "isit")
@@ -63,7 +63,8 @@ def pick_model(arg: str | None) -> tuple[Path, str]:
         )
     path = modelgen.write_model(tmp / "model.onnx")
     return path, (
-        "NO trained model found: using the generated mean-colour model from tests/modelgen.py "
+        "NO trained model found: using the generated mean-colour model "
+        "(tests/helpers/modelgen.py) "
         "(no backbone, so latencies show decoding + Function overhead only)"
     )
 

@@ -10,7 +10,7 @@ and reports the wall time and how far its peak RSS rose above the warm baseline.
 
 Goal (issue 14): every input answered (refused or classified) in <= 1 s and <= 300 MB
 above the warm baseline. Without ``--model`` a small colour classifier is generated
-(tests/modelgen.py); pass a trained model.onnx to include a real backbone's inference.
+(tests/helpers/modelgen.py); pass a trained model.onnx to include a real backbone's inference.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "helpers")]
 
 GOAL_SECONDS = 1.0
 GOAL_MB = 300.0
@@ -54,7 +54,7 @@ def _multipart_bomb() -> Case:
 
 
 def _photo(width: int, height: int) -> bytes:
-    from training.data.doctor.synthetic import draw_photo
+    from synthetic import draw_photo
 
     return _jpeg(draw_photo(7, (width, height)), quality=80)
 

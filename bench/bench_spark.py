@@ -21,8 +21,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
-from training.data.doctor.synthetic import write_photos  # noqa: E402
 
+from tests.helpers.synthetic import write_photos  # noqa: E402
 from training.backbones.provision import provision  # noqa: E402
 from training.data.features_table import read_rows, write_features  # noqa: E402
 

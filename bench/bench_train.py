@@ -144,7 +144,7 @@ def baseline(data: Path, epochs: int, measure: int) -> dict:
 def cross_validation(data: Path, cache: Path) -> dict:
     """5-fold accuracy from the cached features, one representative per duplicate group."""
     os.environ["ISIT_CACHE_DIR"] = str(cache)
-    from isit.features import FeatureExtractor
+    from isit.feature_extractor import FeatureExtractor
     from training.backbones.provision import provision
     from training.data.doctor import check_dataset
     from training.data.feature_cache import Entry, FeatureCache

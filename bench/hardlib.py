@@ -55,7 +55,7 @@ _EXTRACTORS: dict[str, object] = {}
 
 def features(paths: list[Path], backbone: str) -> np.ndarray:
     """Cached backbone features of image files (computed once per backbone)."""
-    from isit.features import FeatureExtractor
+    from isit.feature_extractor import FeatureExtractor
     from training.backbones.provision import provision
     from training.data.feature_cache import Entry, FeatureCache, sha256_bytes
 

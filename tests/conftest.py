@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
+from pathlib import Path
 
 # Before any isit/training import reads it: never touch the user's real cache.
 os.environ.setdefault("ISIT_CACHE_DIR", tempfile.mkdtemp(prefix="isit-test-cache-"))
+# Test helpers (generated models, photos, hostile files) import by name from every folder.
+sys.path.insert(0, str(Path(__file__).resolve().parent / "helpers"))
 
 
 # ---------------------------------------------------------------- served models
@@ -15,7 +19,7 @@ os.environ.setdefault("ISIT_CACHE_DIR", tempfile.mkdtemp(prefix="isit-test-cache
 #   tests through the dev host and the browser tests use it (ISIT_SERVED_MODEL=colours swaps
 #   in the small colour model below, for quick local iterations).
 # - `colour_model_path`: a small but real ONNX classifier (mean colour -> linear -> softmax;
-#   tests/modelgen.py) for direct handler calls and fuzzing, where what matters is the
+#   tests/helpers/modelgen.py) for direct handler calls and fuzzing, where what matters is the
 #   request handling, thousands of times over.
 import pytest
 
@@ -112,3 +116,30 @@ def trained_model(sample_dataset_dir, tmp_path_factory):
 def trained_model_path(trained_model):
     """Path of the trained ``model.onnx`` (labels circles, squares, triangles)."""
     return trained_model.model_path
+
+
+# ---------------------------------------------------------------- what "slow" means
+# A test that needs a model trained by `training` is slow, whoever requests it (directly or
+# through `served_model_path`), so `make test-fast` (-m "not slow") never trains one.
+TRAINING_FIXTURE = "trained_model"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if TRAINING_FIXTURE in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(autouse=True)
+def _only_slow_tests_train(request, monkeypatch):
+    """A test not marked slow that fits a model in this process fails, by name (the
+    check before it may run: a folder refused by the check trains nothing)."""
+    if request.node.get_closest_marker("slow") is not None:
+        return
+    import training.pipeline
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"{request.node.nodeid} trains a model: mark it @pytest.mark.slow")
+
+    monkeypatch.setattr(training.pipeline, "fit_head", refuse)

@@ -18,6 +18,7 @@ def imported_modules(path: Path) -> set[str]:
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
     return names
 
 
@@ -40,7 +41,7 @@ def test_core_source_imports_no_training_stack():
 
 def test_importing_the_core_loads_no_tensorflow():
     code = (
-        "import sys, isit.bundle, isit.features, isit.imaging, isit.metadata;"
+        "import sys, isit.bundle, isit.feature_extractor, isit.imaging, isit.metadata;"
         "heavy = [m for m in sys.modules if m.split('.')[0] in "
         "('tensorflow', 'keras', 'tf2onnx', 'onnx', 'training', 'torch')];"
         "print(heavy); sys.exit(1 if heavy else 0)"
@@ -101,3 +102,45 @@ def test_no_product_function_is_over_80_lines():
                 if length > MAX_FUNCTION_LINES:
                     offenders.append(f"{relative}:{node.lineno} {node.name} ({length} lines)")
     assert offenders == []
+
+
+# training/'s rooms: what each may import from the others (the core, isit/, is open to all).
+ROOMS_BELOW = {
+    "data": {"data", "backbones"},
+    "backbones": {"backbones"},
+    "model": {"model", "backbones"},
+    "predict": {"predict"},
+    "evaluation": {"evaluation", "model", "data", "backbones", "predict"},
+}
+# training's own plumbing, used by every room:
+SHARED = {"settings", "atomic", "tf_runtime", "tf_convert"}
+
+
+def _training_room(name: str) -> str | None:
+    parts = name.split(".")
+    return parts[1] if parts[0] == "training" and len(parts) > 1 else None
+
+
+def test_rooms_import_only_the_rooms_below_them():
+    """data/, model/, evaluation/ and predict/ never import pipeline/ or cli/ (nor a room
+    above them): the `isit train` sequence and the CLI sit on top."""
+    offenders = {}
+    for room, allowed in ROOMS_BELOW.items():
+        for path in _python_files(f"training/{room}"):
+            bad = sorted(
+                name
+                for name in imported_modules(path)
+                if (other := _training_room(name)) and other not in allowed | SHARED
+            )
+            if bad:
+                offenders[str(path.relative_to(ROOT))] = bad
+    assert offenders == {}
+
+
+def test_no_two_modules_share_a_name():
+    """"Which head.py?" never needs asking: one module name, one concept (core and training)."""
+    seen: dict[str, list[str]] = {}
+    for path in _python_files("isit", "training"):
+        if path.name not in ("__init__.py", "__main__.py"):
+            seen.setdefault(path.stem, []).append(path.relative_to(ROOT).as_posix())
+    assert {name: paths for name, paths in seen.items() if len(paths) > 1} == {}

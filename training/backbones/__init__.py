@@ -3,7 +3,7 @@
 - :mod:`.registry`: ``get_backbone(name) -> BackboneDef`` (``mobilenet_v2`` default,
   ``efficientnet_lite0``, ``keras:<Name>``).
 - :mod:`.provision`: ``provision(name) -> Path`` of a cached backbone ONNX for
-  :class:`isit.features.FeatureExtractor`.
+  :class:`isit.feature_extractor.FeatureExtractor`.
 - :mod:`.torch_legacy`: reads the legacy torch ``.pth`` weight files without torch.
 - :mod:`.mobilenet_v2`, :mod:`.efficientnet_lite`: the exact Keras rebuilds;
   :mod:`.keras_apps`: Keras applications (need internet).

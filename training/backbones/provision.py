@@ -1,7 +1,7 @@
 """Provision a backbone once: build it in Keras, export it to ONNX, keep it in the cache.
 
 The cached file is a backbone ONNX (metadata kind ``backbone``) that
-:class:`isit.features.FeatureExtractor` opens. Its name carries the backbone name, the
+:class:`isit.feature_extractor.FeatureExtractor` opens. Its name carries the backbone name, the
 weights identity (sha256 prefix) and :data:`BUILDER_VERSION`, so a file built from other
 weights or by an older builder is never reused. Files are written atomically; two
 processes provisioning at once both write a complete file and the last rename wins.
@@ -70,7 +70,7 @@ def backbone_metadata(bdef: BackboneDef) -> ModelMetadata:
 
 def export_backbone(bdef: BackboneDef, path: Path) -> Path:
     """Build ``bdef`` in Keras and export it to ``path``, checked against Keras in ORT."""
-    from training.model.tf_convert import export_function  # imports TensorFlow
+    from training.tf_convert import export_function  # imports TensorFlow
 
     model = bdef.build_keras()
     size = bdef.spec.size

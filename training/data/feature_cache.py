@@ -6,7 +6,7 @@ then costs no backbone pass at all.
 
 Key: sha256 of the file bytes + backbone name + weights sha256 + preprocessing spec
 (+ the augmentation view index; view 0 is the un-augmented image). Features are computed
-with :class:`isit.features.FeatureExtractor`, so the pixels go through the core's
+with :class:`isit.feature_extractor.FeatureExtractor`, so the pixels go through the core's
 decoding and resize rule, exactly as when the Function serves the model.
 """
 
@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image, ImageEnhance
 from tqdm import tqdm
 
-from isit.features import FeatureExtractor
+from isit.feature_extractor import FeatureExtractor
 from isit.imaging import decode, normalize, read_image_bytes, to_pixels
 from training import settings
 from training.atomic import atomic_write_with

@@ -115,7 +115,7 @@ def convert_head(
     """The head as an ONNX graph: input ``features``, outputs ``probabilities``, ``ood_score``."""
     import tf2onnx
 
-    from training.model.tf_convert import quiet_tf2onnx
+    from training.tf_convert import quiet_tf2onnx
 
     serve = head_function(head, centroids, feature_dim, temperature)
     with quiet_tf2onnx():
@@ -203,7 +203,7 @@ def export(
 ) -> Path:
     """Join the provisioned backbone ONNX and the converted head, attach the classifier
     metadata, check the model and write it atomically to ``path``."""
-    from training.model.tf_convert import name_batch_dims, order_outputs, write_onnx_atomically
+    from training.tf_convert import name_batch_dims, order_outputs, write_onnx_atomically
 
     backbone = onnx.load(str(backbone_path))
     _check_backbone(backbone, metadata)

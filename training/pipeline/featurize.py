@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from isit.features import FeatureExtractor
+from isit.feature_extractor import FeatureExtractor
 from training.backbones.registry import BackboneDef, get_backbone
 from training.data.feature_cache import Entry, FeatureCache, sha256_bytes
 from training.model import unknown as ood

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pyarrow.dataset as ds
 
-from isit.features import FeatureExtractor
+from isit.feature_extractor import FeatureExtractor
 from training.atomic import atomic_write
 from training.backbones.registry import get_backbone
 from training.data.doctor.examine import MIN_IMAGE_SIDE

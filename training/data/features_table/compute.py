@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from isit.errors import ImageError
-from isit.features import FeatureExtractor
+from isit.feature_extractor import FeatureExtractor
 from isit.imaging import preprocess
 from training.data.doctor.file_hashes import (
     Fingerprint,

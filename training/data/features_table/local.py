@@ -8,7 +8,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from isit.features import FeatureExtractor
+from isit.feature_extractor import FeatureExtractor
 from training.data.doctor.file_hashes import Fingerprint, fingerprint_files
 from training.data.doctor.layout import Layout, scan_layout
 from training.data.feature_cache import Entry, FeatureCache

@@ -26,7 +26,7 @@ from typing import Any
 import pyarrow.dataset as ds
 
 from isit.errors import ImageError
-from isit.features import FeatureExtractor
+from isit.feature_extractor import FeatureExtractor
 from isit.imaging import read_image_bytes
 from training.data.doctor.file_hashes import fingerprint_file
 from training.data.doctor.layout import SPLIT_FOLDERS, SYSTEM_NAMES, Candidate, Layout, scan_layout

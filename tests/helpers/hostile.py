@@ -10,6 +10,7 @@ import io
 import struct
 import zlib
 
+import numpy as np
 from PIL import Image
 
 
@@ -114,3 +115,37 @@ def lossless_webp(width: int, height: int) -> bytes:
 SVG_WITH_BOM = b'\xef\xbb\xbf<svg xmlns="http://www.w3.org/2000/svg"/>'
 SVG_AFTER_COMMENT = b'<!-- drawn by hand -->\n<svg xmlns="http://www.w3.org/2000/svg"></svg>'
 SVG_UTF16 = '\ufeff<?xml version="1.0" encoding="UTF-16"?><svg/>'.encode("utf-16-le")
+
+
+def _mutation_seeds() -> list[bytes]:
+    small_png = io.BytesIO()
+    Image.new("RGBA", (16, 16), (1, 2, 3, 4)).save(small_png, "PNG")
+    return [
+        progressive_scan_bomb(32, 70),
+        progressive_jpeg(40),
+        tiff_pages(40),
+        ico_embedding(small_png.getvalue()),
+        flat_png(40, 30, depth=16, exif=exif_orientation(6)),
+        lossless_webp(20, 20),
+        SVG_AFTER_COMMENT,
+    ]
+
+
+def mutations(count_per_seed: int, seed: int = 14) -> list[bytes]:
+    """Bounded fuzz: each hostile seed with bytes flipped, cut, or a size field enlarged."""
+    rng = np.random.default_rng(seed)
+    cases = []
+    for data in _mutation_seeds():
+        for _ in range(count_per_seed):
+            buf = bytearray(data)
+            kind = rng.integers(3)
+            if kind == 0:
+                for pos in rng.integers(0, len(buf), size=int(rng.integers(1, 6))):
+                    buf[pos] = int(rng.integers(256))
+            elif kind == 1:
+                buf = buf[: int(rng.integers(1, len(buf)))]
+            else:  # a 16-bit field early in the file set to its maximum (sizes, counts)
+                pos = int(rng.integers(0, min(len(buf) - 1, 64)))
+                buf[pos : pos + 2] = b"\xff\xff"
+            cases.append(bytes(buf))
+    return cases

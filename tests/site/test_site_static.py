@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-SITE = Path(__file__).resolve().parent.parent / "site"
+SITE = Path(__file__).resolve().parents[2] / "site"
 FILES = sorted(p for p in SITE.rglob("*") if p.is_file())
 TEXT = {p: p.read_text(encoding="utf-8") for p in FILES}
 MODULES = [p for p in FILES if p.suffix == ".js"]

@@ -21,7 +21,7 @@ from training.model.folds import fold_count, grouped_folds, out_of_fold
 from training.pipeline.timing import StageTimer
 from training.settings import ConfigError, TrainConfig
 
-SCHEMA = Path(__file__).resolve().parents[1] / "training" / "evaluation" / "metrics.schema.json"
+SCHEMA = Path(__file__).resolve().parents[2] / "training" / "evaluation" / "metrics.schema.json"
 
 
 # ---------------------------------------------------------------- settings

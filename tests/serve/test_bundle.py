@@ -9,7 +9,7 @@ from onnx import helper
 
 from isit.bundle import UNKNOWN_LABEL, ModelBundle, load_bundle
 from isit.errors import ModelError, NotAnImage
-from isit.features import FeatureExtractor
+from isit.feature_extractor import FeatureExtractor
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ import pytest
 import yaml
 from pycep import BicepParser
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
 # Overridable so a test can prove a missing checkov fails loudly instead of skipping.
 CHECKOV = Path(os.environ.get("ISIT_CHECKOV", ROOT / ".venv-iac" / "bin" / "checkov"))

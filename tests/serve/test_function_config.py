@@ -7,7 +7,7 @@ from pathlib import Path
 
 from devhost.server import route_prefix
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_host_json_routes_under_api():

@@ -199,7 +199,7 @@ def photo(
     return buffer.getvalue()
 
 
-if __name__ == "__main__":  # python tests/modelgen.py OUT.onnx
+if __name__ == "__main__":  # python tests/helpers/modelgen.py OUT.onnx
     import sys
 
     print(write_model(sys.argv[1] if len(sys.argv) > 1 else "model.onnx"))

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from test_infra import expr, one_resource, templates  # noqa: F401  (the parsed-templates fixture)
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SWA_CONFIG = ROOT / "site" / "staticwebapp.config.json"
 GOAL_MB = 300  # the decode budget's per-request goal (bench/bench_hostile.py)
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from featuresgen import DIM, write_backbone, write_folder
 
-from isit.features import FeatureExtractor
+from isit.feature_extractor import FeatureExtractor
 from training.cli import main
 from training.data.doctor import check_dataset
 from training.data.doctor.layout import scan_layout
@@ -131,7 +131,7 @@ def test_the_local_engine_and_check_never_import_spark() -> None:
         "import sys, training.data.features_table, training.cli.features, "
         "training.cli.check; assert 'pyspark' not in sys.modules"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
 
 
 def test_check_from_the_table_keeps_user_split_folders(backbone, tmp_path) -> None:

@@ -27,8 +27,8 @@ from isit.imaging import (
     preprocess,
 )
 
-TESTS = Path(__file__).resolve().parent
-REPO = TESTS.parent
+TESTS = Path(__file__).resolve().parents[1] / "helpers"
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_progressive_jpeg_with_repeated_scans_is_refused_by_scan_count() -> None:
@@ -176,43 +176,9 @@ def test_exif_rotated_png_is_not_copied_at_full_size() -> None:
     assert 100 < extra < 200, extra  # the decoded image once (126 MB), not twice
 
 
-def _seeds() -> list[bytes]:
-    small_png = io.BytesIO()
-    Image.new("RGBA", (16, 16), (1, 2, 3, 4)).save(small_png, "PNG")
-    return [
-        hostile.progressive_scan_bomb(32, 70),
-        hostile.progressive_jpeg(40),
-        hostile.tiff_pages(40),
-        hostile.ico_embedding(small_png.getvalue()),
-        hostile.flat_png(40, 30, depth=16, exif=hostile.exif_orientation(6)),
-        hostile.lossless_webp(20, 20),
-        hostile.SVG_AFTER_COMMENT,
-    ]
-
-
-def hostile_mutations(count_per_seed: int, seed: int = 14) -> list[bytes]:
-    """Bounded fuzz: each hostile seed with bytes flipped, cut, or a size field enlarged."""
-    rng = np.random.default_rng(seed)
-    cases = []
-    for data in _seeds():
-        for _ in range(count_per_seed):
-            buf = bytearray(data)
-            kind = rng.integers(3)
-            if kind == 0:
-                for pos in rng.integers(0, len(buf), size=int(rng.integers(1, 6))):
-                    buf[pos] = int(rng.integers(256))
-            elif kind == 1:
-                buf = buf[: int(rng.integers(1, len(buf)))]
-            else:  # a 16-bit field early in the file set to its maximum (sizes, counts)
-                pos = int(rng.integers(0, min(len(buf) - 1, 64)))
-                buf[pos : pos + 2] = b"\xff\xff"
-            cases.append(bytes(buf))
-    return cases
-
-
 def test_mutated_hostile_files_only_ever_raise_typed_errors() -> None:
     from isit.errors import ImageError
 
-    for data in hostile_mutations(40):
+    for data in hostile.mutations(40):
         with contextlib.suppress(ImageError):  # anything else fails the test
             decode(data, min_side=224)

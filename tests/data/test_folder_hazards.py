@@ -17,7 +17,7 @@ from isit.errors import ImageTooLarge, NotARegularFile
 from isit.imaging import DecodeLimits, read_image_bytes
 from training.data.doctor import check_dataset
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 LATIN1_NAME = os.fsdecode(b"caf\xe9.jpg")  # not UTF-8: arrives as a surrogate escape
 
 

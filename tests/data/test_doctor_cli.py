@@ -10,7 +10,7 @@ from pathlib import Path
 
 from synthetic import write_photos
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _check(*args: str) -> subprocess.CompletedProcess[str]:

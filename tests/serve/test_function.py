@@ -463,8 +463,8 @@ BOMB_PROBE = r"""
 import json, resource, sys, time, tracemalloc
 import os
 os.environ["MODEL_PATH"] = {model!r}
-from tests.function_helpers import call, png_bomb  # run from the project root
-from tests import modelgen
+from tests.helpers.function_helpers import call, png_bomb  # run from the project root
+from tests.helpers import modelgen
 warm = call("classify", body=modelgen.photo("red"), headers={{"Content-Type": "image/jpeg"}})
 assert warm.status == 200, warm.body
 bomb = png_bomb(50_000, 50_000)

@@ -19,7 +19,7 @@ from PIL import Image
 from skimage import data as skdata
 
 from isit.errors import ModelError
-from isit.features import FeatureExtractor
+from isit.feature_extractor import FeatureExtractor
 from isit.imaging import PreprocessSpec, preprocess, preprocess_batch
 from isit.metadata import (
     FEATURES,
@@ -51,10 +51,10 @@ from training.backbones.weights import (
     WeightsFile,
     file_sha256,
 )
-from training.model.tf_convert import ExportError, export_function
+from training.tf_convert import ExportError, export_function
 
 OFFLINE = ["mobilenet_v2", "efficientnet_lite0", "efficientnet_lite2"]
-REQUIREMENTS_WEIGHTS = Path(__file__).resolve().parents[1] / "training" / "requirements-weights.txt"
+REQUIREMENTS_WEIGHTS = Path(__file__).resolve().parents[2] / "training" / "requirements-weights.txt"
 CATS = {281, 282, 285}  # tabby, tiger cat, Egyptian cat
 COFFEE = {967, 968, 504}  # espresso, cup, coffee mug
 

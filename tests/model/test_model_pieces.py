@@ -142,7 +142,7 @@ def test_sample_data_is_deterministic_varied_and_readable(tmp_path):
 
 @pytest.mark.slow
 def test_feature_cache_computes_once_per_view(trained_model, sample_dataset_dir, tmp_path):
-    from isit.features import FeatureExtractor
+    from isit.feature_extractor import FeatureExtractor
     from training.backbones.provision import provision
 
     extractor = FeatureExtractor(provision("mobilenet_v2"))
@@ -167,7 +167,7 @@ def export_inputs(sample_dataset_dir):
     classifier metadata: what `train` hands to the export."""
     import keras
 
-    from isit.features import FeatureExtractor
+    from isit.feature_extractor import FeatureExtractor
     from isit.metadata import ModelMetadata, UnknownSpec
     from training.backbones.provision import provision
     from training.model.head import HeadConfig, build_head

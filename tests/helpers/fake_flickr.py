@@ -6,7 +6,7 @@ It answers the three methods `fetch` uses with Flickr's JSON shapes (``stat``/``
 (429 with Retry-After, 5xx, a body cut short, a truncated image, HTML instead of an image)
 and a request log let tests check retries and resumption.
 
-    python tests/fake_flickr.py --photos 60 --port 8765
+    python tests/helpers/fake_flickr.py --photos 60 --port 8765
     FLICKR_API_KEY=test-key isit fetch flickr --user mila_owner --tags mila \\
         --out /tmp/mila --negatives --api-base http://127.0.0.1:8765/services/rest/
 """

@@ -6,6 +6,7 @@ import json
 import socket
 import time
 
+import hostile
 import modelgen
 import pytest
 from function_helpers import SETTINGS, call, multipart, reset_function_state
@@ -184,9 +185,7 @@ def test_routes_match_like_the_functions_host(devhost, path: str) -> None:
 
 
 def test_mutated_hostile_uploads_never_get_a_5xx(api) -> None:
-    from test_hardening_decode import hostile_mutations
-
-    for data in hostile_mutations(15, seed=7):
+    for data in hostile.mutations(15, seed=7):
         reply = call("classify", body=data, headers={"Content-Type": "application/octet-stream"})
         assert reply.status < 500, reply.body
         assert reply.content_type == "application/json"

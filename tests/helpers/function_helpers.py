@@ -13,7 +13,7 @@ import azure.functions as func
 
 import function_app
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 HANDLERS = {
     "classify": function_app.classify,

@@ -1,6 +1,6 @@
 """`fetch flickr` against a local server that answers like the Flickr REST API.
 
-Every test runs real HTTP on 127.0.0.1 (tests/fake_flickr.py): paging, error answers,
+Every test runs real HTTP on 127.0.0.1 (tests/helpers/fake_flickr.py): paging, error answers,
 scripted faults per photo (429, 5xx, cut connections, truncated and non-image bodies) and
 a server that goes away mid-run.
 """

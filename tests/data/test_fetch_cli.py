@@ -16,7 +16,7 @@ from fake_flickr import FakeFlickr, sample_photos
 
 from training.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

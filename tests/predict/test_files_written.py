@@ -99,7 +99,7 @@ def test_merged_model_imports_each_opset_domain_once() -> None:
 
 
 def test_onnx_is_written_with_ordinary_permissions(tmp_path: Path) -> None:
-    from training.model.tf_convert import write_onnx_atomically
+    from training.tf_convert import write_onnx_atomically
 
     model = onnx.load(str(modelgen.write_model(tmp_path / "source.onnx")))
     old = os.umask(0o022)

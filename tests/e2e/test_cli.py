@@ -16,7 +16,7 @@ from PIL import Image
 from training.cli import COMMANDS, main
 from training.cli.common import free_run_dir, version
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def isit(*args: str, cwd: Path = ROOT, timeout: float = 120) -> subprocess.CompletedProcess[str]:

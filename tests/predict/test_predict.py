@@ -17,7 +17,7 @@ from training.cli import main
 from training.model.unknown import probe_images
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LINE = re.compile(
     r"^(?P<path>.+): (?P<label>\w+) "
     r"\((best guess: (?P<guess>\w+), )?score = (?P<score>[01]\.\d{5})\)$"

@@ -51,12 +51,12 @@ def site_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def host(served_model_path, site_dir):
+def host(colour_model_path, site_dir):
     with pytest.MonkeyPatch.context() as mp:
         for name in SETTINGS:
             mp.delenv(name, raising=False)
         mp.setenv("ALLOWED_ORIGINS", ORIGIN)
-        running = start(port=0, site_dir=site_dir, model_path=served_model_path)
+        running = start(port=0, site_dir=site_dir, model_path=colour_model_path)
         try:
             yield running
         finally:
@@ -90,8 +90,8 @@ def raw_request(host, request: bytes) -> tuple[int, bytes]:
 # ---------------------------------------------------------------- API over HTTP
 
 
-def test_classify_raw_and_multipart_and_chunked(host, client, served_examples):
-    for data, expected in served_examples:
+def test_classify_raw_and_multipart_and_chunked(host, client, colour_examples):
+    for data, expected in colour_examples:
         reply = client.post(
             host.url + "/api/classify", data=data, headers={"Content-Type": "image/jpeg"}
         )
@@ -99,7 +99,7 @@ def test_classify_raw_and_multipart_and_chunked(host, client, served_examples):
         assert reply.headers["Content-Type"] == "application/json"
         assert reply.json()["label"] == expected
         assert reply.headers["X-Request-Id"]
-    data, expected = served_examples[1]
+    data, expected = colour_examples[1]
     reply = client.post(
         host.url + "/api/classify", files={"image": ("photo.jpg", data, "image/jpeg")}
     )
@@ -113,8 +113,19 @@ def test_classify_raw_and_multipart_and_chunked(host, client, served_examples):
     assert reply.status_code == 200 and reply.json()["label"] == expected
 
 
-def test_http_replies_match_direct_handler_calls(host, client, served_examples):
-    data = served_examples[0][0]
+@pytest.mark.slow
+def test_a_trained_model_answers_new_photos_over_http(served_model_path, served_examples):
+    """The real thing end to end: a model trained by isit, served by the dev host."""
+    with start(port=0, model_path=served_model_path) as running:
+        for data, expected in served_examples:
+            reply = requests.post(running.url + "/api/classify", data=data, timeout=30,
+                                  headers={"Content-Type": "application/octet-stream"})  # fmt: skip
+            assert reply.status_code == 200, reply.text
+            assert reply.json()["label"] == expected
+
+
+def test_http_replies_match_direct_handler_calls(host, client, colour_examples):
+    data = colour_examples[0][0]
     form, form_type = multipart({"image": ("a.jpg", data, "image/jpeg")})
     cases = [
         ("classify", "POST", data, {"Content-Type": "image/jpeg"}),
@@ -296,8 +307,8 @@ def test_no_directory_traversal(host, path):
     assert b"private" not in body and b"SECRET" not in body and b"root:" not in body
 
 
-def test_serves_the_projects_site_by_default(served_model_path):
-    with start(port=0, model_path=served_model_path) as running:
+def test_serves_the_projects_site_by_default(colour_model_path):
+    with start(port=0, model_path=colour_model_path) as running:
         reply = requests.get(running.url + "/", timeout=10)
     assert reply.status_code == 200
     assert reply.content == (DEFAULT_SITE_DIR / "index.html").read_bytes()
@@ -377,7 +388,7 @@ def test_soak_2000_requests_4_concurrent(devhost_process, served_examples):
     assert proc.wait(timeout=10) == 0
 
 
-def test_cli_explains_a_busy_port(served_model_path):
+def test_cli_explains_a_busy_port(colour_model_path):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
@@ -390,7 +401,7 @@ def test_cli_explains_a_busy_port(served_model_path):
                 "--port",
                 str(port),
                 "--model",
-                str(served_model_path),
+                str(colour_model_path),
             ],
             cwd=ROOT,
             capture_output=True,

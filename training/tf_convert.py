@@ -12,7 +12,7 @@ writes follows the same graph contract (see :mod:`isit.metadata`):
 
 Usage::
 
-    from training.model.tf_convert import export_function
+    from training.tf_convert import export_function
 
     # a Keras model with one output
     export_function(backbone_model, "backbone.onnx", input_size=224,
