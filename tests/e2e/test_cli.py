@@ -169,7 +169,7 @@ def test_export_errors_are_isit_errors_with_a_code():
     # Read from the source: importing the module would load TensorFlow (seconds).
     import ast
 
-    tree = ast.parse((ROOT / "training" / "model" / "tf_convert.py").read_text("utf-8"))
+    tree = ast.parse((ROOT / "training" / "tf_convert.py").read_text("utf-8"))
     (cls,) = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "ExportError"]
     assert [ast.unparse(base) for base in cls.bases] == ["IsitError"]
     assert "code = 'export_failed'" in ast.unparse(cls)
