@@ -144,3 +144,10 @@ def test_no_two_modules_share_a_name():
         if path.name not in ("__init__.py", "__main__.py"):
             seen.setdefault(path.stem, []).append(path.relative_to(ROOT).as_posix())
     assert {name: paths for name, paths in seen.items() if len(paths) > 1} == {}
+
+
+def test_the_readme_layout_names_every_room():
+    """The README's layout table is the map a newcomer reads: every package of training/."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    rooms = sorted(p.parent.name for p in (ROOT / "training").glob("*/__init__.py"))
+    assert [room for room in rooms if f"`training/{room}/`" not in readme] == []
