@@ -4,7 +4,7 @@
     .venv/bin/python -m bench.bench_backbones [--backbones ...] [--folders ...] [--runs 30]
 
 For each backbone (and the concatenation of two backbones' features, ``a+b``): the new
-head (training/head.py) and, as a check, tuned logistic regression, by stratified group
+head (training/model/head.py) and, as a check, tuned logistic regression, by stratified group
 5-fold CV on each hard folder (bench_heads.py's folds and heads), accuracy with n and a
 Wilson 95% interval; the backbone ONNX's size on disk and its median latency for one
 image on ONE core (onnxruntime, intra_op_num_threads=1, best of 5 interleaved rounds;

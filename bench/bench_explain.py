@@ -24,8 +24,8 @@ ROUNDS = 200
 
 
 def sample_model(workdir: Path) -> Path:
-    from training.api import train
     from training.data.sampledata import generate
+    from training.pipeline import train
     from training.settings import TrainConfig
 
     data = generate(workdir / "data", per_class=30, seed=0)

@@ -12,13 +12,14 @@ over the 5 folds.
 
 Heads:
 - ``old``: isit's head before issue 13 (bench/legacy_head.py: Keras softmax, dropout 0.2,
-  L2 1e-4, Adam, early stopping on a grouped 15% slice of the training part, as
-  ``train_command._oof_probabilities`` did);
+  L2 1e-4, Adam, early stopping on a grouped 15% slice of the training part, as the
+  cross-validation folds did then);
 - ``logreg-cv``: scikit-learn StandardScaler + LogisticRegressionCV (balanced class
   weights, Cs 1e-4..1e4, accuracy, inner stratified group 5-fold);
-- ``new``: training/head.py (standardised softmax regression, exact lbfgs, C by inner
-  grouped CV log loss, loaded into the Keras head that is exported);
-- ``new-hidden``: training/head.py with ``hidden=256`` (Keras, Normalization layer first).
+- ``new``: training/model/head.py (standardised softmax regression, exact lbfgs, C by
+  inner grouped CV accuracy, loaded into the Keras head that is exported);
+- ``new-hidden``: training/model/head.py with ``hidden=256`` (Keras, Normalization layer
+  first).
 """
 
 from __future__ import annotations
@@ -54,10 +55,10 @@ def fit_logreg_cv(x: np.ndarray, y: np.ndarray, g: np.ndarray, n_classes: int):
     from sklearn.preprocessing import StandardScaler
     from threadpoolctl import threadpool_limits
 
-    from training.model.head import _inner_splits
+    from training.model.folds import grouped_folds
 
     scaler = StandardScaler().fit(x)
-    splits = _inner_splits(y, g, 5, 0)
+    splits = grouped_folds(y, g, 5, 0)
     with warnings.catch_warnings(), threadpool_limits(1):
         warnings.simplefilter("ignore", ConvergenceWarning)
         model = LogisticRegressionCV(Cs=10, cv=splits, class_weight="balanced", max_iter=1000).fit(
@@ -67,17 +68,17 @@ def fit_logreg_cv(x: np.ndarray, y: np.ndarray, g: np.ndarray, n_classes: int):
 
 
 def fit_new(x: np.ndarray, y: np.ndarray, g: np.ndarray, n_classes: int, hidden: int = 0):
-    from training.model.head import HeadConfig, predict_proba, train_head
+    from training.model.head import HeadConfig, HeadTrainer, predict_proba
 
+    trainer = HeadTrainer(x.shape[1], n_classes, HeadConfig(hidden=hidden))
     if hidden:  # the Keras path stops early on a grouped slice, like the old head
         from sklearn.model_selection import GroupShuffleSplit
 
         inner = GroupShuffleSplit(n_splits=1, test_size=0.15, random_state=0)
         fit_idx, stop_idx = next(inner.split(x, y, g))
-        result = train_head(x[fit_idx], y[fit_idx], x[stop_idx], y[stop_idx], n_classes,
-                            HeadConfig(hidden=hidden))  # fmt: skip
+        result = trainer.fit(x[fit_idx], y[fit_idx], x[stop_idx], y[stop_idx])
     else:
-        result = train_head(x, y, None, None, n_classes, HeadConfig(), groups=g)
+        result = trainer.fit(x, y, groups=g)
     model = result.model
     return lambda xt: predict_proba(model, xt)
 

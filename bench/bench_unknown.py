@@ -215,10 +215,11 @@ def score_row(sets: Sets, name: str, how: str) -> list[str]:
 
 def product_rule(x, y, groups, n_classes: int, negative: int | None):
     """isit's rule, fitted on these photos: (is_unknown(features) -> bool array)."""
+    from isit.bundle import is_unknown as rule
     from training.model import unknown
-    from training.model.head import fit_fold
+    from training.model.head import HeadConfig, fit_fold_calibrated
 
-    head = fit_fold(x, y, n_classes=n_classes, groups=groups)
+    head, _ = fit_fold_calibrated(x, y, HeadConfig(), n_classes=n_classes, groups=groups)
     centroids = unknown.class_centroids(x, y, n_classes)
     cal = unknown.leave_one_cluster_out_scores(x, y, groups, n_classes)
     threshold = unknown.choose_threshold(cal)
@@ -226,7 +227,7 @@ def product_rule(x, y, groups, n_classes: int, negative: int | None):
 
     def is_unknown(q: np.ndarray) -> np.ndarray:
         scores = unknown.ood_scores(q, centroids)
-        return unknown.is_unknown(head.predict_proba(q), scores, threshold, negatives)
+        return rule(head.predict_proba(q), scores, threshold, negatives)
 
     return is_unknown
 

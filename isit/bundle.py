@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,24 @@ def is_uncertain(probabilities: np.ndarray, margin: float) -> np.ndarray:
         return np.zeros(len(probabilities), dtype=bool)
     top_two = -np.sort(-np.asarray(probabilities, dtype=np.float64), axis=1)[:, :2]
     return (top_two[:, 0] - top_two[:, 1]) < margin
+
+
+def is_unknown(
+    probabilities: np.ndarray,
+    ood_scores: np.ndarray,
+    threshold: float | np.ndarray,
+    negative_idx: Sequence[int] = (),
+) -> np.ndarray:
+    """``[N]`` bool: the answer is "unknown": the row's unknown score is above the
+    threshold (one for all rows, or ``[N]``, one per row) or a negatives class
+    (``negative_idx``) has the highest probability. The one rule: the model's answers
+    and training's counts (test split, cross-validation folds, probes) all use it."""
+    p = np.asarray(probabilities)
+    # float64: the threshold is stored as a float64 number; the scores are float32.
+    unknown = np.asarray(ood_scores, np.float64).reshape(-1) > np.asarray(threshold, np.float64)
+    if len(negative_idx) and len(p):
+        unknown |= np.isin(p.argmax(axis=1), list(negative_idx))
+    return unknown
 
 
 def session_options(threads: int | None = None) -> ort.SessionOptions:
@@ -188,12 +207,19 @@ class ModelBundle:
         )
         return np.asarray(probabilities), np.asarray(ood).reshape(-1)
 
+    @cached_property
+    def negative_idx(self) -> tuple[int, ...]:
+        """Indices of the negatives classes (``other``/``unknown``) in ``labels``."""
+        return tuple(i for i, label in enumerate(self.labels) if label in self.negative_labels)
+
     def interpret(self, probabilities: np.ndarray, ood_score: float) -> Prediction:
-        """One row of model outputs to a :class:`Prediction` (the one "unknown" rule)."""
+        """One row of model outputs to a :class:`Prediction` (:func:`is_unknown`)."""
         order = np.argsort(-probabilities, kind="stable")
         scores = tuple(Score(self.labels[i], float(probabilities[i])) for i in order)
         best = scores[0]
-        unknown = bool(ood_score > self.threshold) or best.label in self.negative_labels
+        unknown = bool(
+            is_unknown(probabilities[None], [ood_score], self.threshold, self.negative_idx)[0]
+        )
         uncertain = not unknown and bool(is_uncertain(probabilities[None], self.margin)[0])
         return Prediction(
             uncertain=uncertain,

@@ -38,6 +38,9 @@ INPUT_NAME = "image"
 PROBABILITIES = "probabilities"
 OOD_SCORE = "ood_score"
 FEATURES = "features"
+# How the ``ood_score`` output is computed (training.model.unknown implements it): the
+# default of :class:`UnknownSpec` and what training writes.
+UNKNOWN_METHOD = "nearest_class_centroid_cosine_distance_sqrt_features"
 HEATMAP = "heatmap"  # optional classifier output [N, C, h, w]: class evidence per region
 KINDS = ("classifier", "backbone")
 # A label names a folder (training's classes, predict --copy-to's output folders): no path
@@ -77,7 +80,7 @@ class UnknownSpec:
     """When a prediction is "unknown": ``ood_score > threshold`` or a negatives class wins."""
 
     threshold: float
-    method: str = "max_prob_and_centroid_distance"
+    method: str = UNKNOWN_METHOD
     negative_labels: tuple[str, ...] = ()
     # An answer whose top two probabilities differ by less than this is "uncertain"
     # (still answered, shown as hesitant); 0 = never (models made before it existed).

@@ -99,8 +99,8 @@ def sample_dataset_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def trained_model(sample_dataset_dir, tmp_path_factory):
-    """``training.train_command.TrainResult`` of one real `train` on the sample photos."""
-    from training.api import train
+    """``training.pipeline.TrainResult`` of one real `train` on the sample photos."""
+    from training.pipeline import train
     from training.settings import TrainConfig
 
     return train(

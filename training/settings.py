@@ -50,7 +50,7 @@ class ConfigError(IsitError):
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """What `isit train` and :func:`training.api.train` accept; checked on creation."""
+    """What `isit train` and :func:`training.pipeline.train` accept; checked on creation."""
 
     backbone: str = DEFAULT_BACKBONE
     epochs: int = EPOCHS

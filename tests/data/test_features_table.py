@@ -157,9 +157,9 @@ def test_train_from_the_table_is_the_same_as_from_the_folder(tmp_path) -> None:
     """`isit train DATA --features DIR`: same groups, split and (within tolerance) model."""
     from isit.bundle import ModelBundle
     from isit.imaging import read_image_bytes
-    from training.api import train
     from training.data.features_table import write_features
     from training.data.sampledata import generate
+    from training.pipeline import train
     from training.settings import DEFAULT_BACKBONE, TrainConfig
 
     data = generate(tmp_path / "data", per_class=12, min_side=64, max_side=96, seed=4)

@@ -16,9 +16,10 @@ from PIL import Image, ImageDraw
 
 from isit.bundle import ModelBundle
 from isit.imaging import read_image_bytes
-from training.api import evaluate, train
 from training.cli import main
 from training.data.sampledata import generate
+from training.evaluation.folder import evaluate
+from training.pipeline import train
 from training.settings import TrainConfig
 
 pytestmark = pytest.mark.slow

@@ -69,7 +69,7 @@ def test_check_with_a_model_lists_planted_label_mistakes(
 
 @pytest.mark.slow
 def test_train_lists_likely_mistakes_in_metrics_and_report(sample_dataset_dir, tmp_path):
-    from training.api import train
+    from training.pipeline import train
     from training.settings import TrainConfig
 
     root = tmp_path / "data"

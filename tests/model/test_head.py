@@ -9,6 +9,7 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from training.model import head as H
+from training.model.folds import grouped_folds
 
 
 def grouped_features(seed: int, n_groups: int = 120, d: int = 150, classes: int = 3):
@@ -33,7 +34,7 @@ def logistic_regression_cv(x, y, groups, x_test):
     from sklearn.preprocessing import StandardScaler
 
     scaler = StandardScaler().fit(x)
-    splits = H._inner_splits(y, groups, 5, 0)
+    splits = grouped_folds(y, groups, 5, 0)
     with warnings.catch_warnings(), threadpool_limits(1):
         warnings.simplefilter("ignore")
         model = LogisticRegressionCV(
@@ -58,7 +59,7 @@ def test_exact_head_at_least_as_good_as_logistic_regression_cv():
     alone is a coin toss of a photo or two either way)."""
 
     def ours(xt, yt, gt, xe):
-        return H.fit_fold(xt, yt, n_classes=3, groups=gt).predict_proba(xe)
+        return H.fit_fold_calibrated(xt, yt, n_classes=3, groups=gt)[0].predict_proba(xe)
 
     new, baseline = [], []
     for seed in range(3):
@@ -81,28 +82,33 @@ def test_chosen_c_is_strong_regularisation_on_noisy_features():
     assert min(leaky) < min(scores)
 
 
+def test_without_inner_folds_c_is_the_middle_of_the_grid():
+    x, y, _ = grouped_features(5)
+    y = y.copy()
+    y[0] = 3  # a class of one photo: no stratified inner folds
+    c, scores, oof = H.choose_c_out_of_fold(x, y)
+    assert c == sorted(H.C_GRID)[len(H.C_GRID) // 2] and scores == [] and oof is None
+
+
 def test_keras_head_computes_the_exact_solution_with_standardisation_folded_in():
     x, y, groups = grouped_features(2)
     x = x.astype(np.float32)
-    result = H.train_head(x, y, None, None, 3, groups=groups)
+    result = H.HeadTrainer(x.shape[1], 3).fit(x, y, groups=groups)
     solution = H.fit_linear(x, y, 3, result.chosen_c)
     keras_p = H.predict_proba(result.model, x)
     assert np.abs(keras_p - solution.predict_proba(x)).max() < 1e-4
     assert np.allclose(keras_p.sum(axis=1), 1.0, atol=1e-5)
     assert result.history["C"] == sorted(H.C_GRID) and result.chosen_c in H.C_GRID
-    # The logits and the temperature hook: softmax(logits / T), folded into the weights.
-    z = H.logits(result.model, x).astype(np.float64)
-    assert np.allclose(softmax(z), keras_p, atol=1e-5)
-    scaled = H.with_temperature(result.model, 2.5)
-    assert np.allclose(H.predict_proba(scaled, x), softmax(z / 2.5), atol=1e-5)
-    assert len(scaled.layers) == len(result.model.layers)  # no extra op in the graph
+    # The solution's probabilities are the softmax of its logits.
+    z = solution.decision_function(x)
+    assert np.allclose(solution.predict_proba(x), softmax(z), atol=1e-6)
 
 
 def test_two_classes_and_a_class_missing_from_a_fold():
     rng = np.random.default_rng(3)
     y = np.repeat([0, 1], 20)
     x = rng.normal(0, 1, (40, 30)) + y[:, None] * 1.5
-    solution = H.fit_fold(x, y)
+    solution, _ = H.fit_fold_calibrated(x, y)
     assert (solution.predict_proba(x).argmax(1) == y).mean() > 0.9
     # A fold where class 2 of 3 is absent: it gets (near) zero probability, no crash.
     three = H.fit_linear(x, y, 3, 0.1)
@@ -111,7 +117,7 @@ def test_two_classes_and_a_class_missing_from_a_fold():
 
 
 def test_head_trainer_keeps_the_cross_validation_interface():
-    """train_command re-fits one HeadTrainer per fold with a stopping slice."""
+    """Cross-validation re-fits one HeadTrainer per fold with a stopping slice."""
     x, y, _ = grouped_features(4)
     trainer = H.HeadTrainer(x.shape[1], 3, H.HeadConfig())
     first = trainer.fit(x[:80], y[:80], x[80:100], y[80:100])

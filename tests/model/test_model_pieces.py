@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from isit.bundle import is_unknown
 from isit.imaging import decode
 from training.data.feature_cache import Entry, FeatureCache, augment, sha256_bytes
 from training.data.sampledata import CLASSES, generate
@@ -106,8 +107,44 @@ def test_leave_one_cluster_out_imitates_photos_from_elsewhere():
 def test_negatives_class_wins_means_unknown():
     probs = np.array([[0.9, 0.1, 0.0], [0.1, 0.2, 0.7]])
     scores = np.array([0.1, 0.1])
-    assert ood.is_unknown(probs, scores, 1.0, [2]).tolist() == [False, True]
-    assert ood.is_unknown(probs, scores, 0.05, []).tolist() == [True, True]
+    assert is_unknown(probs, scores, 1.0, [2]).tolist() == [False, True]
+    assert is_unknown(probs, scores, 0.05, []).tolist() == [True, True]
+    # One threshold per photo (each cross-validation fold's own).
+    assert is_unknown(probs, scores, np.array([0.05, 1.0])).tolist() == [True, False]
+
+
+def test_one_unknown_rule_for_the_model_and_training(tmp_path, monkeypatch):
+    """The deployed model's answers and training's counts come from one rule: unknown
+    when the score passes the threshold or the negatives class wins."""
+    import json
+
+    import modelgen
+    import onnx
+
+    from isit.bundle import ModelBundle
+    from isit.imaging import preprocess_batch
+    from training.pipeline.threshold import UnknownRule
+
+    monkeypatch.setitem(modelgen.CENTROIDS, "other", (0.5, 0.5, 0.5))
+    model = modelgen.build_model(("red_thing", "blue_thing", "other"))
+    for prop in model.metadata_props:
+        if prop.key == "isit.unknown":
+            prop.value = json.dumps({**json.loads(prop.value), "negative_labels": ["other"]})
+    onnx.save_model(model, str(tmp_path / "model.onnx"))
+    bundle = ModelBundle(tmp_path / "model.onnx")
+    assert bundle.negative_idx == (2,)
+    photos = [modelgen.photo(c, seed=i) for i, c in enumerate(("red", "blue", "green", "grey"))]
+    batch = preprocess_batch(photos, bundle.metadata.preprocess)
+    p, scores = bundle.run(batch)
+    answered = [a.unknown for a in bundle.predict_arrays(batch)]
+    # red and blue known; green far from every class; grey is "other": near, yet unknown.
+    assert answered == [False, False, True, True]
+    assert scores[2] > bundle.threshold > scores[3] and p[3].argmax() == 2
+    rule = UnknownRule(bundle.threshold, ("other",), (2,), 0, 0.0)
+    assert rule.is_unknown(p, scores).tolist() == answered
+    per_photo = np.array([0.0, 1.0, 1.0, 1.0])  # red over its own threshold
+    assert rule.is_unknown(p, scores, per_photo).tolist() == [True, False, True, True]
+    assert p[2].argmax() == 2  # green: no score over 1.0, but "other" is its nearest class
 
 
 def test_probe_images_ship_offline_and_decode():

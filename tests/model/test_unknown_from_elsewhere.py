@@ -16,10 +16,10 @@ import pytest
 from PIL import Image, ImageDraw
 
 from isit.bundle import ModelBundle
-from training.api import train
 from training.data.sampledata import CLASSES, draw_shape, noisy_gradient
 from training.evaluation.proportions import proportion
 from training.model.unknown import probe_images
+from training.pipeline import train
 from training.settings import TrainConfig
 
 TRAIN_STYLES = ("gradient", "stripes", "checker")

@@ -82,9 +82,20 @@ def test_grouped_folds_hold_every_photo_out_once_and_never_split_a_group():
         assert set(y[out]) == {0, 1}  # stratified: each fold has both classes
 
 
-def test_fold_count_is_lowered_for_small_classes():
+def test_one_fold_rule_lowered_to_the_smallest_class():
+    """Cross-validation, the head's inner folds and the label review share one rule."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
     assert fold_count(np.array([0, 0, 0, 1, 1, 1, 1]), 5) == 3
-    assert fold_count(np.array([0, 1]), 5) == 2
+    assert fold_count(np.array([0, 0, 2, 2, 2]), 5) == 2  # absent classes do not count
+    assert fold_count(np.array([0, 1, 1]), 5) == 0  # a class of one photo: no folds
+    assert grouped_folds(np.array([0, 1, 1]), np.arange(3)) == []
+    # Otherwise exactly a shuffled StratifiedGroupKFold with k lowered.
+    y, groups = _grouped_labels(np.random.default_rng(2))
+    ours = grouped_folds(y, groups, folds=4, seed=3)
+    sklearn = StratifiedGroupKFold(4, shuffle=True, random_state=3).split(y, y, groups)
+    for (fit, held), (fit_sk, held_sk) in zip(ours, sklearn, strict=True):
+        assert fit.tolist() == fit_sk.tolist() and held.tolist() == held_sk.tolist()
 
 
 def test_out_of_fold_scores_each_photo_by_a_fold_that_did_not_see_it():
@@ -246,8 +257,8 @@ def test_train_metrics_follow_the_documented_schema(trained_model):
 
 @pytest.mark.slow
 def test_evaluate_metrics_follow_the_documented_schema(trained_model_path, tmp_path):
-    from training.api import evaluate
     from training.data.sampledata import generate
+    from training.evaluation.folder import evaluate
 
     data = generate(tmp_path / "new", per_class=4, min_side=64, max_side=120, seed=11)
     result = evaluate(trained_model_path, data, tmp_path / "out", probes=False)
@@ -311,7 +322,7 @@ def test_uncertain_rule_is_the_cores():
 def test_head_config_refuses_bad_values():
     from training.model.head import HeadConfig
 
-    for bad in ({"c_grid": ()}, {"inner_folds": 1}, {"dropout": 1.0}, {"score": "magic"}):
+    for bad in ({"c_grid": ()}, {"inner_folds": 1}, {"dropout": 1.0}, {"hidden": -1}):
         with pytest.raises(ConfigError):
             HeadConfig(**bad)
-    assert HeadConfig().score == "accuracy" and HeadConfig().inner_folds == 5
+    assert HeadConfig().inner_folds == 5

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from isit.imaging import PreprocessSpec
 from isit.metadata import FEATURES, INPUT_NAME
 from training.backbones.backbone_errors import WeightsUnavailable
+from training.settings import DEFAULT_BACKBONE
 
 if TYPE_CHECKING:
     import keras
@@ -69,8 +70,8 @@ def build_keras(app_name: str, *, weights: str | None = "imagenet") -> keras.Mod
             raise
         raise WeightsUnavailable(
             f"Keras could not download the ImageNet weights of {app.name} (is this machine "
-            "offline?). Use an offline backbone instead: 'mobilenet_v2' (the default) or "
-            "'efficientnet_lite0', or connect to the internet and try again."
+            f"offline?). Use an offline backbone instead: '{DEFAULT_BACKBONE}' (the default) "
+            "or 'mobilenet_v2', or connect to the internet and try again."
         ) from exc
     image = keras.Input((SIZE, SIZE, 3), name=INPUT_NAME, dtype="float32")
     features = keras.layers.Identity(name=FEATURES)(base(image, training=False))

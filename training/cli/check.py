@@ -111,7 +111,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _label_issues(report: object, args: argparse.Namespace) -> list:
     from isit.bundle import named_model_file
     from training.evaluation.label_review import wrong_folder_headline
-    from training.pipeline.folder_review import review_folder
+    from training.pipeline.review import review_folder
 
     issues = review_folder(report, named_model_file(args.model), progress=args.progress)
     say(args, "\n" + wrong_folder_headline(len(issues)) + (":" if issues else "."))

@@ -54,13 +54,13 @@ def summary(result: object) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from isit.bundle import named_model_file
-    from training import api
+    from training.evaluation.folder import evaluate
 
     named_model_file(args.model)  # a missing or foreign file fails before any folder is made
     parent = Path(settings.RUNS_DIR) / settings.EVALUATE_RUNS
     out = args.out or free_run_dir(Path(args.data_dir).resolve().name, parent)
     try:
-        result = api.evaluate(args.model, args.data_dir, out, progress=args.progress)
+        result = evaluate(args.model, args.data_dir, out, progress=args.progress)
     except BaseException:
         if args.out is None:
             release_run_dir(out)

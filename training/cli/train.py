@@ -28,7 +28,16 @@ name>/, or <name>-2/, -3/... when that exists)."""
 EXAMPLES = """\
   isit train data/                              # -> runs/data/model.onnx, report.html
   isit train data/ --out model/ --augment 2     # 2 augmented views of each photo
-  isit train data/ --backbone efficientnet_lite0 --json > metrics.json"""
+  isit train data/ --backbone mobilenet_v2 --json > metrics.json"""
+
+
+def backbone_help() -> str:
+    """The offline backbones, from the registry, the default marked (from settings)."""
+    from training.backbones.registry import KERAS_PREFIX, backbone_names
+
+    offline = [name for name in backbone_names() if not name.startswith(KERAS_PREFIX)]
+    shown = [f"{n} (default)" if n == settings.DEFAULT_BACKBONE else n for n in offline]
+    return f"{', '.join(shown)} or {KERAS_PREFIX}<name>; `isit backbones list` shows them"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,8 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--backbone",
         default=settings.DEFAULT_BACKBONE,
-        help=f"{settings.DEFAULT_BACKBONE} (default), efficientnet_lite0 or keras:<name>; "
-        "`isit backbones list` shows them",
+        help=backbone_help(),
     )
     parser.add_argument(
         "--seed", type=int, default=settings.SEED, help=f"random seed (default {settings.SEED})"
@@ -57,7 +65,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--epochs",
         type=int,
         default=settings.EPOCHS,
-        help=f"maximum epochs (default {settings.EPOCHS}; training stops early)",
+        help=f"maximum epochs of a --hidden head (default {settings.EPOCHS}; it stops early); "
+        "the default linear head is solved exactly and ignores it",
     )
     parser.add_argument(
         "--augment",
@@ -129,13 +138,14 @@ def summary(result: Any) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from training import api, tf_runtime
+    from training import tf_runtime
+    from training.pipeline import train
 
     tf_runtime.configure(args.verbose)
     config = config_from(args)
     out = args.out or free_run_dir(Path(args.data_dir).resolve().name)
     try:
-        result = api.train(
+        result = train(
             args.data_dir, out, config, progress=args.progress, features_dir=args.features
         )
     except BaseException:

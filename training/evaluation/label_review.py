@@ -16,9 +16,6 @@ from typing import Any
 
 import numpy as np
 
-from training.model.folds import out_of_fold
-from training.settings import FOLDS, SEED
-
 
 @dataclass(frozen=True)
 class LabelIssue:
@@ -73,19 +70,6 @@ def likely_mistakes(
             )
         )
     return issues
-
-
-def quick_out_of_fold(
-    x: np.ndarray, y: np.ndarray, groups: np.ndarray, n_classes: int, c: float
-) -> np.ndarray:
-    """Out-of-fold probabilities of the exact head at a fixed regularisation ``c``
-    (grouped stratified k-fold; milliseconds a fold: no inner search)."""
-    from training.model.head import fit_linear
-
-    def fit_and_score(fit_idx: np.ndarray, held_idx: np.ndarray) -> np.ndarray:
-        return fit_linear(x[fit_idx], y[fit_idx], n_classes, c).predict_proba(x[held_idx])
-
-    return out_of_fold(fit_and_score, y, groups, folds=FOLDS, seed=SEED, n_classes=n_classes)
 
 
 def wrong_folder_headline(count: int) -> str:

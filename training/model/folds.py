@@ -17,23 +17,27 @@ from training.settings import FOLDS, SEED
 FoldScorer = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
-def fold_count(y: np.ndarray, folds: int, n_classes: int | None = None) -> int:
-    """``folds``, lowered so every class can appear in every fold (at least 2)."""
-    smallest = int(np.bincount(y, minlength=n_classes or 0).min()) if len(y) else 2
-    return max(2, min(folds, smallest))
+def fold_count(y: np.ndarray, folds: int) -> int:
+    """``folds`` lowered to the size of the smallest class present, so every class can
+    appear in every fold; 0 when that is under 2 (no folds: nothing to hold out)."""
+    counts = np.bincount(np.asarray(y, np.int64))
+    present = counts[counts > 0]
+    k = min(folds, int(present.min())) if len(present) else 0
+    return k if k >= 2 else 0
 
 
 def grouped_folds(
-    y: np.ndarray,
-    groups: np.ndarray,
-    folds: int = FOLDS,
-    seed: int = SEED,
-    n_classes: int | None = None,
+    y: np.ndarray, groups: np.ndarray, folds: int = FOLDS, seed: int = SEED
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``(fit_idx, held_idx)`` pairs of a stratified group k-fold; groups never straddle."""
+    """``(fit_idx, held_idx)`` pairs of a stratified group k-fold, ``k`` from
+    :func:`fold_count` (``[]`` when it is 0); groups never straddle. The one fold
+    helper: cross-validation's outer folds, the head's inner folds choosing C, the label
+    review's folds."""
     from sklearn.model_selection import StratifiedGroupKFold
 
-    k = fold_count(y, folds, n_classes)
+    k = fold_count(y, folds)
+    if not k:
+        return []
     splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
     return list(splitter.split(np.zeros(len(y)), y, groups))
 
@@ -45,13 +49,13 @@ def out_of_fold(
     *,
     folds: int = FOLDS,
     seed: int = SEED,
-    n_classes: int | None = None,
-) -> np.ndarray:
-    """Every photo's score from the fold that held it out, in input order."""
+) -> np.ndarray | None:
+    """Every photo's score from the fold that held it out, in input order; None when
+    there are no folds (a class under 2 photos)."""
     result: np.ndarray | None = None
-    for fit_idx, held_idx in grouped_folds(y, groups, folds, seed, n_classes):
+    for fit_idx, held_idx in grouped_folds(y, groups, folds, seed):
         scores = np.asarray(fit_and_score(fit_idx, held_idx))
         if result is None:
             result = np.zeros((len(y), *scores.shape[1:]), dtype=scores.dtype)
         result[held_idx] = scores
-    return result if result is not None else np.zeros(0, dtype=np.float32)
+    return result

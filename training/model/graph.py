@@ -306,8 +306,3 @@ def check_heatmap_parity(
             f"{logit_diff:.2e} (logits); the export is broken. Please report this."
         )
     return {"max_heatmap_diff": map_diff, "max_heatmap_logit_diff": logit_diff}
-
-
-def _dense_bias(head: Any) -> np.ndarray:
-    dense = next(layer for layer in head.layers if type(layer).__name__ == "Dense")
-    return np.asarray(dense.get_weights()[1], dtype=np.float64)

@@ -7,10 +7,9 @@ Default (``hidden=0``): standardised multinomial logistic regression, solved exa
 - The regularisation strength C is chosen by inner stratified group 5-fold on the
   training photos only (duplicates grouped when ``groups`` is given), by out-of-fold
   accuracy (ties: the lower log loss), over :data:`C_GRID` with warm starts
-  (scikit-learn lbfgs: milliseconds per fit). Measured against 3 folds and the
-  temperature-calibrated log loss (``bench/bench_heads.py``, EfficientNet-Lite0): 3-fold
-  log loss was 1-2 photos behind a tuned LogisticRegressionCV on two of three hard
-  folders; 5-fold accuracy is level or ahead on all three.
+  (scikit-learn lbfgs: milliseconds per fit). Why accuracy over 5 folds: on the hard
+  folders of ``bench/bench_heads.py`` it kept level with a tuned LogisticRegressionCV
+  where 3 folds and a (temperature-calibrated) log loss fell behind.
 - The solution is loaded into a Keras ``Dense`` + softmax with the standardisation folded
   into its weights (``W / s``, ``b - (m / s) W``): the exported graph is one matrix
   product, exactly as before, and tf2onnx converts it as today.
@@ -23,9 +22,8 @@ problem exactly is also faster, and cheap enough to run in every cross-validatio
 ``hidden > 0``: one hidden ReLU layer, trained with Keras (Adam, dropout, L2, early
 stopping), on standardised inputs (a ``Normalization`` layer inside the model).
 
-Calibration hooks: :func:`logits` gives the head's logits and :func:`with_temperature`
-returns the head with its logits divided by a temperature (folded into the last
-layer's weights, so the exported graph does not change shape).
+Calibration: a temperature is fitted on the head's held-out probabilities
+(:mod:`training.model.temperature`) and applied after it, inside model.onnx too.
 """
 
 from __future__ import annotations
@@ -37,6 +35,8 @@ from typing import Any
 import numpy as np
 
 from training import settings
+from training.model.folds import grouped_folds
+from training.model.temperature import softmax
 
 # Inverse regularisation strengths tried (scikit-learn's C, on standardised features):
 # half-decade steps from very strong to weak. Small C = strong L2.
@@ -46,7 +46,6 @@ INNER_FOLDS = 5
 # of the optimum); choosing C only needs the ranking of the grid's scores, 4x cheaper.
 FINAL_TOL = 1e-6
 SELECT_TOL = 1e-4
-SCORES = ("calibrated_log_loss", "log_loss", "accuracy")  # what can choose C
 LOGITS = "logits"
 PROBABILITIES = "probabilities"
 
@@ -59,8 +58,6 @@ class HeadConfig:
     c_grid: tuple[float, ...] = C_GRID  # exact path: candidate C values
     inner_folds: int = INNER_FOLDS  # exact path: inner CV folds choosing C
     max_iter: int = 300  # lbfgs iterations per C
-    # exact path: what chooses C: "calibrated_log_loss", "log_loss" or "accuracy"
-    score: str = "accuracy"
     # Keras path (hidden > 0):
     dropout: float = 0.2
     l2: float = 1e-4
@@ -78,8 +75,8 @@ class HeadConfig:
             problems.append("inner_folds >= 2, max_iter, epochs and batch_size >= 1")
         if not 0 <= self.dropout < 1 or self.l2 < 0 or self.learning_rate <= 0:
             problems.append("dropout in [0, 1), l2 >= 0 and learning_rate > 0")
-        if self.hidden < 0 or self.score not in SCORES:
-            problems.append(f"hidden >= 0 and score one of {SCORES}")
+        if self.hidden < 0:
+            problems.append("hidden >= 0")
         if problems:
             from training.settings import ConfigError
 
@@ -128,10 +125,7 @@ class LinearSolution:
         return np.asarray(x, np.float64) @ self.kernel + self.bias
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        z = self.decision_function(x)
-        z -= z.max(axis=1, keepdims=True)
-        e = np.exp(z)
-        return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+        return softmax(self.decision_function(x))
 
 
 def _standardiser(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -211,31 +205,10 @@ def _full_coef(coef: np.ndarray, intercept: np.ndarray, n_classes: int, present:
     return kernel, bias
 
 
-def _inner_splits(y: np.ndarray, groups: np.ndarray, folds: int, seed: int) -> list[tuple]:
-    from sklearn.model_selection import StratifiedGroupKFold
-
-    folds = min(folds, int(np.bincount(y)[np.bincount(y) > 0].min()))
-    if folds < 2:
-        return []
-    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
-    return list(splitter.split(np.zeros(len(y)), y, groups))
-
-
 def _weighted_nll(z: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
     z = z - z.max(axis=1, keepdims=True)
     log_p = z[np.arange(len(y)), y] - np.log(np.exp(z).sum(axis=1))
     return float(-(w * log_p).sum() / w.sum())
-
-
-def tempered_nll(z: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> tuple[float, float]:
-    """(lowest weighted log loss of ``softmax(z / T)`` over T, that T): one temperature,
-    fitted on these logits (what temperature scaling on out-of-fold logits does)."""
-    from scipy.optimize import minimize_scalar
-
-    w = np.ones(len(y)) if w is None else w
-    found = minimize_scalar(lambda t: _weighted_nll(z / np.exp(t), y, w), bounds=(-6.0, 6.0),
-                            method="bounded", options={"xatol": 1e-3})  # fmt: skip
-    return float(found.fun), float(np.exp(found.x))
 
 
 def choose_c(
@@ -244,14 +217,11 @@ def choose_c(
     groups: np.ndarray | None = None,
     config: HeadConfig = HeadConfig(),
 ) -> tuple[float, list[float]]:
-    """The C of ``config.c_grid`` that scores best on inner-CV out-of-fold logits.
-
-    ``config.score``: ``"calibrated_log_loss"`` (default): the class-balanced log loss
-    after the best single temperature (why: plain log loss also rewards confidence, so
-    it picks too weak a penalty; a strong penalty shrinks the logits, which the
-    temperature undoes, but ranks the classes better); ``"log_loss"``; ``"accuracy"``
-    (fewest errors, ties by log loss). Each inner fold is standardised on its own
-    training part. Returns (C, score per C; lower is better).
+    """The C of ``config.c_grid`` with the fewest class-balanced inner-CV out-of-fold
+    errors (ties: the lowest class-balanced log loss; why not the log loss alone: it
+    also rewards confidence, so it picked too weak a penalty). Each inner fold is
+    standardised on its own training part. Returns (C, error rate per C); the middle
+    of the grid and no scores when there are no inner folds (a class under 2 photos).
     """
     c, scores, _ = choose_c_out_of_fold(x, y, groups, config)
     return c, scores
@@ -268,7 +238,7 @@ def choose_c_out_of_fold(
     photos, which the temperature is fitted on."""
     groups = np.arange(len(y)) if groups is None else np.asarray(groups)
     grid = tuple(sorted(config.c_grid))
-    splits = _inner_splits(y, groups, config.inner_folds, config.seed)
+    splits = grouped_folds(y, groups, config.inner_folds, config.seed)
     if len(grid) == 1 or not splits:
         return grid[len(grid) // 2], [], None
     n_classes = int(y.max()) + 1
@@ -284,22 +254,10 @@ def choose_c_out_of_fold(
     held = np.concatenate([h for _, h in splits])
     y_held, w = y[held], _sample_weights(y[held], n_classes)
     losses = np.array([_weighted_nll(z[held], y_held, w) for z in oof])
-    if config.score == "accuracy":  # fewest errors; among those, the lowest log loss
-        errors = np.array([float((w * (z[held].argmax(1) != y_held)).sum()) for z in oof])
-        candidates = np.flatnonzero(errors <= errors.min() + 1e-9)
-        best = int(candidates[np.argmin(losses[candidates])])
-        return grid[best], [float(v) for v in errors / w.sum()], _softmax(oof[best])
-    if config.score == "calibrated_log_loss":
-        losses = np.array([tempered_nll(z[held], y_held, w)[0] for z in oof])
-    # Ties (flat stretches) go to the stronger penalty: the simpler model.
-    best = int(np.flatnonzero(losses <= losses.min() * (1 + 1e-9))[0])
-    return grid[best], [float(v) for v in losses], _softmax(oof[best])
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+    errors = np.array([float((w * (z[held].argmax(1) != y_held)).sum()) for z in oof])
+    candidates = np.flatnonzero(errors <= errors.min() + 1e-9)
+    best = int(candidates[np.argmin(losses[candidates])])
+    return grid[best], [float(v) for v in errors / w.sum()], softmax(oof[best])
 
 
 def fit_linear(
@@ -316,20 +274,6 @@ def fit_linear(
     return LinearSolution(kernel, bias - mean @ kernel, c)
 
 
-def fit_fold(
-    x: np.ndarray,
-    y: np.ndarray,
-    config: HeadConfig = HeadConfig(),
-    *,
-    n_classes: int | None = None,
-    groups: np.ndarray | None = None,
-) -> LinearSolution:
-    """The exact head for one cross-validation fold, without Keras: C chosen by inner CV
-    on these photos only, then refit on all of them. ``.predict_proba(x)`` and
-    ``.decision_function(x)`` (logits), like a scikit-learn classifier."""
-    return fit_fold_calibrated(x, y, config, n_classes=n_classes, groups=groups)[0]
-
-
 def fit_fold_calibrated(
     x: np.ndarray,
     y: np.ndarray,
@@ -338,8 +282,11 @@ def fit_fold_calibrated(
     n_classes: int | None = None,
     groups: np.ndarray | None = None,
 ) -> tuple[LinearSolution, np.ndarray | None]:
-    """:func:`fit_fold`, plus the inner out-of-fold probabilities of these photos at the
-    chosen C (``[N, n_classes]``; None without inner folds), to fit a temperature on."""
+    """The exact head for one cross-validation fold, without Keras: C chosen by inner CV
+    on these photos only, then refit on all of them (``.predict_proba(x)``,
+    ``.decision_function(x)``: logits, like a scikit-learn classifier); and the inner
+    out-of-fold probabilities of these photos at the chosen C (``[N, n_classes]``;
+    None without inner folds), to fit a temperature on."""
     y = np.asarray(y, np.int64)
     n_classes = int(y.max()) + 1 if n_classes is None else n_classes
     c, _, oof = choose_c_out_of_fold(np.asarray(x, np.float64), y, groups, config)
@@ -394,30 +341,6 @@ def keras_linear_head(solution: LinearSolution, n_classes: int | None = None) ->
         [solution.kernel.astype(np.float32), solution.bias.astype(np.float32)]
     )
     return model
-
-
-def logits(model: Any, x: np.ndarray) -> np.ndarray:
-    """The head's logits (the input of its final softmax), float32."""
-    import keras
-
-    if len(x) == 0:
-        return np.zeros((0, int(model.output_shape[-1])), dtype=np.float32)
-    sub = keras.Model(model.inputs, model.get_layer(LOGITS).output)
-    return np.asarray(sub(x, training=False), dtype=np.float32)
-
-
-def with_temperature(model: Any, temperature: float) -> Any:
-    """A copy of ``model`` computing ``softmax(logits / temperature)``: the division is
-    folded into the logits layer's kernel and bias, so the graph keeps its shape."""
-    import keras
-
-    if not temperature > 0:
-        raise ValueError(f"temperature must be positive (got {temperature!r})")
-    scaled = keras.models.clone_model(model)
-    scaled.set_weights(model.get_weights())
-    layer = scaled.get_layer(LOGITS)
-    layer.set_weights([w / np.float32(temperature) for w in layer.get_weights()])
-    return scaled
 
 
 # ------------------------------------------------------------------ training
@@ -540,21 +463,6 @@ class _KerasTrainer:
         calibration = (predict_proba(self.model, x_val), np.asarray(y_val)) if has_val else None
         return HeadResult(model=self.model, history=history, epochs_run=epochs_run,
                           best_epoch=best, calibration=calibration)  # fmt: skip
-
-
-def train_head(
-    x_train: np.ndarray,
-    y_train: np.ndarray,
-    x_val: np.ndarray | None,
-    y_val: np.ndarray | None,
-    n_classes: int,
-    config: HeadConfig = HeadConfig(),
-    *,
-    groups: np.ndarray | None = None,
-) -> HeadResult:
-    """Fit a new head (see :class:`HeadTrainer`)."""
-    trainer = HeadTrainer(x_train.shape[1], n_classes, config)
-    return trainer.fit(x_train, y_train, x_val, y_val, groups=groups)
 
 
 def predict_proba(model: Any, x: np.ndarray) -> np.ndarray:

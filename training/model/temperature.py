@@ -16,15 +16,21 @@ EPSILON = 1e-12  # log(0) guard; also in the exported graph
 BOUNDS = (0.05, 20.0)  # temperatures searched (log-uniformly)
 
 
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Rows of ``logits`` ``[N, C]`` to probabilities, float32 (computed in the input's
+    precision; the row maximum is subtracted first so ``exp`` cannot overflow). The one
+    softmax of training: the exact head's, the inner folds' and the temperature's."""
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
 def apply_temperature(probabilities: np.ndarray, temperature: float) -> np.ndarray:
     """Calibrated probabilities, float32, rows summing to 1."""
     p = np.asarray(probabilities, dtype=np.float32)
     if temperature == 1.0 or not len(p):
         return p
-    logits = np.log(np.maximum(p, np.float32(EPSILON))) / np.float32(temperature)
-    logits -= logits.max(axis=1, keepdims=True)
-    exp = np.exp(logits)
-    return (exp / exp.sum(axis=1, keepdims=True)).astype(np.float32)
+    return softmax(np.log(np.maximum(p, np.float32(EPSILON))) / np.float32(temperature))
 
 
 def negative_log_likelihood(probabilities: np.ndarray, y: np.ndarray) -> float:
@@ -33,7 +39,10 @@ def negative_log_likelihood(probabilities: np.ndarray, y: np.ndarray) -> float:
 
 
 def fit_temperature(probabilities: np.ndarray, y: np.ndarray) -> float:
-    """The temperature minimising the NLL of ``y``; 1.0 with fewer than 2 predictions."""
+    """The temperature minimising the NLL of ``y``; 1.0 with fewer than 2 predictions.
+
+    The one temperature fitter: every head (exact or Keras, final or a cross-validation
+    fold's) is calibrated by it, on held-out probabilities."""
     from scipy.optimize import minimize_scalar
 
     y = np.asarray(y, dtype=np.int64)

@@ -5,8 +5,8 @@
     (+ parity) -> heatmaps (where it looked, shortcut warnings) -> outputs
 
 Each stage is a plain function in its own module (``training.pipeline.<stage>``), timed
-by one wrapper (metrics.json ``timings``). The CLI calls :func:`train` through
-:mod:`training.api`; stages never import the CLI.
+by one wrapper (metrics.json ``timings``). The CLI calls :func:`train` (imported
+lazily: `isit check` loads no TensorFlow); stages never import the CLI.
 """
 
 from __future__ import annotations

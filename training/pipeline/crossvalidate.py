@@ -1,4 +1,4 @@
-"""Stage 3a, cross-validation: every photo scored by a pipeline that never saw it.
+"""Cross-validation: every photo scored by a pipeline that never saw it.
 
 Used for the headline when the test split is too small to say much
 (:meth:`training.pipeline.load.TrainingData.headline_by_cross_validation`). Each fold runs
@@ -173,7 +173,7 @@ def cross_validate(
     trainer = HeadTrainer(x.shape[1], n_classes, head_config(config))
     folds = 0
     for r in range(repeats):
-        split = grouped_folds(y, groups, config.folds, config.seed + r, n_classes)
+        split = grouped_folds(y, groups, config.folds, config.seed + r)
         folds = len(split)
         for fit_idx, held_idx in split:
             _fold(acc, trainer, (x, y, groups), fit_idx, held_idx, augmented, config.seed + r)

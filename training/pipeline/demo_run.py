@@ -30,7 +30,7 @@ def run_demo(
     workdir: Path, *, per_class: int = DEMO_PER_CLASS, seed: int = 0, progress: bool | None = None
 ) -> DemoResult:
     """Regenerate ``workdir/data`` (ours: the same every time), then train on it."""
-    from training.api import train
+    from training.pipeline import train
     from training.settings import TrainConfig
 
     data = workdir / "data"

@@ -1,4 +1,4 @@
-"""Stage 2, features: the backbone resolved once, then cached features per split.
+"""Features: the backbone resolved once, then cached features per split.
 
 The backbone is looked up and provisioned once, into a :class:`Backbone` that later
 stages use (export joins its ONNX file, metadata names it). Features come from the

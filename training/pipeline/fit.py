@@ -1,4 +1,4 @@
-"""Stage 3b, head: the Keras head the exported model carries, its temperature, and the
+"""Head: the Keras head the exported model carries, its temperature, and the
 class centroids the unknown score measures distances to.
 
 With a test split, the head learns from the training photos (and their augmented

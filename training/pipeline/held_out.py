@@ -1,4 +1,4 @@
-"""Stage 5, held-out evaluation: what the model says about photos it never saw.
+"""Held-out evaluation: what the model says about photos it never saw.
 
 The test split, or, when it is too small to say much, out-of-fold answers for every
 photo (:mod:`training.pipeline.crossvalidate`).
@@ -47,10 +47,6 @@ class HeldOutEvaluation:
     def cross_validated(self) -> bool:
         return self.kind != TEST_SPLIT
 
-    @property
-    def accepted(self) -> float:
-        return self.acceptance.value
-
     def unknown_metrics(self, rule: UnknownRule) -> dict[str, Any]:
         """The ``unknown`` block of metrics.json."""
         return {
@@ -88,13 +84,12 @@ def _test_split(
 def _cross_validated(data: TrainingData, cv: CrossValidated, rule: UnknownRule) -> Interpretation:
     samples = data.every_photo
     p = cv.probabilities
-    unknown = (cv.ood > cv.thresholds) | np.isin(p.argmax(axis=1), list(rule.negative_idx))
     return Interpretation.of(
         data.labels,
         data.y(samples),
         p,
         cv.ood,
-        unknown,
+        rule.is_unknown(p, cv.ood, cv.thresholds),
         [s.relative for s in samples],
         [s.path for s in samples],
         rule.is_uncertain(p),

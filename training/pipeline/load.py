@@ -1,4 +1,4 @@
-"""Stage 1, data: from the dataset doctor's report to what training needs.
+"""Data: from the dataset doctor's report to what training needs.
 
 Training never reads a folder on its own: it runs the same check as `isit check`, stops
 on its fatal problems with the same messages, and uses its split (one representative

@@ -1,4 +1,4 @@
-"""Stage 8, where it looked: heatmaps of the exported model on held-out photos.
+"""Where it looked: heatmaps of the exported model on held-out photos.
 
 The model.onnx just written (its ``heatmap`` output, the same one the API serves) runs on
 the held-out photos, at most ``PER_CLASS`` of each class: the report overlays the maps

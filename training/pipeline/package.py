@@ -1,4 +1,4 @@
-"""Stage 6, export and parity: ONE model.onnx, checked against the training side.
+"""Export and parity: ONE model.onnx, checked against the training side.
 
 The provisioned backbone ONNX (the features came from it) is joined with the converted
 head; the file is then loaded as the Function loads it and run on real photo bytes,

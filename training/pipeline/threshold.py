@@ -1,4 +1,4 @@
-"""Stage 4, unknown: the threshold above which a photo is answered "unknown"."""
+"""Unknown: the threshold above which a photo is answered "unknown"."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from isit.bundle import is_uncertain
+from isit.bundle import is_uncertain, is_unknown
 from training.evaluation.proportions import Proportion, proportion
 from training.model import unknown as ood
 from training.pipeline.featurize import Features
@@ -24,8 +24,13 @@ class UnknownRule:
     uncertain_margin: float
     method: str = ood.METHOD
 
-    def is_unknown(self, probabilities: np.ndarray, scores: np.ndarray) -> np.ndarray:
-        return ood.is_unknown(probabilities, scores, self.threshold, list(self.negative_idx))
+    def is_unknown(
+        self, probabilities: np.ndarray, scores: np.ndarray, thresholds: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The model's own rule (:func:`isit.bundle.is_unknown`); ``thresholds``: one
+        per photo (each cross-validation fold's own) instead of this rule's."""
+        threshold = self.threshold if thresholds is None else thresholds
+        return is_unknown(probabilities, scores, threshold, self.negative_idx)
 
     def is_uncertain(self, probabilities: np.ndarray) -> np.ndarray:
         return is_uncertain(probabilities, self.uncertain_margin)
