@@ -312,11 +312,13 @@ def training_curves(data: ReportInput) -> str:
     curves = plots.curves_png(data.history)
     if not curves:
         return ""
-    if data.history.get("C"):  # the exact head: no epochs, a regularisation chosen by CV
+    curve = plots.RegularisationCurve.of(data.history)
+    if curve is not None:  # the exact head: no epochs, a regularisation chosen by CV
         return (
-            "<h2>Choosing the regularisation</h2><p class='muted'>Held-out loss of the "
-            "training photos' inner cross-validation for each strength; the red line is the "
-            f"one kept.</p><img class='plot' src='{curves}' alt='regularisation'>"
+            "<h2>Choosing the regularisation</h2><p class='muted'>The "
+            f"{esc(curve.quantity)} of the training photos for each strength; the red line "
+            f"is the one the model uses (C = {curve.chosen_c:.3g}; ties go to the lower log "
+            f"loss).</p><img class='plot' src='{curves}' alt='regularisation'>"
         )
     return f"<h2>Training curves</h2><img class='plot' src='{curves}' alt='curves'>"
 
