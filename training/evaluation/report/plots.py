@@ -22,7 +22,7 @@ def png_uri(fig: Any) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def confusion_png(labels: list[str], matrix: list[list[int]]) -> str:
+def confusion_png(labels: Sequence[str], matrix: Sequence[Sequence[int]]) -> str:
     import matplotlib.pyplot as plt
 
     m = np.asarray(matrix)
