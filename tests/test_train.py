@@ -124,6 +124,10 @@ def test_report_is_self_contained_and_has_the_sections(trained_model):
     # The default head is solved exactly (no epochs): no training curves to draw.
     assert ("Training curves" in html) == bool(trained_model.metrics.run.epochs_run)
     assert f"<b>{trained_model.metrics.best_guess.n}</b>" in html
+    # The regularisation plot marks the C the facts table names: the model's.
+    chosen = re.search(r"linear, regularisation C = ([^ ]+) \(chosen by inner CV\)", html)
+    assert chosen and f"is the one the model uses (C = {chosen[1]};" in html
+    assert "The error rate (inner CV, classes weighted equally)" in html
     assert html.count("data:image/png;base64,") >= 2  # confusion, unknown histogram
     assert html.count("data:image/jpeg;base64,") >= 10  # thumbnails
     # Nothing loaded from elsewhere.
