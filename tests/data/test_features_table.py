@@ -170,9 +170,10 @@ def test_train_from_the_table_is_the_same_as_from_the_folder(tmp_path) -> None:
     tabled = train(
         data, tmp_path / "tabled", config, quiet=True, progress=False, features_dir=table
     )
-    assert tabled.metrics["split"] == direct.metrics["split"]
-    assert tabled.cache_computed == 0  # every feature came from the table or the cache
-    assert tabled.metrics["test"]["accuracy"] == pytest.approx(direct.metrics["test"]["accuracy"])
+    assert tabled.metrics.split == direct.metrics.split
+    assert tabled.metrics.run.cache_computed == 0  # every feature came from the table or cache
+    accuracy = tabled.metrics.best_guess.accuracy.value
+    assert accuracy == pytest.approx(direct.metrics.best_guess.accuracy.value)
     photos = [read_image_bytes(p) for p in sorted(data.rglob("*.*"))[:6]]
     a = ModelBundle(direct.model_path).predict_many(photos)
     b = ModelBundle(tabled.model_path).predict_many(photos)

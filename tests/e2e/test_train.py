@@ -23,12 +23,27 @@ pytestmark = pytest.mark.slow
 
 def test_train_learns_the_sample_photos(trained_model):
     metrics = trained_model.metrics
-    test = metrics["test"]
-    assert test["n"] >= 10
-    assert test["accuracy"] >= 0.9
-    assert set(test["per_class"]) == set(CLASSES)
-    for values in test["per_class"].values():
+    guess = metrics.best_guess
+    assert guess.n >= 10
+    assert guess.accuracy.value >= 0.9
+    assert set(guess.per_class) == set(CLASSES)
+    for scores in guess.per_class.values():
         # Issue 12: every proportion also has its n and 95% interval.
+        assert scores.recall.n == scores.n
+        assert scores.recall.low <= scores.recall.value <= scores.recall.high
+    assert guess.labels == CLASSES
+    matrix = np.array(guess.confusion)
+    assert matrix.shape == (3, 3) and matrix.sum() == guess.n
+    assert np.trace(matrix) / matrix.sum() == pytest.approx(guess.accuracy.value)
+    assert 0.0 <= guess.ece <= 1.0
+    assert metrics.backbone == DEFAULT_BACKBONE == "efficientnet_lite0"
+    assert metrics.run is not None and metrics.run.train_seconds > 0
+    # metrics.json on disk is the object the API returned, written once with every
+    # stage's time (the report's too).
+    on_disk = json.loads(trained_model.metrics_path.read_text("utf-8"))
+    assert on_disk == json.loads(json.dumps(metrics.to_dict()))
+    assert "test" not in on_disk  # the best guess's block says what it is
+    for values in on_disk["best_guess"]["per_class"].values():
         assert set(values) == {
             "precision",
             "precision_interval",
@@ -37,30 +52,16 @@ def test_train_learns_the_sample_photos(trained_model):
             "f1",
             "n",
         }
-        assert values["recall_interval"]["n"] == values["n"]
-        assert (
-            values["recall_interval"]["low"]
-            <= values["recall"]
-            <= values["recall_interval"]["high"]
-        )
-    assert test["confusion"]["labels"] == list(CLASSES)
-    matrix = np.array(test["confusion"]["matrix"])
-    assert matrix.shape == (3, 3) and matrix.sum() == test["n"]
-    assert np.trace(matrix) / matrix.sum() == pytest.approx(test["accuracy"])
-    assert 0.0 <= test["ece"] <= 1.0
-    assert metrics["backbone"] == DEFAULT_BACKBONE == "efficientnet_lite0"
-    assert metrics["train_seconds"] > 0
-    # metrics.json on disk is what the API returned.
-    on_disk = json.loads(trained_model.metrics_path.read_text("utf-8"))
-    assert on_disk["test"] == test
+    assert "report" in on_disk["timings"]
     assert set(on_disk["unknown"]) >= {"threshold", "in_distribution_accepted", "probe_rejected"}
 
 
 def test_split_comes_from_the_dataset_check(trained_model, sample_dataset_dir):
     report = check_dataset(sample_dataset_dir, progress=False)
-    assert trained_model.metrics["split"] == report.split_counts()
+    split = trained_model.metrics.split
+    assert split.to_dict() == report.split_counts()
     # Every photo is used, odd names (spaces, unicode, brackets) included.
-    assert sum(trained_model.metrics["split"].values()) == len(report.usable_images())
+    assert split.train + split.val + split.test == len(report.usable_images())
     names = {r.path.split("/")[-1] for r in report.usable_images()}
     assert {"my photo 0", "café ünïcode 1", "[draft] shape (#2)", "写真 3"} <= {
         n.rsplit(".", 1)[0] for n in names
@@ -68,8 +69,8 @@ def test_split_comes_from_the_dataset_check(trained_model, sample_dataset_dir):
 
 
 def test_onnx_file_is_the_whole_model_and_matches_keras(trained_model, sample_dataset_dir):
-    parity = trained_model.metrics["parity"]
-    assert parity["n"] == trained_model.metrics["split"]["test"]
+    parity = trained_model.metrics.run.parity
+    assert parity["n"] == trained_model.metrics.split.test
     assert parity["max_probability_diff"] <= 1e-4
     assert parity["max_ood_diff"] <= 1e-4
 
@@ -83,8 +84,10 @@ def test_onnx_file_is_the_whole_model_and_matches_keras(trained_model, sample_da
     assert meta.kind == "classifier"
     assert meta.labels == CLASSES
     assert meta.backbone.name == DEFAULT_BACKBONE and meta.backbone.feature_dim == 1280
-    assert meta.unknown.threshold == pytest.approx(trained_model.threshold)
-    assert meta.metrics["accuracy"] == pytest.approx(trained_model.metrics["test"]["accuracy"])
+    metrics = trained_model.metrics
+    assert meta.unknown.threshold == pytest.approx(metrics.unknown.threshold)
+    assert meta.metrics["accuracy"] == pytest.approx(metrics.best_guess.accuracy.value)
+    assert meta.metrics["outcomes"] == json.loads(json.dumps(metrics.outcomes.to_dict()))
 
     # The served model (through the core, as the Function runs it) scores the test split
     # exactly as training reported.
@@ -92,18 +95,18 @@ def test_onnx_file_is_the_whole_model_and_matches_keras(trained_model, sample_da
     test = report.split_images("test")
     predictions = bundle.predict_many([read_image_bytes(sample_dataset_dir / r.path) for r in test])
     accuracy = np.mean([p.best_guess == r.label for p, r in zip(predictions, test, strict=True)])
-    if trained_model.metrics["evaluation"] == TEST_SPLIT:
-        assert accuracy == pytest.approx(trained_model.metrics["test"]["accuracy"])
+    if metrics.evaluation == TEST_SPLIT:
+        assert accuracy == pytest.approx(metrics.best_guess.accuracy.value)
     else:  # the headline is cross-validated; the final model learnt the test photos too
-        assert accuracy >= trained_model.metrics["test"]["accuracy"] - 0.02
+        assert accuracy >= metrics.best_guess.accuracy.value - 0.02
 
 
 def test_unknown_threshold_accepts_held_out_and_rejects_unrelated(trained_model):
-    unknown = trained_model.metrics["unknown"]
-    assert unknown["threshold"] > 0
-    assert unknown["in_distribution_accepted"] >= 0.8  # >= 95% on val by construction
-    assert unknown["probe_n"] >= 20
-    assert unknown["probe_rejected"] >= 0.8
+    unknown = trained_model.metrics.unknown
+    assert unknown.threshold > 0
+    assert unknown.accepted.value >= 0.8  # >= 95% on val by construction
+    assert unknown.probes_rejected.n >= 20
+    assert unknown.probes_rejected.value >= 0.8
 
 
 def test_report_is_self_contained_and_has_the_sections(trained_model):
@@ -119,8 +122,12 @@ def test_report_is_self_contained_and_has_the_sections(trained_model):
     ):
         assert heading in html
     # The default head is solved exactly (no epochs): no training curves to draw.
-    assert ("Training curves" in html) == bool(trained_model.metrics["epochs_run"])
-    assert f"<b>{trained_model.metrics['test']['n']}</b>" in html
+    assert ("Training curves" in html) == bool(trained_model.metrics.run.epochs_run)
+    assert f"<b>{trained_model.metrics.best_guess.n}</b>" in html
+    # The regularisation plot marks the C the facts table names: the model's.
+    chosen = re.search(r"linear, regularisation C = ([^ ]+) \(chosen by inner CV\)", html)
+    assert chosen and f"is the one the model uses (C = {chosen[1]};" in html
+    assert "The error rate (inner CV, classes weighted equally)" in html
     assert html.count("data:image/png;base64,") >= 2  # confusion, unknown histogram
     assert html.count("data:image/jpeg;base64,") >= 10  # thumbnails
     # Nothing loaded from elsewhere.
@@ -156,18 +163,18 @@ def test_retrain_reuses_cached_features_and_learns_a_negatives_class(
     printed = capsys.readouterr().out
     assert f"model:   {out / 'model.onnx'}" in printed
     metrics = json.loads((out / "metrics.json").read_text("utf-8"))
-    first = trained_model.metrics["cache"]
+    first = trained_model.metrics.run
     assert metrics["augment"] == 1
     assert metrics["cache"]["computed"] == 12 + metrics["split"]["train"]
-    assert metrics["cache"]["hits"] == first["hits"] + first["computed"]
+    assert metrics["cache"]["hits"] == first.cache_hits + first.cache_computed
     meta = ModelBundle(out / "model.onnx").metadata
     assert meta.name == "with negatives"
     assert meta.labels == tuple(sorted((*CLASSES, "other")))
     assert meta.unknown.negative_labels == ("other",)
     # 12 photos of `other` are too few for a held-out test: numbers come from k-fold.
     assert "cross-validation" in metrics["evaluation"]
-    assert metrics["test"]["n"] == sum(metrics["split"].values())
-    assert metrics["test"]["accuracy"] >= 0.9
+    assert metrics["best_guess"]["n"] == sum(metrics["split"].values())
+    assert metrics["best_guess"]["accuracy"] >= 0.9
     assert "cross-validation" in (out / "report.html").read_text("utf-8")
 
 

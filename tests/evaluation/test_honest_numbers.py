@@ -48,11 +48,11 @@ def test_a_small_folder_gets_a_cross_validated_headline_whose_interval_holds_the
     data = hard_shapes(tmp_path / "small", 12, seed=1)
     result = train(data, tmp_path / "out", TrainConfig(probes=False), quiet=True, progress=False)
     metrics = result.metrics
-    assert "cross-validation" in metrics["evaluation"]
-    assert "every photo is scored by models that never saw it" in metrics["evaluation_reason"]
-    interval = metrics["test"]["accuracy_interval"]
-    assert interval["n"] == 24
-    assert interval["high"] - interval["low"] > 0.15  # 24 photos can't say much
+    assert "cross-validation" in metrics.evaluation and metrics.cross_validated
+    assert "every photo is scored by models that never saw it" in metrics.run.evaluation_reason
+    interval = metrics.best_guess.accuracy
+    assert interval.n == 24
+    assert interval.high - interval.low > 0.15  # 24 photos can't say much
     # The truth: the exported model on 300 new photos drawn the same way.
     new = hard_shapes(tmp_path / "new", 150, seed=99)
     bundle = ModelBundle(result.model_path)
@@ -61,7 +61,7 @@ def test_a_small_folder_gets_a_cross_validated_headline_whose_interval_holds_the
     right = [p.best_guess == f.parent.name for p, f in zip(predictions, files, strict=True)]
     truth = float(np.mean(right))
     assert 0.55 < truth < 1.0, truth  # the data is neither trivial nor hopeless
-    assert interval["low"] <= truth <= interval["high"], (truth, interval)
+    assert interval.low <= truth <= interval.high, (truth, interval)
     # The exported model learnt from every photo; the report says why the numbers are CV.
     assert "Why: the test split would have only" in result.report_path.read_text("utf-8")
 
@@ -70,13 +70,14 @@ def test_a_large_folder_uses_its_exactly_stratified_test_split(tmp_path):
     data = generate(tmp_path / "big", per_class=400, min_side=48, max_side=64, seed=5)
     result = train(data, tmp_path / "out", TrainConfig(probes=False), quiet=True, progress=False)
     metrics = result.metrics
-    assert metrics["evaluation"] == "test split"
-    assert metrics["split"]["test"] == 120 and metrics["test"]["n"] == 120
-    for values in metrics["test"]["per_class"].values():
-        assert values["n"] == 40  # exactly 10% of 400 per class
-    outcomes = metrics["outcomes"]
-    assert outcomes["right"] + outcomes["wrong"] + outcomes["not_sure"] == 120
-    assert metrics["calibration"]["ece_after"] <= metrics["calibration"]["ece_before"] + 0.01
+    assert metrics.evaluation == "test split" and not metrics.cross_validated
+    assert metrics.split.test == 120 and metrics.best_guess.n == 120
+    for scores in metrics.best_guess.per_class.values():
+        assert scores.n == 40  # exactly 10% of 400 per class
+    outcomes = metrics.outcomes
+    assert outcomes.right + outcomes.wrong + outcomes.not_sure == 120
+    calibration = metrics.run.calibration
+    assert calibration.ece_after <= calibration.ece_before + 0.01
 
 
 def test_evaluate_never_counts_photos_the_model_learnt_from(
@@ -101,7 +102,7 @@ def test_evaluate_never_counts_photos_the_model_learnt_from(
         else:
             shutil.copyfile(path, target)
     result = evaluate(trained_model.model_path, mixed, tmp_path / "eval-mixed", probes=False)
-    assert result.metrics["set_aside"] == 10
-    assert result.metrics["test"]["n"] == 20
-    assert any("10 photos were set aside" in w for w in result.metrics["warnings"])
+    assert result.metrics.folder.set_aside == 10
+    assert result.metrics.best_guess.n == 20
+    assert any("10 photos were set aside" in w for w in result.metrics.warnings)
     assert "set aside" in result.report_path.read_text("utf-8")

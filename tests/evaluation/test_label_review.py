@@ -76,7 +76,7 @@ def test_train_lists_likely_mistakes_in_metrics_and_report(sample_dataset_dir, t
     shutil.copytree(sample_dataset_dir, root)
     planted = _plant_mistakes(root, 0.05, seed=3)
     result = train(root, tmp_path / "out", TrainConfig(probes=False), quiet=True, progress=False)
-    listed = {issue["path"] for issue in result.metrics["label_issues"]}
+    listed = {issue.name for issue in result.metrics.label_issues}
     assert len(listed & planted) >= 0.8 * len(planted)
     html = result.report_path.read_text("utf-8")
     assert "photos may be in the wrong folder" in html

@@ -52,11 +52,11 @@ def test_shortcut_rule_warns_on_borders_and_fixed_spots_only():
 def test_model_has_an_exact_heatmap_and_no_shortcut_on_clean_data(trained_model):
     graph = onnx.load(str(trained_model.model_path)).graph
     assert [o.name for o in graph.output] == ["probabilities", "ood_score", "heatmap"]
-    parity = trained_model.metrics["parity"]
+    parity = trained_model.metrics.run.parity
     assert parity["max_heatmap_diff"] <= 1e-4 and parity["max_heatmap_logit_diff"] <= 1e-4
-    where = trained_model.metrics["where_it_looked"]
-    assert where["available"] and where["warnings"] == []
-    assert set(where["classes"]) == set(trained_model.labels)
+    where = trained_model.metrics.run.where_it_looked
+    assert where.available and where.warnings == ()
+    assert {e.label for e in where.evidence} == set(trained_model.labels)
     html = trained_model.report_path.read_text("utf-8")
     assert "Where it looked" in html and "Check for shortcuts" not in html
 

@@ -10,7 +10,7 @@ from isit.bundle import is_unknown
 from isit.imaging import decode
 from training.data.feature_cache import Entry, FeatureCache, augment, sha256_bytes
 from training.data.sampledata import CLASSES, generate
-from training.evaluation.classification import classification_metrics, expected_calibration_error
+from training.evaluation.classification import best_guess, expected_calibration_error
 from training.model import unknown as ood
 
 
@@ -24,20 +24,20 @@ def test_ece_of_perfectly_calibrated_and_overconfident_scores():
     assert expected_calibration_error(p, y) == pytest.approx(0.3)
 
 
-def test_classification_metrics_by_hand():
+def test_best_guess_metrics_by_hand():
     labels = ["a", "b", "c"]
     y = np.array([0, 0, 1, 1, 2])
     p = np.eye(3)[[0, 1, 1, 1, 2]] * 0.9 + 0.1 / 3
-    m = classification_metrics(y, p, labels)
-    assert m["n"] == 5 and m["accuracy"] == pytest.approx(0.8)
-    assert m["confusion"]["matrix"] == [[1, 1, 0], [0, 2, 0], [0, 0, 1]]
-    a = dict(m["per_class"]["a"])
+    m = best_guess(y, p, labels)
+    assert m.n == 5 and m.accuracy.value == pytest.approx(0.8)
+    assert m.confusion == ((1, 1, 0), (0, 2, 0), (0, 0, 1))
+    a = m.per_class["a"].to_dict()
     # Issue 12: each proportion also has its k, n and 95% Wilson interval.
     precision, recall = a.pop("precision_interval"), a.pop("recall_interval")
     assert a == {"precision": 1.0, "recall": 0.5, "f1": pytest.approx(2 / 3), "n": 2}
     assert (precision["k"], precision["n"], recall["k"], recall["n"]) == (1, 1, 1, 2)
     assert recall["low"] < 0.5 < recall["high"]
-    assert m["per_class"]["b"]["precision"] == pytest.approx(2 / 3)
+    assert m.per_class["b"].precision.value == pytest.approx(2 / 3)
 
 
 def test_threshold_accepts_at_least_the_target_share():

@@ -16,6 +16,7 @@ from PIL import Image
 
 from training.atomic import atomic_write, atomic_write_with
 from training.evaluation.interpretation import Interpretation
+from training.evaluation.metrics import FolderRun, Metrics, Split, UnknownMetrics
 from training.evaluation.report import Probes, ReportInput, render
 from training.model.folds import fold_count, grouped_folds, out_of_fold
 from training.pipeline.timing import StageTimer
@@ -162,9 +163,10 @@ def test_interpretation_galleries_rank_as_their_names_say():
 
 def test_interpretation_metrics_and_acceptance():
     interp = _interpretation()
-    metrics = interp.metrics()
-    assert metrics["n"] == 5 and metrics["accuracy"] == pytest.approx(3 / 5)
-    assert metrics["confusion"]["matrix"] == [[2, 0], [2, 1]]
+    guess = interp.best_guess()
+    assert guess.n == 5 and guess.accuracy.value == pytest.approx(3 / 5)
+    assert guess.confusion == ((2, 0), (2, 1))
+    assert guess.per_class["b"].recall.k == 1 and guess.per_class["b"].precision.n == 1
     accepted = interp.acceptance([])
     assert (accepted.k, accepted.n) == (4, 5) and accepted.low < 0.8 < accepted.high
     only_a = interp.acceptance([1])  # class b as "other": only photos of a count
@@ -178,31 +180,48 @@ def test_interpretation_refuses_mismatched_lengths():
         )
 
 
-def test_report_renders_every_section_from_the_interpretation():
+def _folder_metrics(interp: Interpretation, warnings=("few <photos>",)) -> Metrics:
+    """The metrics `isit evaluate` would build for these answers."""
+    from training.evaluation.proportions import proportion
+
+    return Metrics(
+        evaluation="evaluation folder kept",
+        outcomes=interp.outcomes([]),
+        best_guess=interp.best_guess(),
+        unknown=UnknownMetrics(
+            threshold=0.3,
+            uncertain_margin=0.2,
+            accepted=interp.acceptance([]),
+            probes_rejected=proportion(1, 1),
+            unknown_rate=float(interp.unknown.mean()),
+        ),
+        split=Split(0, 0, interp.n),
+        labels=interp.labels,
+        backbone="b",
+        warnings=tuple(warnings),
+        folder=FolderRun("m", "1", skipped=0, set_aside=0),
+    )
+
+
+def test_report_renders_every_section_from_the_metrics():
     import matplotlib
 
     matplotlib.use("Agg")
     interp = _interpretation()
-    metrics = {
-        "outcomes": interp.outcomes([]).to_dict(),
-        "test": interp.metrics(),
-        "unknown": {"in_distribution_accepted": 0.8, "probe_rejected": 1.0, "probe_n": 1},
-    }
     html = render(
         ReportInput(
             title="t <b>",
-            metrics=metrics,
+            metrics=_folder_metrics(interp),
             interpretation=interp,
             history={"loss": [1.0, 0.5], "val_loss": [1.1, 0.7]},
-            warnings=["few <photos>"],
             probes=Probes.of([("probe.png", _photo("red"))], np.array([0.9]), np.array([True])),
-            threshold=0.3,
             facts={"classes": "a, b"},
         )
     )
     for text in (
         "60.0% correct on <b>5</b>",
         "Right on <b>2</b> of <b>5</b> held-out photos (40% (12–77%)); not sure on 1",
+        "Numbers from the evaluation folder kept",
         "Per class",
         "Most confidently wrong",
         "Least confident right",
@@ -211,12 +230,37 @@ def test_report_renders_every_section_from_the_interpretation():
         "What next",
         "Accepted although unrelated:</b> none",
         "Unknown photos",
+        "<b>0.3000</b>",  # the threshold
         "Training curves",
         "few &lt;photos&gt;",
         "t &lt;b&gt;",
     ):
         assert text in html
     assert html.count("data:image/jpeg;base64,") >= 5
+
+
+def test_the_headline_is_one_sentence_in_the_cli_and_the_report():
+    from training.cli.common import outcome_lines
+
+    interp = _interpretation()
+    metrics = _folder_metrics(interp)
+    sentence = "right on 2 of 5 held-out photos (40% (12–77%)); not sure on 1, wrong on 2"
+    assert metrics.outcomes.headline() == sentence
+    assert outcome_lines(metrics)[0] == f"{sentence} (evaluation folder kept)"
+    assert outcome_lines(metrics)[1].endswith("60% (23–88%) of 5 photos")
+    bold = metrics.outcomes.headline(lambda count: f"<b>{count}</b>")
+    assert bold.startswith("right on <b>2</b> of <b>5</b> held-out photos")
+
+
+def test_metrics_serialise_to_the_schema_without_a_training_run():
+    metrics = _folder_metrics(_interpretation()).to_dict()
+    assert list(_validator().iter_errors(metrics)) == []
+    assert metrics["best_guess"]["accuracy_interval"]["k"] == 3 and "test" not in metrics
+    assert metrics["unknown"]["unknown_rate"] == pytest.approx(0.2)
+    assert "method" not in metrics["unknown"]  # not measured by `evaluate`: left out
+    assert json.loads(json.dumps(metrics)) == metrics  # plain JSON, no numpy values
+    with pytest.raises(ValueError):
+        Metrics(**{**vars(_folder_metrics(_interpretation())), "folder": None})
 
 
 # ---------------------------------------------------------------- atomic writes
@@ -251,8 +295,9 @@ def test_train_metrics_follow_the_documented_schema(trained_model):
     validator = _validator()
     on_disk = json.loads(trained_model.metrics_path.read_text("utf-8"))
     assert list(validator.iter_errors(on_disk)) == []
-    broken = dict(on_disk, test={**on_disk["test"], "accuracy": 1.5})
+    broken = dict(on_disk, best_guess={**on_disk["best_guess"], "accuracy": 1.5})
     assert list(validator.iter_errors(broken))  # the schema is not vacuous
+    assert list(validator.iter_errors(dict(on_disk, test=on_disk["best_guess"])))  # renamed
 
 
 @pytest.mark.slow

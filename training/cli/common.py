@@ -7,11 +7,14 @@ import contextlib
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from isit.errors import IsitError
 from training.atomic import atomic_write
 from training.settings import RUNS_DIR
+
+if TYPE_CHECKING:
+    from training.evaluation.metrics import Metrics
 
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 
@@ -107,32 +110,18 @@ def release_run_dir(path: Path) -> None:
         path.rmdir()
 
 
-def outcome_lines(metrics: dict[str, Any]) -> list[str]:
+def outcome_lines(metrics: Metrics) -> list[str]:
     """The held-out answers as the user would have seen them, with 95% intervals."""
-    from training.evaluation.proportions import interval_text
-
-    outcomes, unknown = metrics["outcomes"], metrics["unknown"]
-
-    def share(block: dict[str, Any]) -> str:
-        return interval_text(block["value"], block["low"], block["high"])
-
-    return [
-        f"right on {outcomes['right']} of {outcomes['n']} held-out photos "
-        f"({share(outcomes['right_overall'])}); not sure on {outcomes['not_sure']}, "
-        f"wrong on {outcomes['wrong']} ({metrics['evaluation']})",
-        f"accuracy of the best guess (not-sure answers included): "
-        f"{share(metrics['test']['accuracy_interval'])} of {metrics['test']['n']} photos",
-        f"unknown: {share(unknown['in_distribution_accepted_interval'])} of held-out photos "
-        f"accepted, {share(unknown['probe_rejected_interval'])} of {unknown['probe_n']} "
-        "unrelated photos rejected",
-        *_label_issue_lines(metrics.get("label_issues") or []),
-        *(f"warning: {w}" for w in (metrics.get("where_it_looked") or {}).get("warnings", [])),
-    ]
-
-
-def _label_issue_lines(issues: list[dict[str, Any]]) -> list[str]:
     from training.evaluation.label_review import wrong_folder_headline
 
-    if not issues:
-        return []
-    return [f"{wrong_folder_headline(len(issues))}: see the report"]
+    unknown, issues = metrics.unknown, metrics.label_issues
+    return [
+        f"{metrics.outcomes.headline()} ({metrics.evaluation})",
+        f"accuracy of the best guess (not-sure answers included): "
+        f"{metrics.best_guess.accuracy.interval()} of {metrics.best_guess.n} photos",
+        f"unknown: {unknown.accepted.interval()} of held-out photos accepted, "
+        f"{unknown.probes_rejected.interval()} of {unknown.probes_rejected.n} unrelated "
+        "photos rejected",
+        *([f"{wrong_folder_headline(len(issues))}: see the report"] if issues else []),
+        *(f"warning: {w}" for w in metrics.shortcut_warnings),
+    ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from training import settings
 from training.cli.common import (
@@ -16,6 +17,9 @@ from training.cli.common import (
     say,
 )
 
+if TYPE_CHECKING:
+    from training.evaluation.folder import EvaluationResult
+
 DESCRIPTION = f"""\
 Measure a model.onnx on any labelled folder (one sub-folder per class, e.g. photos you
 kept aside), through the same code the web service runs: accuracy, per-class numbers,
@@ -25,7 +29,7 @@ exists). Folders named after classes the model does not know are an error."""
 EXAMPLES = """\
   isit evaluate runs/data/model.onnx kept-aside/
   isit evaluate model.onnx kept-aside/ --out eval/
-  isit evaluate model.onnx kept-aside/ --json | jq .test.accuracy"""
+  isit evaluate model.onnx kept-aside/ --json | jq .best_guess.accuracy"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,8 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_progress_flag(parser)
 
 
-def summary(result: object) -> list[str]:
-    set_aside = int(result.metrics.get("set_aside") or 0)
+def summary(result: EvaluationResult) -> list[str]:
+    folder = result.metrics.folder
+    set_aside = folder.set_aside if folder else 0
     return [
         *outcome_lines(result.metrics),
         *([f"{set_aside} photos set aside: the model learnt from them"] if set_aside else []),
@@ -65,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         if args.out is None:
             release_run_dir(out)
         raise
-    emit_json(result.metrics, args)
+    emit_json(result.metrics.to_dict(), args)
     say(args, "\n".join(summary(result)))
-    skipped = int(result.metrics.get("skipped") or 0)
+    skipped = result.metrics.folder.skipped if result.metrics.folder else 0
     return 1 if skipped else 0  # some photos could not be read: listed in the warnings

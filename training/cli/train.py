@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from training import settings
 from training.cli.common import (
@@ -18,6 +18,9 @@ from training.cli.common import (
     release_run_dir,
     say,
 )
+
+if TYPE_CHECKING:
+    from training.pipeline import TrainResult
 
 DESCRIPTION = f"""\
 Train an image classifier on DATA_DIR (one sub-folder of photos per class): the same
@@ -120,15 +123,16 @@ def config_from(args: argparse.Namespace) -> settings.TrainConfig:
         raise UsageError(re.sub(rf"\b({fields}) must", r"--\1 must", exc.message)) from exc
 
 
-def summary(result: Any) -> list[str]:
+def summary(result: TrainResult) -> list[str]:
     """What a person reads at the end, with what to do next."""
+    run = result.metrics.run
+    cache = f"features: {run.cache_hits} cached, {run.cache_computed} computed" if run else ""
     return [
         *outcome_lines(result.metrics),
         f"model:   {result.model_path}",
         f"metrics: {result.metrics_path}",
         f"report:  {result.report_path}",
-        f"({result.seconds:.1f} s; features: {result.cache_hits} cached, "
-        f"{result.cache_computed} computed)",
+        f"({result.seconds:.1f} s; {cache})",
         "",
         "Next:",
         f"  look at the report:  open {result.report_path}",
@@ -152,6 +156,6 @@ def run(args: argparse.Namespace) -> int:
         if args.out is None:
             release_run_dir(out)
         raise
-    emit_json(result.metrics, args)
+    emit_json(result.metrics.to_dict(), args)
     say(args, "\n".join(summary(result)))
     return 0

@@ -4,11 +4,12 @@ Every proportion also carries its n and 95% Wilson interval (``*_interval``)."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
+from training.evaluation.metrics import BestGuess, ClassScores
 from training.evaluation.proportions import proportion
 
 
@@ -42,40 +43,31 @@ def expected_calibration_error(
     )
 
 
-def classification_metrics(
-    y_true: np.ndarray, probabilities: np.ndarray, labels: list[str] | tuple[str, ...]
-) -> dict[str, Any]:
-    """The ``test`` block of metrics.json."""
-    labels = list(labels)
+def best_guess(y_true: np.ndarray, probabilities: np.ndarray, labels: Sequence[str]) -> BestGuess:
+    """The ``best_guess`` block of metrics.json: accuracy, per class, confusion, ECE."""
+    labels = tuple(labels)
     y_true = np.asarray(y_true, dtype=np.int64)
     y_pred = probabilities.argmax(axis=1) if len(y_true) else np.zeros(0, np.int64)
     idx = list(range(len(labels)))
-    precision, recall, f1, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=idx, zero_division=0
-    )
+    _, _, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=idx, zero_division=0)
     matrix = (
         confusion_matrix(y_true, y_pred, labels=idx)
         if len(y_true)
         else np.zeros((len(labels), len(labels)), dtype=np.int64)
     )
-    true_positives = np.diag(matrix)
-    predicted = matrix.sum(axis=0)
-    correct = int((y_pred == y_true).sum())
-    return {
-        "n": len(y_true),
-        "accuracy": float((y_pred == y_true).mean()) if len(y_true) else 0.0,
-        "accuracy_interval": proportion(correct, len(y_true)).to_dict(),
-        "per_class": {
-            label: {
-                "precision": float(precision[i]),
-                "precision_interval": proportion(true_positives[i], predicted[i]).to_dict(),
-                "recall": float(recall[i]),
-                "recall_interval": proportion(true_positives[i], support[i]).to_dict(),
-                "f1": float(f1[i]),
-                "n": int(support[i]),
-            }
+    true_positives, predicted = np.diag(matrix), matrix.sum(axis=0)
+    return BestGuess(
+        labels=labels,
+        accuracy=proportion(int((y_pred == y_true).sum()), len(y_true)),
+        per_class={
+            label: ClassScores(
+                n=int(support[i]),
+                precision=proportion(true_positives[i], predicted[i]),
+                recall=proportion(true_positives[i], support[i]),
+                f1=float(f1[i]),
+            )
             for i, label in enumerate(labels)
         },
-        "confusion": {"labels": labels, "matrix": matrix.astype(int).tolist()},
-        "ece": expected_calibration_error(probabilities, y_true),
-    }
+        confusion=tuple(tuple(int(v) for v in row) for row in matrix),
+        ece=expected_calibration_error(probabilities, y_true),
+    )

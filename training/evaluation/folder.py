@@ -19,6 +19,7 @@ from isit.bundle import ModelBundle, load_bundle
 from isit.errors import IsitError
 from isit.imaging import preprocess_batch
 from training.evaluation.interpretation import Interpretation
+from training.evaluation.metrics import FolderRun, Metrics, Split, UnknownMetrics
 from training.evaluation.proportions import proportion
 from training.evaluation.report import Probes, ReportInput, write_metrics, write_report
 from training.model import learnt_from as fingerprints
@@ -40,7 +41,7 @@ class NothingToEvaluate(IsitError):
 
 @dataclass(frozen=True)
 class EvaluationResult:
-    metrics: dict[str, Any]
+    metrics: Metrics
     metrics_path: Path
     report_path: Path
 
@@ -179,33 +180,31 @@ def _metrics(
     probes: Probes | None,
     unreadable: int,
     warnings: list[str],
-) -> dict[str, Any]:
+) -> Metrics:
     negative_idx = [bundle.labels.index(n) for n in bundle.negative_labels]
-    acceptance = interp.acceptance(negative_idx)
-    rejected = proportion(int(probes.rejected.sum()), len(probes.rejected)) if probes else None
-    return {
-        "outcomes": interp.outcomes(negative_idx).to_dict(),
-        "test": interp.metrics(),
-        "evaluation": f"evaluation folder {root.name}",
-        "unknown": {
-            "threshold": bundle.threshold,
-            "uncertain_margin": bundle.margin,
-            "in_distribution_accepted": acceptance.value,
-            "in_distribution_n": acceptance.n,
-            "in_distribution_accepted_interval": acceptance.to_dict(),
-            "unknown_rate": float(interp.unknown.mean()),
-            "probe_rejected": rejected.value if rejected else 0.0,
-            "probe_n": rejected.n if rejected else 0,
-            "probe_rejected_interval": (rejected or proportion(0, 0)).to_dict(),
-        },
-        "split": {"train": 0, "val": 0, "test": interp.n},
-        "labels": list(bundle.labels),
-        "backbone": bundle.metadata.backbone.name,
-        "model": {"name": bundle.metadata.name, "version": bundle.metadata.version},
-        "skipped": unreadable,
-        "set_aside": folder.set_aside,
-        "warnings": warnings,
-    }
+    rejected = int(probes.rejected.sum()) if probes else 0
+    return Metrics(
+        evaluation=f"evaluation folder {root.name}",
+        outcomes=interp.outcomes(negative_idx),
+        best_guess=interp.best_guess(),
+        unknown=UnknownMetrics(
+            threshold=bundle.threshold,
+            uncertain_margin=bundle.margin,
+            accepted=interp.acceptance(negative_idx),
+            probes_rejected=proportion(rejected, len(probes.rejected) if probes else 0),
+            unknown_rate=float(interp.unknown.mean()),
+        ),
+        split=Split(train=0, val=0, test=interp.n),
+        labels=tuple(bundle.labels),
+        backbone=bundle.metadata.backbone.name,
+        warnings=tuple(warnings),
+        folder=FolderRun(
+            model_name=bundle.metadata.name,
+            model_version=bundle.metadata.version,
+            skipped=unreadable,
+            set_aside=folder.set_aside,
+        ),
+    )
 
 
 def evaluate(
@@ -234,10 +233,7 @@ def evaluate(
         title=f"isit model “{bundle.metadata.name}” on {root.name}",
         metrics=metrics,
         interpretation=interp,
-        evaluation_kind=f"folder {root.name}",
-        warnings=warnings,
         probes=probe_result,
-        threshold=bundle.threshold,
         facts={
             "model": f"{bundle.metadata.name} {bundle.metadata.version}",
             "backbone": bundle.metadata.backbone.name,

@@ -2,21 +2,23 @@
 
 Built from the truths, probabilities, unknown scores and answers of held-out photos
 (a test split, out-of-fold predictions, or a user's evaluation folder), like fastai's
-``Interpretation``. ``train`` and ``evaluate`` both build one; metrics.json's ``test``
-block and the report's galleries come from its methods, so they cannot disagree.
+``Interpretation``. ``train`` and ``evaluate`` both build one; metrics.json's
+``outcomes`` and ``best_guess`` blocks and the report's galleries come from its methods,
+so they cannot disagree.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from training.evaluation.classification import classification_metrics
+from training.evaluation.classification import best_guess
+from training.evaluation.metrics import BestGuess
 from training.evaluation.proportions import Proportion, proportion
+from training.json_types import JsonObject
 
 GALLERY_SIZE = 10
 
@@ -83,9 +85,9 @@ class Interpretation:
     def correct(self) -> np.ndarray:
         return self.predicted == self.y_true
 
-    def metrics(self) -> dict[str, Any]:
-        """The ``test`` block of metrics.json (accuracy, per class, confusion, ECE)."""
-        return classification_metrics(self.y_true, self.probabilities, list(self.labels))
+    def best_guess(self) -> BestGuess:
+        """The best guess's figures (accuracy, per class, confusion, ECE)."""
+        return best_guess(self.y_true, self.probabilities, self.labels)
 
     def outcomes(self, negative_idx: Sequence[int]) -> Outcomes:
         """Right / wrong / not sure, as the user would have seen the answers."""
@@ -134,23 +136,50 @@ class Outcomes:
     wrong: int
     not_sure: int
     uncertain: int
-    uncertain_right: int
+    uncertain_right_n: int  # of the uncertain answers, those right
 
     @property
     def answered(self) -> int:
         return self.right + self.wrong
 
-    def to_dict(self) -> dict[str, Any]:
+    @property
+    def coverage(self) -> Proportion:
+        """Photos answered (not "not sure")."""
+        return proportion(self.answered, self.n)
+
+    @property
+    def right_when_answered(self) -> Proportion:
+        return proportion(self.right, self.answered)
+
+    @property
+    def right_overall(self) -> Proportion:
+        return proportion(self.right, self.n)
+
+    @property
+    def uncertain_right(self) -> Proportion:
+        return proportion(self.uncertain_right_n, self.uncertain)
+
+    def headline(self, strong: Callable[[str], str] = str) -> str:
+        """ "right on 37 of 40 held-out photos (92% (80–97%)); not sure on 3, wrong on 0":
+        the one sentence train, evaluate, the demo and the report lead with (``strong``
+        marks the two counts up, e.g. in bold)."""
+        return (
+            f"right on {strong(str(self.right))} of {strong(str(self.n))} held-out photos "
+            f"({self.right_overall.interval()}); not sure on {self.not_sure}, "
+            f"wrong on {self.wrong}"
+        )
+
+    def to_dict(self) -> JsonObject:
         return {
             "n": self.n,
             "right": self.right,
             "wrong": self.wrong,
             "not_sure": self.not_sure,
             "uncertain": self.uncertain,
-            "coverage": proportion(self.answered, self.n).to_dict(),
-            "right_when_answered": proportion(self.right, self.answered).to_dict(),
-            "right_overall": proportion(self.right, self.n).to_dict(),
-            "uncertain_right": proportion(self.uncertain_right, self.uncertain).to_dict(),
+            "coverage": self.coverage.to_dict(),
+            "right_when_answered": self.right_when_answered.to_dict(),
+            "right_overall": self.right_overall.to_dict(),
+            "uncertain_right": self.uncertain_right.to_dict(),
         }
 
 
@@ -166,5 +195,5 @@ def count_outcomes(interp: Interpretation, negative_idx: Sequence[int]) -> Outco
         wrong=int(wrong.sum()),
         not_sure=int(not_sure.sum()),
         uncertain=int(uncertain.sum()),
-        uncertain_right=int((uncertain & right).sum()),
+        uncertain_right_n=int((uncertain & right).sum()),
     )

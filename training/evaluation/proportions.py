@@ -8,7 +8,8 @@ approximation says nonsense like "100% ± 0".
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+
+from training.json_types import JsonObject
 
 CONFIDENCE = 0.95
 
@@ -24,7 +25,7 @@ class Proportion:
     def value(self) -> float:
         return self.k / self.n if self.n else 0.0
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "value": round(self.value, 6),
             "k": self.k,
@@ -33,11 +34,15 @@ class Proportion:
             "high": round(self.high, 6),
         }
 
+    def interval(self) -> str:
+        """``78% (69–85%)``."""
+        return interval_text(self.value, self.low, self.high)
+
     def text(self, unit: str = "photos") -> str:
         """``78% (69–85%), 139 photos``; ``no photos`` when n is 0."""
         if not self.n:
             return f"no {unit}"
-        return f"{interval_text(self.value, self.low, self.high)}, {self.n} {unit}"
+        return f"{self.interval()}, {self.n} {unit}"
 
 
 def percent(x: float) -> str:

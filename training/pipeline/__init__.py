@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from training.evaluation.report import write_metrics
+from training.evaluation.metrics import Metrics
+from training.evaluation.report import write_metrics, write_report
 from training.pipeline.crossvalidate import CrossValidated, cross_validate
 from training.pipeline.featurize import Features, compute_features, resolve_backbone
 from training.pipeline.fit import fit_head
@@ -28,7 +28,7 @@ from training.pipeline.package import export_and_check, model_metadata
 from training.pipeline.review import review_labels
 from training.pipeline.threshold import calibrate_unknown
 from training.pipeline.timing import StageTimer
-from training.pipeline.write import Run, metrics_of, report_of, write_outputs
+from training.pipeline.write import Run, metrics_of, report_of
 from training.settings import TrainConfig
 
 
@@ -37,13 +37,12 @@ class TrainResult:
     model_path: Path
     metrics_path: Path
     report_path: Path
-    metrics: dict[str, Any]
-    labels: list[str]
-    threshold: float
-    cache_hits: int
-    cache_computed: int
-    seconds: float
-    timings: dict[str, float] = field(default_factory=dict)
+    metrics: Metrics  # what metrics.json holds
+    seconds: float  # up to the report
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.metrics.labels)
 
 
 def cross_validate_if_needed(
@@ -124,22 +123,16 @@ def train(
     run = Run(data, backbone, features, head, rule, held, exported, config, tuple(issues), where)
     seconds = timer.elapsed()
     metrics = metrics_of(run, seconds, timer.timings)
-    metrics_path, report_path = timer.run(
-        "report", write_outputs, out, metrics, report_of(run, metrics)
-    )
-    metrics["timings"] = dict(timer.timings)  # now with the report's time
-    write_metrics(metrics_path, metrics)
+    report_path = timer.run("report", write_report, report_of(run, metrics), out / "report.html")
+    # metrics.json is written once, last, so its timings include the report's.
+    metrics = metrics.with_timings(timer.timings)
+    metrics_path = write_metrics(out / "metrics.json", metrics)
     return TrainResult(
         model_path=exported.model_path,
         metrics_path=metrics_path,
         report_path=report_path,
         metrics=metrics,
-        labels=list(data.labels),
-        threshold=rule.threshold,
-        cache_hits=features.cache_hits,
-        cache_computed=features.cache_computed,
         seconds=seconds,
-        timings=dict(timer.timings),
     )
 
 

@@ -7,12 +7,13 @@ photo (:mod:`training.pipeline.crossvalidate`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-from training.evaluation.interpretation import Interpretation
+from training.evaluation.interpretation import Interpretation, Outcomes
+from training.evaluation.metrics import BestGuess, Calibration, UnknownMetrics, served_metrics
 from training.evaluation.proportions import Proportion
+from training.json_types import JsonObject
 from training.pipeline.crossvalidate import CrossValidated
 from training.pipeline.featurize import Features
 from training.pipeline.fit import FittedHead
@@ -26,42 +27,44 @@ TEST_SPLIT = "test split"
 class HeldOutEvaluation:
     interpretation: Interpretation
     kind: str  # "test split" or "5-fold cross-validation, duplicates grouped"
-    acceptance: Proportion  # held-out photos of real classes not answered unknown
+    outcomes: Outcomes  # right / wrong / not sure, as the user would have seen them
+    best_guess: BestGuess
+    unknown: UnknownMetrics  # the rule, held-out photos accepted, unrelated ones rejected
     probes: ProbeResult
     raw_probabilities: np.ndarray  # the same photos before temperature scaling
 
-    def calibration_metrics(self, head: FittedHead) -> dict[str, Any]:
-        """The ``calibration`` block: the temperature and the ECE it changed."""
+    def calibration(self, head: FittedHead) -> Calibration:
+        """The temperature and the calibration error it changed."""
         from training.evaluation.classification import expected_calibration_error
 
         y = self.interpretation.y_true
-        return {
-            "temperature": head.temperature,
-            "fitted_on": head.temperature_fitted_on,
-            "ece_before": expected_calibration_error(self.raw_probabilities, y),
-            "ece_after": expected_calibration_error(self.interpretation.probabilities, y),
-            "n": len(y),
-        }
+        return Calibration(
+            temperature=head.temperature,
+            fitted_on=head.temperature_fitted_on,
+            ece_before=expected_calibration_error(self.raw_probabilities, y),
+            ece_after=expected_calibration_error(self.interpretation.probabilities, y),
+            n=len(y),
+        )
 
     @property
     def cross_validated(self) -> bool:
         return self.kind != TEST_SPLIT
 
-    def unknown_metrics(self, rule: UnknownRule) -> dict[str, Any]:
-        """The ``unknown`` block of metrics.json."""
-        return {
-            "threshold": rule.threshold,
-            "method": rule.method,
-            "uncertain_margin": rule.uncertain_margin,
-            "in_distribution_accepted": self.acceptance.value,
-            "in_distribution_n": self.acceptance.n,
-            "in_distribution_accepted_interval": self.acceptance.to_dict(),
-            "probe_rejected": self.probes.rejected_share,
-            "probe_n": len(self.probes.items),
-            "probe_rejected_interval": self.probes.rejection().to_dict(),
-            "negative_labels": list(rule.negative_labels),
-            "calibration_n": rule.calibration_n,
-        }
+    def served(self) -> JsonObject:
+        """What model.onnx carries for ``GET /api/model``."""
+        return served_metrics(self.kind, self.outcomes, self.best_guess, self.unknown)
+
+
+def _unknown(rule: UnknownRule, accepted: Proportion, probes: ProbeResult) -> UnknownMetrics:
+    return UnknownMetrics(
+        threshold=rule.threshold,
+        uncertain_margin=rule.uncertain_margin,
+        accepted=accepted,
+        probes_rejected=probes.rejection(),
+        method=rule.method,
+        negative_labels=tuple(rule.negative_labels),
+        calibration_n=rule.calibration_n,
+    )
 
 
 def _test_split(
@@ -114,10 +117,13 @@ def evaluate_held_out(
         repeated = f", repeated {cv.repeats}x" if cv.repeats > 1 else ""
         kind = f"{cv.folds}-fold cross-validation{repeated}, duplicates grouped"
         raw = cv.raw_probabilities
+    probes = score_probes(features, head, rule)
     return HeldOutEvaluation(
         interpretation,
         kind,
-        interpretation.acceptance(rule.negative_idx),
-        score_probes(features, head, rule),
+        interpretation.outcomes(rule.negative_idx),
+        interpretation.best_guess(),
+        _unknown(rule, interpretation.acceptance(rule.negative_idx), probes),
+        probes,
         raw,
     )

@@ -18,6 +18,7 @@ from isit.bundle import ModelBundle
 from isit.imaging import preprocess_batch, read_image_bytes
 from isit.metadata import HEATMAP, INPUT_NAME
 from training.evaluation.interpretation import Interpretation
+from training.evaluation.metrics import WhereSummary
 from training.evaluation.shortcuts import ClassEvidence, evidence, shortcut_warnings
 
 PER_CLASS = 30  # enough for an average and the shortcut rule; ~10 ms a photo
@@ -32,22 +33,9 @@ class WhereItLooked:
     evidence: tuple[ClassEvidence, ...] = ()
     available: bool = False  # False: the head has no exact heatmap (a hidden layer)
 
-    def to_dict(self) -> dict:
+    def summary(self) -> WhereSummary:
         """The ``where_it_looked`` block of metrics.json."""
-        return {
-            "available": self.available,
-            "warnings": list(self.warnings),
-            "classes": {
-                e.label: {
-                    "photos": e.photos,
-                    "border_share": round(e.border_share, 4),
-                    "spot_share": round(e.spot_share, 4),
-                    "spot_agreement": round(e.spot_agreement, 4),
-                    "spot_where": e.spot_where,
-                }
-                for e in self.evidence
-            },
-        }
+        return WhereSummary(self.available, self.warnings, self.evidence)
 
 
 def _chosen(interp: Interpretation) -> list[int]:

@@ -32,23 +32,6 @@ class Exported:
     parity: dict[str, float]
 
 
-def api_metrics(held: HeldOutEvaluation, rule: UnknownRule) -> dict[str, Any]:
-    """The held-out headline the model carries (``GET /api/model``, the page's footer)."""
-    interp = held.interpretation
-    test = interp.metrics()
-    return {
-        "evaluation": held.kind,
-        "n": test["n"],
-        "outcomes": interp.outcomes(rule.negative_idx).to_dict(),
-        "accuracy": test["accuracy"],  # of the best guess, "not sure" answers included
-        "accuracy_interval": test["accuracy_interval"],
-        "in_distribution_accepted": held.acceptance.value,
-        "in_distribution_accepted_interval": held.acceptance.to_dict(),
-        "probe_rejected": held.probes.rejected_share,
-        "probe_rejected_interval": held.probes.rejection().to_dict(),
-    }
-
-
 def model_metadata(
     data_dir: Path,
     data: TrainingData,
@@ -70,7 +53,7 @@ def model_metadata(
             negative_labels=rule.negative_labels,
             uncertain_margin=rule.uncertain_margin,
         ),
-        metrics=api_metrics(held, rule),
+        metrics=held.served(),
         training_photos=fingerprints.encode(data.learnt_hashes(held.cross_validated)),
         title=(config.title or "").strip(),
     )

@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from training.atomic import atomic_write
 from training.evaluation.interpretation import Interpretation
+from training.evaluation.metrics import Metrics
+
+if TYPE_CHECKING:
+    from training.pipeline.look import WhereItLooked
 
 
 @dataclass(frozen=True)
@@ -44,26 +48,23 @@ class Probes:
 @dataclass(frozen=True)
 class ReportInput:
     title: str
-    metrics: dict[str, Any]
-    interpretation: Interpretation
-    evaluation_kind: str = "test split"  # or "5-fold cross-validation", "folder X"
-    history: dict[str, list[float]] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
+    metrics: Metrics  # every figure the page shows (and metrics.json holds)
+    interpretation: Interpretation  # the same photos, for the galleries and plots
+    history: Mapping[str, Sequence[float]] = field(default_factory=dict)  # head's curves
     probes: Probes | None = None
-    threshold: float | None = None
     facts: dict[str, str] = field(default_factory=dict)  # small key/value table
     raw_probabilities: np.ndarray | None = None  # before temperature scaling
-    label_issues: Sequence[Any] = ()  # training.evaluation.label_review.LabelIssue, worst first
-    where: Any = None  # training.pipeline.look.WhereItLooked: heatmaps, shortcut warnings
+    where: WhereItLooked | None = None  # heatmaps and shortcut warnings
 
     @property
     def labels(self) -> tuple[str, ...]:
         return self.interpretation.labels
 
 
-def write_metrics(path: str | os.PathLike[str], metrics: dict[str, Any]) -> Path:
+def write_metrics(path: str | os.PathLike[str], metrics: Metrics) -> Path:
     """``metrics.json``: the report's numbers, for machines (schema: metrics.schema.json)."""
-    return atomic_write(path, json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
+    text = json.dumps(metrics.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    return atomic_write(path, text)
 
 
 def render(data: ReportInput) -> str:

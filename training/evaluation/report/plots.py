@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,7 +22,7 @@ def png_uri(fig: Any) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def confusion_png(labels: list[str], matrix: list[list[int]]) -> str:
+def confusion_png(labels: Sequence[str], matrix: Sequence[Sequence[int]]) -> str:
     import matplotlib.pyplot as plt
 
     m = np.asarray(matrix)
@@ -40,25 +42,56 @@ def confusion_png(labels: list[str], matrix: list[list[int]]) -> str:
     return png_uri(fig)
 
 
-def regularisation_png(history: dict[str, list[float]]) -> str:
-    """The exact head's choice: inner-CV log loss for each regularisation strength C."""
+# What chose C (training.model.head's history keys) -> how the plot names it.
+PICKED_BY = {
+    "cv_error_rate": "error rate (inner CV, classes weighted equally)",
+    "cv_log_loss": "log loss (inner CV)",
+    "cv_calibrated_log_loss": "log loss after temperature scaling (inner CV)",
+}
+
+
+@dataclass(frozen=True)
+class RegularisationCurve:
+    """What the regularisation plot draws: the score that chose C for each C of the grid,
+    and the C the exported model uses (ties are broken by another score, so it need not
+    be the curve's first minimum)."""
+
+    c: tuple[float, ...]
+    scores: tuple[float, ...]
+    quantity: str  # what the scores are, in words
+    chosen_c: float
+
+    @classmethod
+    def of(cls, history: Mapping[str, Sequence[float]]) -> RegularisationCurve | None:
+        """From the exact head's history; None for a Keras head's (epochs, no C)."""
+        key = next((k for k in PICKED_BY if history.get(k)), None)
+        if not history.get("C") or key is None or not history.get("chosen_C"):
+            return None
+        return cls(tuple(history["C"]), tuple(history[key]), PICKED_BY[key],
+                   float(history["chosen_C"][0]))  # fmt: skip
+
+
+def regularisation_png(curve: RegularisationCurve) -> str:
+    """The exact head's choice: the inner-CV score of each regularisation strength C."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5, 3.2))
-    ax.semilogx(history["C"], history["cv_log_loss"], "o-")
-    best = int(np.argmin(history["cv_log_loss"]))
-    ax.axvline(history["C"][best], color="red", linestyle=":", label="chosen")
+    ax.semilogx(curve.c, curve.scores, "o-")
+    ax.axvline(
+        curve.chosen_c, color="red", linestyle=":", label=f"chosen, C = {curve.chosen_c:.3g}"
+    )
     ax.set_xlabel("C (weaker regularisation to the right)")
-    ax.set_ylabel("held-out log loss (inner CV)")
+    ax.set_ylabel(curve.quantity)
     ax.legend()
     return png_uri(fig)
 
 
-def curves_png(history: dict[str, list[float]]) -> str | None:
+def curves_png(history: Mapping[str, Sequence[float]]) -> str | None:
     import matplotlib.pyplot as plt
 
-    if history.get("C") and history.get("cv_log_loss"):
-        return regularisation_png(history)
+    curve = RegularisationCurve.of(history)
+    if curve is not None:
+        return regularisation_png(curve)
     if not history.get("loss"):
         return None
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))

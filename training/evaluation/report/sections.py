@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from training.evaluation.label_review import wrong_folder_headline
-from training.evaluation.proportions import interval_text
 from training.evaluation.report import plots
 from training.evaluation.report.page import display_label, esc, gallery, pct, table
 from training.model.unknown import TARGET_ACCEPTANCE
@@ -47,37 +46,23 @@ def _photos(data: ReportInput, indices: list[int], score_of: int | None = None) 
     return gallery(items, overlays if maps else None)
 
 
-def _interval(block: dict) -> str:
-    """``92% (80–97%)`` from a metrics.json proportion block."""
-    return interval_text(block["value"], block["low"], block["high"])
-
-
 def headline(data: ReportInput) -> str:
     """The answers as the user sees them: right, not sure, wrong, each with its n."""
-    test, outcomes = data.metrics["test"], data.metrics.get("outcomes")
-    parts = [f"<h1>{esc(data.title)}</h1>"]
-    if outcomes:
-        parts.append(
-            f"<p class='headline'>Right on <b>{outcomes['right']}</b> of <b>{outcomes['n']}</b> "
-            f"held-out photos ({_interval(outcomes['right_overall'])}); not sure on "
-            f"{outcomes['not_sure']}, wrong on {outcomes['wrong']}.</p>"
-            f"<p>When it answers, it is right {_interval(outcomes['right_when_answered'])} of "
-            f"the time; it answers {_interval(outcomes['coverage'])} of photos. "
-            f"{outcomes['uncertain']} answers were hesitant (top two classes close). "
-            f"Numbers from the {esc(data.evaluation_kind)}; ranges are 95% intervals.</p>"
-            + (
-                f"<p class='muted'>Why: {esc(data.metrics['evaluation_reason'])}.</p>"
-                if data.metrics.get("evaluation_reason")
-                else ""
-            )
-        )
-    parts.append(
+    metrics = data.metrics
+    outcomes, guess, run = metrics.outcomes, metrics.best_guess, metrics.run
+    sentence = outcomes.headline(lambda count: f"<b>{count}</b>")
+    why = f"<p class='muted'>Why: {esc(run.evaluation_reason)}.</p>" if run else ""
+    return (
+        f"<h1>{esc(data.title)}</h1>"
+        f"<p class='headline'>{sentence[:1].upper()}{sentence[1:]}.</p>"
+        f"<p>When it answers, it is right {outcomes.right_when_answered.interval()} of "
+        f"the time; it answers {outcomes.coverage.interval()} of photos. "
+        f"{outcomes.uncertain} answers were hesitant (top two classes close). "
+        f"Numbers from the {esc(metrics.evaluation)}; ranges are 95% intervals.</p>{why}"
         f"<p class='muted'>Best guess, counting the not-sure answers too: "
-        f"{pct(test['accuracy'])} correct on <b>{test['n']}</b> held-out photos"
-        + (f" ({_interval(test['accuracy_interval'])})" if "accuracy_interval" in test else "")
-        + f" ({esc(data.evaluation_kind)}).</p>"
+        f"{pct(guess.accuracy.value)} correct on <b>{guess.n}</b> held-out photos "
+        f"({guess.accuracy.interval()}) ({esc(metrics.evaluation)}).</p>"
     )
-    return "".join(parts)
 
 
 def shortcut_warnings(data: ReportInput) -> str:
@@ -118,7 +103,7 @@ def where_it_looked(data: ReportInput) -> str:
 
 def label_issues(data: ReportInput) -> str:
     """Photos that are probably in the wrong folder, first thing after the headline."""
-    issues = list(data.label_issues)
+    issues = data.metrics.label_issues
     if not issues:
         return ""
     items = [
@@ -148,56 +133,50 @@ def facts(data: ReportInput) -> str:
 
 
 def warnings(data: ReportInput) -> str:
-    if not data.warnings:
+    if not data.metrics.warnings:
         return ""
-    items = "".join(f"<li>{esc(w)}</li>" for w in data.warnings)
+    items = "".join(f"<li>{esc(w)}</li>" for w in data.metrics.warnings)
     return f"<h2>Dataset warnings</h2><ul class='warnings'>{items}</ul>"
 
 
 def per_class(data: ReportInput) -> str:
-    test = data.metrics["test"]
-
-    def cell(v: dict, key: str) -> str:
-        interval = v.get(f"{key}_interval")
-        return _interval(interval) if interval else f"{v[key]:.3f}"
-
+    guess = data.metrics.best_guess
     rows = [
         (
             esc(display_label(label)),
-            str(v["n"]),
-            cell(v, "precision"),
-            cell(v, "recall"),
-            f"{v['f1']:.3f}",
+            str(v.n),
+            v.precision.interval(),
+            v.recall.interval(),
+            f"{v.f1:.3f}",
         )
-        for label, v in test["per_class"].items()
+        for label, v in guess.per_class.items()
     ]
-    matrix = plots.confusion_png(list(data.labels), test["confusion"]["matrix"])
+    matrix = plots.confusion_png(list(data.labels), guess.confusion)
     return (
         "<h2>Per class</h2><div class='row'>"
         + table(rows, ("class", "n", "precision", "recall", "F1"), "classes")
         + f"<img class='plot' src='{matrix}' alt='confusion matrix'></div>"
         + "<p class='muted'>Precision: of the photos it called this class, the share that "
         "were. Recall: of this class's photos, the share it found. <abbr title='expected "
-        f"calibration error'>Score error</abbr>: {pct(test['ece'])} (how far, on average, "
+        f"calibration error'>Score error</abbr>: {pct(guess.ece)} (how far, on average, "
         "an answer's score is from how often such answers are right; 0 is perfect).</p>"
     )
 
 
 def calibration(data: ReportInput) -> str:
     """Do the scores mean what they say? The reliability diagram, ECE before and after."""
-    block = data.metrics.get("calibration")
-    if not block or data.raw_probabilities is None:
+    if data.metrics.run is None or data.raw_probabilities is None:
         return ""
-    interp = data.interpretation
+    block, interp = data.metrics.run.calibration, data.interpretation
     plot = plots.reliability_png(data.raw_probabilities, interp.probabilities, interp.y_true)
     return (
         "<h2>Do the scores mean what they say?</h2><div class='row'>"
         f"<img class='plot' src='{plot}' alt='reliability diagram'>"
         f"<p>An answer given with 80% should be right about 80% of the time. The model's "
-        f"scores are rescaled by one number (temperature {block['temperature']:.2f}, fitted "
-        f"on {esc(block['fitted_on'])}). The average gap between confidence and the share "
-        f"right (expected calibration error) on the {block['n']} held-out photos went from "
-        f"{pct(block['ece_before'])} to <b>{pct(block['ece_after'])}</b>.</p></div>"
+        f"scores are rescaled by one number (temperature {block.temperature:.2f}, fitted "
+        f"on {esc(block.fitted_on)}). The average gap between confidence and the share "
+        f"right (expected calibration error) on the {block.n} held-out photos went from "
+        f"{pct(block.ece_before)} to <b>{pct(block.ece_after)}</b>.</p></div>"
     )
 
 
@@ -231,26 +210,18 @@ def by_class_scores(data: ReportInput) -> str:
     return "".join(parts)
 
 
-def _share(block: dict, key: str) -> str:
-    interval = block.get(f"{key}_interval")
-    return _interval(interval) if interval else pct(block[key])
-
-
 def unknown_photos(data: ReportInput) -> str:
-    unknown = data.metrics.get("unknown")
-    if not unknown or data.threshold is None:
-        return ""
-    probes = data.probes
+    unknown, probes = data.metrics.unknown, data.probes
     histogram = plots.ood_png(
-        data.interpretation.ood, probes.ood if probes else None, data.threshold
+        data.interpretation.ood, probes.ood if probes else None, unknown.threshold
     )
     parts = [
         "<h2>Unknown photos</h2>",
         f"<p>A photo is answered <b>unknown</b> when its unknown score is above "
-        f"<b>{data.threshold:.4f}</b>. Of your held-out photos "
-        f"<b>{_share(unknown, 'in_distribution_accepted')}</b> are accepted; of "
-        f"{unknown.get('probe_n', 0)} unrelated photos that ship with scikit-image and "
-        f"scikit-learn, <b>{_share(unknown, 'probe_rejected')}</b> are rejected.</p>",
+        f"<b>{unknown.threshold:.4f}</b>. Of your held-out photos "
+        f"<b>{unknown.accepted.interval()}</b> are accepted; of "
+        f"{unknown.probes_rejected.n} unrelated photos that ship with scikit-image and "
+        f"scikit-learn, <b>{unknown.probes_rejected.interval()}</b> are rejected.</p>",
         f"<p>The threshold accepts {TARGET_ACCEPTANCE:.0%} of your photos when each cluster "
         "of look-alike photos is left out, which imitates photos taken elsewhere. To refuse "
         "more things like those accepted below, add a folder named <code>other</code> with "
@@ -285,9 +256,9 @@ def unknown_photos(data: ReportInput) -> str:
 
 def what_next(data: ReportInput) -> str:
     """Try it, put it online, and which photos would help most."""
-    per_class = data.metrics["test"]["per_class"]
-    weakest = min(per_class, key=lambda label: (per_class[label]["recall"], per_class[label]["n"]))
-    smallest = min(per_class, key=lambda label: per_class[label]["n"])
+    per_class = data.metrics.best_guess.per_class
+    weakest = min(per_class, key=lambda label: (per_class[label].recall.value, per_class[label].n))
+    smallest = min(per_class, key=lambda label: per_class[label].n)
     model = data.facts.get("model file", "model.onnx")
     tips = [
         f"<li>Try it in a browser: <code>isit serve --model {esc(model)}</code>, then "
@@ -295,11 +266,11 @@ def what_next(data: ReportInput) -> str:
         "<li>Put it online: copy model.onnx to <code>model/model.onnx</code> and run "
         "<code>azd up</code> (the first time) or <code>azd deploy api</code>.</li>",
         f"<li>To improve it: add photos of <b>{esc(display_label(weakest))}</b>, the class it "
-        f"finds least often (recall {pct(per_class[weakest]['recall'])}), especially ones "
+        f"finds least often (recall {pct(per_class[weakest].recall.value)}), especially ones "
         "like the mistakes above"
         + (
             f"; and of <b>{esc(display_label(smallest))}</b>, which has the fewest held-out "
-            f"photos ({per_class[smallest]['n']})"
+            f"photos ({per_class[smallest].n})"
             if smallest != weakest
             else ""
         )
@@ -312,11 +283,13 @@ def training_curves(data: ReportInput) -> str:
     curves = plots.curves_png(data.history)
     if not curves:
         return ""
-    if data.history.get("C"):  # the exact head: no epochs, a regularisation chosen by CV
+    curve = plots.RegularisationCurve.of(data.history)
+    if curve is not None:  # the exact head: no epochs, a regularisation chosen by CV
         return (
-            "<h2>Choosing the regularisation</h2><p class='muted'>Held-out loss of the "
-            "training photos' inner cross-validation for each strength; the red line is the "
-            f"one kept.</p><img class='plot' src='{curves}' alt='regularisation'>"
+            "<h2>Choosing the regularisation</h2><p class='muted'>The "
+            f"{esc(curve.quantity)} of the training photos for each strength; the red line "
+            f"is the one the model uses (C = {curve.chosen_c:.3g}; ties go to the lower log "
+            f"loss).</p><img class='plot' src='{curves}' alt='regularisation'>"
         )
     return f"<h2>Training curves</h2><img class='plot' src='{curves}' alt='curves'>"
 
