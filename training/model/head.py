@@ -86,9 +86,8 @@ class HeadConfig:
 @dataclass
 class HeadResult:
     model: Any  # keras.Model: features [N, D] -> probabilities [N, C]
-    # Exact path: "C" (the grid), the inner-CV score of each C under the name of what
-    # chose it ("cv_error_rate", "cv_log_loss" or "cv_calibrated_log_loss"; lower is
-    # better) and "chosen_C" ([the C the model uses]: ties are broken by log loss).
+    # Exact path: "C" (the grid), "cv_error_rate" (the inner-CV error rate of each C: what
+    # chose it) and "chosen_C" ([the C the model uses]: ties are broken by log loss).
     history: dict[str, list[float]] = field(default_factory=dict)
     epochs_run: int = 0
     best_epoch: int = 0
@@ -393,11 +392,9 @@ class HeadTrainer:
             raise ValueError(f"groups has {len(groups)} entries for {len(y)} photos")
         c, scores, oof = choose_c_out_of_fold(x, y, groups, self.config)
         solution = fit_linear(x, y, self.n_classes, c, self.config.max_iter)
-        # Named after what chose C (an error rate by default), with the C the model uses.
-        score = self.config.score
-        picked_by = "cv_error_rate" if score == "accuracy" else f"cv_{score}"
+        # Named after what chose C (the inner-CV error rate), with the C the model uses.
         grid = sorted(self.config.c_grid)
-        history = {"C": grid, picked_by: scores, "chosen_C": [c]} if scores else {}
+        history = {"C": grid, "cv_error_rate": scores, "chosen_C": [c]} if scores else {}
         if oof is not None and oof.shape[1] < self.n_classes:  # top classes absent here
             oof = np.pad(oof, ((0, 0), (0, self.n_classes - oof.shape[1])))
         return HeadResult(

@@ -18,12 +18,12 @@ from pathlib import Path
 
 from training.evaluation.metrics import Metrics
 from training.evaluation.report import write_metrics, write_report
+from training.evaluation.where_it_looked import where_it_looked
 from training.pipeline.crossvalidate import CrossValidated, cross_validate
 from training.pipeline.featurize import Features, compute_features, resolve_backbone
 from training.pipeline.fit import fit_head
 from training.pipeline.held_out import evaluate_held_out
 from training.pipeline.load import TrainingData, load_training_data
-from training.pipeline.look import where_it_looked
 from training.pipeline.package import export_and_check, model_metadata
 from training.pipeline.review import review_labels
 from training.pipeline.threshold import calibrate_unknown

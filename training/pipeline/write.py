@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from training.evaluation.label_review import LabelIssue
 from training.evaluation.metrics import Metrics, Split, TrainingRun
 from training.evaluation.report import Probes, ReportInput
+from training.evaluation.where_it_looked import WhereItLooked
 from training.pipeline.featurize import Backbone, Features
 from training.pipeline.fit import FittedHead
 from training.pipeline.held_out import HeldOutEvaluation
 from training.pipeline.load import TrainingData
-from training.pipeline.look import WhereItLooked
 from training.pipeline.package import Exported
 from training.pipeline.threshold import UnknownRule
 from training.settings import TrainConfig

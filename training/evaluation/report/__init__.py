@@ -23,7 +23,7 @@ from training.evaluation.interpretation import Interpretation
 from training.evaluation.metrics import Metrics
 
 if TYPE_CHECKING:
-    from training.pipeline.look import WhereItLooked
+    from training.evaluation.where_it_looked import WhereItLooked
 
 
 @dataclass(frozen=True)

@@ -43,11 +43,7 @@ def confusion_png(labels: Sequence[str], matrix: Sequence[Sequence[int]]) -> str
 
 
 # What chose C (training.model.head's history keys) -> how the plot names it.
-PICKED_BY = {
-    "cv_error_rate": "error rate (inner CV, classes weighted equally)",
-    "cv_log_loss": "log loss (inner CV)",
-    "cv_calibrated_log_loss": "log loss after temperature scaling (inner CV)",
-}
+PICKED_BY = {"cv_error_rate": "error rate (inner CV, classes weighted equally)"}
 
 
 @dataclass(frozen=True)

@@ -56,14 +56,5 @@ def test_a_flat_error_curve_is_not_marked_at_its_first_point():
     assert curve.chosen_c == result.chosen_c > curve.c[int(np.argmin(curve.scores))]
 
 
-def test_log_loss_choices_are_named_as_such():
-    x, y, groups = hard()
-    config = H.HeadConfig(score="log_loss")
-    result = H.HeadTrainer(x.shape[1], 3, config).fit(x, y, groups=groups)
-    curve = RegularisationCurve.of(result.history)
-    assert curve is not None and curve.quantity == "log loss (inner CV)"
-    assert curve.chosen_c == result.chosen_c == curve.c[int(np.argmin(curve.scores))]
-
-
 def test_a_keras_history_has_no_regularisation_curve():
     assert RegularisationCurve.of({"loss": [1.0, 0.5], "val_loss": [1.1, 0.7]}) is None
