@@ -141,7 +141,7 @@ def test_idle_connections_take_no_worker(devhost) -> None:
     idle = [socket.create_connection((devhost.host, devhost.port), timeout=10) for _ in range(3)]
     try:
         time.sleep(0.2)
-        status, headers, body = _exchange(devhost, b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, _headers, body = _exchange(devhost, b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n")
         assert status == 200, body
     finally:
         for sock in idle:
