@@ -30,7 +30,7 @@ def test_600_simultaneous_connections_are_all_answered(monkeypatch, colour_model
     with running_devhost(monkeypatch, colour_model_path) as host:
         result = crowd(host.host, host.port, 600, timeout=15)
     _assert_all_answered(result, 600)
-    assert result.statuses[200] >= 100, result.line()  # the pool works through a share
+    assert result.statuses[200] >= 50, result.line()  # the pool and its queue take a share
     assert result.seconds < 10, result.line()
 
 
