@@ -50,6 +50,7 @@ class Connection:
     linger_until: float | None = None  # closing: drained until then
     sent_continue: bool = False
     fresh: bool = True  # no request of it handed over yet
+    must_close: bool = False  # its framing was unsure: closed after the answer
 
 
 @dataclass
@@ -93,7 +94,11 @@ class ConnectionLoop:
 
     def give_back(self, conn: Connection, close: bool = False) -> None:
         """A connection a worker has answered: read its next request, or close it."""
-        if close:
+        if self._stopped:
+            with contextlib.suppress(OSError):
+                conn.sock.close()
+            return
+        if close or conn.must_close:
             conn.linger_until = time.monotonic() + LINGER_S
         with self._lock:
             self._incoming.append(conn)
@@ -195,6 +200,7 @@ class ConnectionLoop:
         del self._connections[conn.sock]
         if framed.close:
             conn.buffer.clear()  # nothing after an unsure head is a request
+            conn.must_close = True
         conn.fresh = False
         if not self._dispatch(conn, raw) and self._register(conn):
             self._refuse(conn, Refused(503, "busy", BUSY_MESSAGE, framed.origin))

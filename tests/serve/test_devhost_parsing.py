@@ -131,3 +131,14 @@ def test_a_body_within_the_limit_still_works(host) -> None:
         )
         status, _, body = read_reply(sock)
     assert status == 200 and json.loads(body)["label"] == "red_thing"
+
+
+def test_a_static_request_with_an_unreadable_length_closes_the_connection(host) -> None:
+    smuggled = b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n"
+    with _connect(host) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: \xb2\r\n\r\n" + smuggled)
+        reader = Reader(sock)
+        assert reader.reply()[0] == 200
+        # Where its body ends is unknown: nothing after it is taken for a request.
+        with pytest.raises(ConnectionError):
+            reader.reply()
