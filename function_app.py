@@ -38,7 +38,7 @@ from werkzeug.http import parse_options_header
 
 from isit import cors
 from isit.bundle import ModelBundle, load_bundle
-from isit.errors import IsitError, ModelError
+from isit.errors import IsitError, ModelError, ModelFailed
 from isit.http_errors import INTERNAL_ERROR_MESSAGE, error_body, status_for
 from isit.imaging import DEFAULT_LIMITS, DecodeLimits
 
@@ -48,6 +48,10 @@ DEFAULT_MAX_UPLOAD_BYTES = 10_000_000
 REQUEST_ID_HEADER = "X-Request-Id"
 # What a visitor reads when no model answers (the operator's reason is in /api/health).
 NOT_READY = "This demo isn't ready yet: its model hasn't been deployed. Please try again later."
+MODEL_FAILED = (
+    "The model could not give an answer for this photo. Try again later; if it keeps "
+    "happening, report the request id."
+)
 EXPLAIN_YES = ("1", "true", "yes", "on")
 NO_HEATMAP = (
     "This model cannot show where it looked: its head has a hidden layer, for which no exact "
@@ -136,7 +140,9 @@ def get_model() -> ModelBundle:
                 "Deploy model.onnx with the app or fix MODEL_PATH."
             )
         else:
-            reason = "The deployed model file could not be loaded; the server log says why."
+            # The core's reason, for operators, without where the file is (health is public).
+            why = exc.message.replace(str(path), "the model").replace(path.name, "the model")
+            reason = f"The deployed model file could not be loaded: {why}"
         raise ApiError("model_unavailable", NOT_READY, detail=reason) from exc
 
 
@@ -197,6 +203,9 @@ def _serve(
             response = handler(req)
     except ApiError as exc:
         response = _error_response(exc.code, exc.message, exc.headers)
+    except ModelFailed as exc:  # a model that answers NaN: never a label, never a 200
+        log.error("Model failed (request id %s): %s", request_id, exc.message)
+        response = _error_response("model_failed", MODEL_FAILED)
     except ModelError as exc:  # its message may name server files: log it, say less
         log.error("Model error (request id %s): %s", request_id, exc.message)
         response = _error_response(

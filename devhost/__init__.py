@@ -30,10 +30,12 @@ allowed_origins=None, quiet=True) -> DevHost``; ``DevHost`` has ``.url`` (no tra
 slash), ``.host``, ``.port``, ``.stop()`` and works as a context manager. ``model_path``
 and ``allowed_origins`` set the ``MODEL_PATH`` / ``ALLOWED_ORIGINS`` environment variables
 (process-wide); the Function loads a model once per path. ``site_dir=None`` serves the API
-only. Behaviour as in the Functions host: threaded; CORS preflight (``OPTIONS`` with
+only. Behaviour as in the Functions host: CORS preflight (``OPTIONS`` with
 ``Origin`` and ``Access-Control-Request-Method``) on ``/api/...`` is answered for the
-origins in ``ALLOWED_ORIGINS``; unknown ``/api`` routes are 404 JSON; bodies over 100 MB
-are refused with 413. Static files: ``.js`` as ``text/javascript`` (ES modules), no
+origins in ``ALLOWED_ORIGINS``; unknown ``/api`` routes are 404 JSON; bodies over the
+upload limit (``MAX_UPLOAD_BYTES``) are refused with 413 while they arrive. A bounded pool
+runs the functions; when it and its queue are full, 503 ``busy`` with ``Retry-After``.
+Static files: ``.js`` as ``text/javascript`` (ES modules), no
 directory traversal or dot-files, ``/`` and folders serve ``index.html``.
 """
 

@@ -6,12 +6,18 @@ It serves the SAME function objects registered on ``function_app.app`` at the sa
 ``azure.functions.HttpRequest`` from each raw request, and writes the ``HttpResponse`` back
 the way the Python worker does (same status, headers, body; ``Content-Type`` from the
 mimetype). Like the Functions host it answers CORS preflight for ``ALLOWED_ORIGINS``,
-returns 404 for unknown routes and unregistered methods, and refuses bodies over 100 MB.
+returns 404 for unknown routes and unregistered methods, and refuses bodies over the
+Function's upload limit (``MAX_UPLOAD_BYTES``) while they arrive.
+
+Connections are held by one loop (:mod:`devhost.connections`) that reads each request
+whole before a worker runs it: idle and slow clients cost no worker, a full pool answers
+503 ``busy`` with ``Retry-After``, and the listen backlog holds a crowd.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
 import mimetypes
@@ -20,26 +26,31 @@ import re
 import socket
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from socketserver import _SocketWriter  # type: ignore[attr-defined]
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 import azure.functions as func
 
+from devhost.connections import Connection, ConnectionLoop, Limits
 from isit import cors
 from isit.http_errors import INTERNAL_ERROR_MESSAGE, error_body
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SITE_DIR = ROOT / "site"
-HOST_MAX_REQUEST_BYTES = 100 * 1024 * 1024  # the Functions host's default request limit
-READ_TIMEOUT_S = 30  # one read (socket timeout)
-REQUEST_DEADLINE_S = 30.0  # the whole request line, headers and body, however sent
-MAX_WORKERS = 32  # connections served at once; more are answered 503 and closed
+LISTEN_BACKLOG = 1024  # connections the kernel holds until accepted (was 5)
+MAX_WORKERS = 16  # requests running functions at once
+MAX_QUEUED = 256  # complete requests waiting for a worker; more are answered 503 busy
+MAX_CONNECTIONS = 4096  # open connections (idle ones cost a buffer, not a thread)
+KEEPALIVE_IDLE_S = 5.0  # an idle keep-alive (or silent new) connection is then closed
+REQUEST_DEADLINE_S = 30.0  # first byte to last byte of one request, however it is sent
+WRITE_TIMEOUT_S = 10.0  # one send of a reply (a client that stops reading)
 _ASCII_DIGITS = re.compile(r"[0-9]{1,20}")
 # Errors the HTTP machinery itself raises (BaseHTTPRequestHandler.send_error), as codes.
 _OWN_ERROR_CODES = {
@@ -146,59 +157,30 @@ def load_routes(app: func.FunctionApp, prefix: str) -> list[Route]:
     return routes
 
 
+def _request_target(target: str) -> SplitResult | None:
+    """The request target as a URL: origin-form ("/api/x?q") or absolute-form
+    ("http://host/api/x"); None for anything else (raises ValueError when unreadable)."""
+    split = urlsplit(target)
+    if target.startswith("/") and not target.startswith("//"):
+        return split
+    if split.scheme in ("http", "https") and split.netloc and split.hostname is not None:
+        return split._replace(scheme="", netloc="")
+    return None
+
+
 def _load_app() -> func.FunctionApp:
     import function_app  # an installed module (pip install -e .), beside devhost/
 
     return function_app.app
 
 
-class Deadlines:
-    """One watchdog for every connection's per-request deadline.
+class DevHostServer(HTTPServer):
+    """Accepts connections into a :class:`ConnectionLoop`, which reads each request whole;
+    ``max_workers`` threads run the functions, ``max_queued`` requests may wait for one,
+    and more are answered 503 ``busy`` with ``Retry-After``."""
 
-    A socket timeout bounds one read only: a client sending a header byte every few seconds
-    never trips it. At the deadline the watchdog shuts the socket for reading, so the
-    handler's pending read ends at once and it answers 408.
-    """
-
-    def __init__(self, tick: float = 0.25) -> None:
-        self._lock = threading.Lock()
-        self._due: dict[RequestHandler, float] = {}
-        self._tick = tick
-        self._thread: threading.Thread | None = None
-        self._stopped = threading.Event()
-
-    def arm(self, handler: RequestHandler, seconds: float) -> None:
-        with self._lock:
-            self._due[handler] = time.monotonic() + seconds
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, daemon=True, name="deadlines")
-                self._thread.start()
-
-    def disarm(self, handler: RequestHandler) -> None:
-        with self._lock:
-            self._due.pop(handler, None)
-
-    def stop(self) -> None:
-        self._stopped.set()
-
-    def _run(self) -> None:
-        while not self._stopped.wait(self._tick):
-            now = time.monotonic()
-            with self._lock:
-                late = [h for h, due in self._due.items() if due <= now]
-                for handler in late:
-                    del self._due[handler]
-            for handler in late:
-                handler.timed_out = True
-                with contextlib.suppress(OSError):
-                    handler.connection.shutdown(socket.SHUT_RD)
-
-
-class DevHostServer(ThreadingHTTPServer):
-    """A threaded server with at most ``max_workers`` connections served at once."""
-
-    daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = LISTEN_BACKLOG  # the listen backlog: a crowd waits, not refused
 
     def __init__(
         self,
@@ -208,45 +190,61 @@ class DevHostServer(ThreadingHTTPServer):
         site_dir: Path | None,
         quiet: bool,
         max_workers: int = MAX_WORKERS,
+        max_queued: int = MAX_QUEUED,
     ) -> None:
         self.routes = routes
         self.prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
         self.site_dir = site_dir.resolve() if site_dir else None
         self.quiet = quiet
-        self.deadlines = Deadlines()
-        self.request_deadline = REQUEST_DEADLINE_S
-        self._slots = threading.BoundedSemaphore(max_workers)
+        self.limits = Limits(
+            keepalive_idle=KEEPALIVE_IDLE_S,
+            request_deadline=REQUEST_DEADLINE_S,
+            max_connections=MAX_CONNECTIONS,
+            max_body=max_body_bytes,
+        )
+        self._slots = threading.BoundedSemaphore(max_workers + max_queued)
+        self._pool = ThreadPoolExecutor(max_workers, thread_name_prefix="devhost-worker")
+        # Before binding: a failed bind calls server_close, which stops the loop.
+        self.loop = ConnectionLoop(self.limits, self._dispatch, RequestHandler.server_version)
         super().__init__(address, RequestHandler)
 
-    def process_request(self, request: Any, client_address: Any) -> None:
-        if not self._slots.acquire(blocking=False):
-            self._refuse_busy(request)
-            return
-        worker = threading.Thread(target=self._work, args=(request, client_address), daemon=True)
-        worker.start()
+    @property
+    def request_deadline(self) -> float:
+        return self.limits.request_deadline
 
-    def _work(self, request: Any, client_address: Any) -> None:
+    @request_deadline.setter
+    def request_deadline(self, seconds: float) -> None:
+        self.limits.request_deadline = seconds
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self.loop.add(request, client_address)
+
+    def _dispatch(self, conn: Connection, raw: bytes) -> bool:
+        """Run one whole request on a worker; False (busy) when none is free or queued."""
+        if not self._slots.acquire(blocking=False):
+            return False
         try:
-            self.process_request_thread(request, client_address)
+            self._pool.submit(self._work, conn, raw)
+        except RuntimeError:  # shutting down
+            self._slots.release()
+            return False
+        return True
+
+    def _work(self, conn: Connection, raw: bytes) -> None:
+        close = True
+        try:
+            handler = RequestHandler(conn, raw, self)
+            close = handler.close_connection
+        except Exception:
+            self.handle_error(conn.sock, conn.address)
         finally:
             self._slots.release()
-
-    def _refuse_busy(self, request: socket.socket) -> None:
-        body = error_body("busy", "The dev host is busy; try again in a moment.").encode()
-        head = (
-            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-            f"Retry-After: 1\r\nConnection: close\r\nContent-Length: {len(body)}\r\n\r\n"
-        )
-        try:
-            request.settimeout(1.0)
-            request.sendall(head.encode("ascii") + body)
-        except OSError:
-            pass
-        self.shutdown_request(request)
+            self.loop.give_back(conn, close=close)
 
     def server_close(self) -> None:
-        self.deadlines.stop()
         super().server_close()
+        self.loop.stop()
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that hangs up mid-reply is normal (a closed browser tab), not a fault.
@@ -255,26 +253,47 @@ class DevHostServer(ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
 
+def max_body_bytes() -> int:
+    """The largest request body: the Function's upload limit (``MAX_UPLOAD_BYTES``), read
+    per request as the Function does, so an oversized upload is refused while it arrives."""
+    import function_app
+
+    return function_app.upload_limits().max_bytes
+
+
 class RequestHandler(BaseHTTPRequestHandler):
+    """Answers ONE request, read whole by the connection loop, from memory."""
+
     server: DevHostServer
     protocol_version = "HTTP/1.1"
     server_version = "isit-devhost"
-    timeout = READ_TIMEOUT_S
-    timed_out = False
 
-    def handle_one_request(self) -> None:
-        self.server.deadlines.arm(self, self.server.request_deadline)
-        try:
-            super().handle_one_request()
-        finally:
-            self.server.deadlines.disarm(self)
-        if self.timed_out:
-            self.close_connection = True
+    def __init__(self, conn: Connection, raw: bytes, server: DevHostServer) -> None:
+        self.raw_request = raw
+        super().__init__(conn.sock, conn.address, server)
+
+    def setup(self) -> None:
+        self.connection = self.request
+        self.connection.settimeout(WRITE_TIMEOUT_S)  # a client that never reads the reply
+        # Headers and body go out in separate writes; without this, Nagle's algorithm and
+        # the client's delayed ACK add ~40 ms to every keep-alive response.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.rfile = io.BytesIO(self.raw_request)
+        self.wfile = _SocketWriter(self.connection)
+
+    def handle(self) -> None:
+        self.close_connection = True
+        self.handle_one_request()
+
+    def finish(self) -> None:
+        with contextlib.suppress(OSError):
+            self.wfile.flush()
+
+    def handle_expect_100(self) -> bool:
+        return True  # the loop sent "100 Continue" while the body was awaited
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """The http.server's own errors (414, 431, 501, ...) as our JSON error body."""
-        if self.timed_out:
-            code, message = 408, "The request took too long to arrive."
         self.log_error("code %d, message %s", code, message)
         reason = message or self.responses.get(code, ("Error",))[0]
         self.close_connection = True
@@ -285,12 +304,6 @@ class RequestHandler(BaseHTTPRequestHandler):
             code, _OWN_ERROR_CODES.get(code, "bad_request"), f"{reason}.", close=True
         )
 
-    def setup(self) -> None:
-        super().setup()
-        # Headers and body go out in separate writes; without this, Nagle's algorithm and
-        # the client's delayed ACK add ~40 ms to every keep-alive response.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
     # ------------------------------------------------------------ dispatch
 
     def do_GET(self) -> None:
@@ -299,15 +312,35 @@ class RequestHandler(BaseHTTPRequestHandler):
     do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = do_GET
 
     def _handle(self) -> None:
-        if self.timed_out:  # the headers were cut off at the deadline
-            self.send_error(408)
+        try:
+            target = _request_target(self.path)
+        except ValueError:  # e.g. "http://[x/": urlsplit cannot read it
+            target = None
+        if target is None:
+            self._send_json_error(
+                400, "bad_request", "The request target is not a valid URL path.", close=True
+            )
             return
+        try:
+            self._dispatch(target)
+        except Exception:  # never a dropped connection: a 500 with a request id
+            request_id = uuid.uuid4().hex
+            log.exception("The dev host failed on %s (request id %s)", self.command, request_id)
+            self._send_json_error(
+                500,
+                "internal_error",
+                INTERNAL_ERROR_MESSAGE,
+                close=True,
+                extra={"X-Request-Id": request_id},
+            )
+
+    def _dispatch(self, target: SplitResult) -> None:
         # The Functions host matches routes without regard to case, trailing slash included.
-        path = unquote(urlsplit(self.path).path).lower()
+        path = unquote(target.path).lower()
         prefix = self.server.prefix.lower()
         is_api = prefix and (path == prefix or path.startswith(prefix + "/"))
         if is_api or not self.server.site_dir:
-            self._api()
+            self._api(target)
         else:
             self._static(path)
 
@@ -324,17 +357,8 @@ class RequestHandler(BaseHTTPRequestHandler):
         return headers
 
     def _read_body(self) -> bytes | None:
-        """The request body; None after answering 4xx for an unreadable, oversized or late
-        one (a body cut off at the deadline is never handed to a function)."""
-        body = self._read_body_in_time()
-        if self.timed_out:
-            if body is not None:
-                self.send_error(408)
-            self.close_connection = True
-            return None
-        return body
-
-    def _read_body_in_time(self) -> bytes | None:
+        """The request body (all in memory: the loop framed it, within the size limit);
+        None after answering 400 for an unreadable one."""
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             return self._read_chunked()
         raw = self.headers.get("Content-Length")
@@ -345,22 +369,10 @@ class RequestHandler(BaseHTTPRequestHandler):
                 400, "bad_request", "The Content-Length header is invalid.", close=True
             )
             return None
-        length = int(raw)
-        if length > HOST_MAX_REQUEST_BYTES:
-            self._send_json_error(
-                413, "too_large", "The request body is larger than 100 MB.", close=True
-            )
-            return None
-        body = self.rfile.read(length)
-        if len(body) < length:
-            self.close_connection = True
-            if self.timed_out:
-                return b""  # answered 408 by _read_body
-            return None
-        return body
+        return self.rfile.read(int(raw))
 
     def _read_chunked(self) -> bytes | None:
-        chunks, total = [], 0
+        chunks = []
         while True:
             line = self.rfile.readline(1024).split(b";", 1)[0].strip()
             try:
@@ -368,29 +380,17 @@ class RequestHandler(BaseHTTPRequestHandler):
                 if size < 0:
                     raise ValueError(line)
             except ValueError:
-                if self.timed_out:
-                    return b""  # answered 408 by _read_body
                 self._send_json_error(400, "bad_request", "Malformed chunked body.", close=True)
                 return None
             if size == 0:
-                while self.rfile.readline(1024).strip():  # trailers
-                    pass
-                return b"".join(chunks)
-            total += size
-            if total > HOST_MAX_REQUEST_BYTES:
-                self._send_json_error(
-                    413, "too_large", "The request body is larger than 100 MB.", close=True
-                )
-                return None
+                return b"".join(chunks)  # trailers: framed by the loop, not used
             chunks.append(self.rfile.read(size))
             self.rfile.readline(1024)
 
-    def _api(self) -> None:
-        split = urlsplit(self.path)
+    def _api(self, split: SplitResult) -> None:
         path = unquote(split.path)
         headers = self._headers_dict()
         body = self._read_body()
-        self.server.deadlines.disarm(self)  # the deadline is for receiving the request
         if body is None:
             return
         if cors.is_preflight(self.command, headers):
@@ -485,10 +485,9 @@ class RequestHandler(BaseHTTPRequestHandler):
     # ------------------------------------------------------------ site/
 
     def _static(self, raw_path: str) -> None:
+        # Any body was read whole by the loop and is dropped with this request: it can
+        # never be taken for the next request on the connection.
         if self.command not in ("GET", "HEAD"):
-            # Drain the body so a keep-alive connection stays usable.
-            if self._read_body() is None:
-                return
             self._send(
                 405,
                 {"Allow": "GET, HEAD", "Content-Type": "text/plain; charset=utf-8"},
@@ -570,12 +569,13 @@ def make_server(
     *,
     quiet: bool = True,
     max_workers: int = MAX_WORKERS,
+    max_queued: int = MAX_QUEUED,
 ) -> DevHostServer:
     """A bound (not yet serving) server for the function app's routes and ``site_dir``."""
     prefix = route_prefix()
     routes = load_routes(_load_app(), prefix)
     site = Path(site_dir) if site_dir is not None else None
-    return DevHostServer((host, port), routes, prefix, site, quiet, max_workers)
+    return DevHostServer((host, port), routes, prefix, site, quiet, max_workers, max_queued)
 
 
 def start(

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from isit.errors import ModelError
+from isit.errors import ModelError, ModelFailed
 from isit.explain import Heatmap, crop_box, normalised_grid
 from isit.imaging import (
     DEFAULT_LIMITS,
@@ -121,7 +121,12 @@ def open_session(
             str(path), sess_options=session_options(threads), providers=["CPUExecutionProvider"]
         )
     except Exception as exc:  # onnxruntime raises its own untyped exceptions
-        raise ModelError(f"{path.name} is not a valid ONNX model ({type(exc).__name__}).") from exc
+        # Its words (which node, which opset) are for the operator: the log keeps them.
+        log.error("onnxruntime refused the model %s: %s", path, exc)
+        raise ModelError(
+            f"{path.name} is not a valid ONNX model ({type(exc).__name__}; the log has "
+            "onnxruntime's reason)."
+        ) from exc
     meta = ModelMetadata.from_props(dict(session.get_modelmeta().custom_metadata_map))
     _check_graph(session, meta)
     return session, meta
@@ -213,7 +218,16 @@ class ModelBundle:
         return tuple(i for i, label in enumerate(self.labels) if label in self.negative_labels)
 
     def interpret(self, probabilities: np.ndarray, ood_score: float) -> Prediction:
-        """One row of model outputs to a :class:`Prediction` (:func:`is_unknown`)."""
+        """One row of model outputs to a :class:`Prediction` (:func:`is_unknown`).
+
+        Raises :class:`ModelFailed` when the outputs are not all finite numbers: a NaN
+        sorts anywhere, so it would be answered as some label with a NaN confidence.
+        """
+        if not (np.all(np.isfinite(probabilities)) and np.isfinite(ood_score)):
+            raise ModelFailed(
+                "The model's answer was not a number (NaN or infinite scores), so no label "
+                "can be given. Re-train or re-export the model."
+            )
         order = np.argsort(-probabilities, kind="stable")
         scores = tuple(Score(self.labels[i], float(probabilities[i])) for i in order)
         best = scores[0]
@@ -281,6 +295,20 @@ def _file_signature(path: Path) -> tuple[int, ...] | None:
     return (info.st_mtime_ns, info.st_size, info.st_ino, info.st_dev)
 
 
+def _open_bundle(path: Path, threads: int | None) -> ModelBundle:
+    """A new bundle; any failure is a :class:`ModelError`, so it is remembered (not retried
+    on every request) and answered 503 with its reason."""
+    try:
+        return ModelBundle(path, threads)
+    except ModelError:
+        raise
+    except Exception as exc:  # a file that crashes a parser is broken all the same
+        log.exception("Loading the model %s failed unexpectedly", path)
+        raise ModelError(
+            f"{path.name} could not be loaded ({type(exc).__name__}); the log says where."
+        ) from exc
+
+
 def load_bundle(path: str | os.PathLike[str], threads: int | None = None) -> ModelBundle:
     """The process-wide bundle for ``path``: the session is created once, then reused.
 
@@ -297,7 +325,7 @@ def load_bundle(path: str | os.PathLike[str], threads: int | None = None) -> Mod
         if failed and failed[0] == signature and time.monotonic() - failed[1] < FAILED_RETRY_S:
             raise ModelError(failed[2])
         try:
-            bundle = ModelBundle(path, threads)
+            bundle = _open_bundle(Path(path), threads)
         except ModelError as exc:
             _failures[key] = (signature, time.monotonic(), exc.message)
             log.warning(

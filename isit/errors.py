@@ -59,6 +59,12 @@ class ModelError(IsitError):
     code = "model_invalid"
 
 
+class ModelFailed(IsitError):
+    """A loaded model gave an answer that is not a number (NaN or infinite scores)."""
+
+    code = "model_failed"
+
+
 class NotARegularFile(ImageError):
     """A FIFO, device, socket or folder where a photo file was expected (never read)."""
 

@@ -25,6 +25,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "method_not_allowed": 405,
     "not_found": 404,
     "model_unavailable": 503,
+    errors.ModelFailed.code: 500,
     "internal_error": 500,
 }
 

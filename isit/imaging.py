@@ -137,8 +137,11 @@ class PreprocessSpec:
             raise ValueError(f"unknown layout {self.layout!r}; only 'NHWC'")
         if not 16 <= int(self.size) <= 1024:
             raise ValueError(f"input size {self.size} is outside 16..1024")
-        if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
-            raise ValueError("mean and std need three values each, std > 0")
+        if len(self.mean) != 3 or len(self.std) != 3:
+            raise ValueError("mean and std need three values each")
+        # NaN or infinite values would turn every photo into NaN (or 0) model inputs.
+        if not all(math.isfinite(v) for v in (*self.mean, *self.std)) or min(self.std) <= 0:
+            raise ValueError("mean and std must be finite numbers, std > 0")
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -43,6 +43,13 @@ FEATURES = "features"
 UNKNOWN_METHOD = "nearest_class_centroid_cosine_distance_sqrt_features"
 HEATMAP = "heatmap"  # optional classifier output [N, C, h, w]: class evidence per region
 KINDS = ("classifier", "backbone")
+# Bounds on what a model file may carry, checked before its metadata is parsed: a
+# broken or hostile file is refused with a message, not a crash or a long parse.
+MAX_METADATA_BYTES = 1_000_000  # all isit.* values together; real models use a few KB
+MAX_JSON_DEPTH = 32  # nesting of any JSON value (metrics are the deepest: ~4)
+MAX_LABELS = 1000  # classes of one model (ImageNet has 1000)
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_JSON_KEYS = ("preprocess", "backbone", "labels", "unknown", "metrics")
 # A label names a folder (training's classes, predict --copy-to's output folders): no path
 # separators, no "." or "..", no control characters (C0, DEL, C1) and no lone surrogates
 # (a folder name that was not UTF-8 cannot be stored), at most 100 characters.
@@ -149,6 +156,7 @@ class ModelMetadata:
                 f"Model format version {version!r} is not supported (this isit reads "
                 f"{FORMAT_VERSION!r}). Re-export the model with this version of isit."
             )
+        _check_bounds(values)
         try:
             kind = values["kind"]
             unknown_raw = json.loads(values.get("unknown", "null"))
@@ -181,10 +189,42 @@ class ModelMetadata:
             )
         except ModelError:
             raise
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
             raise ModelError(
                 f"The model's isit metadata is incomplete or malformed ({exc})."
             ) from exc
+
+
+def json_depth(text: str) -> int:
+    """How deeply the JSON ``text`` nests arrays and objects (brackets in strings ignored).
+
+    Counted without parsing: Python's parser recurses once per level and a few thousand
+    levels crash it (RecursionError) before any message could be given.
+    """
+    depth = deepest = 0
+    for char in _JSON_STRING.sub("", text):
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def _check_bounds(values: dict[str, str]) -> None:
+    """Refuse metadata too large or too deeply nested to parse safely."""
+    size = sum(len(k) + len(v) for k, v in values.items())
+    if size > MAX_METADATA_BYTES:
+        raise ModelError(
+            f"The model's isit metadata is {size:,} characters; at most "
+            f"{MAX_METADATA_BYTES:,} are allowed. Re-export the model with `isit train`."
+        )
+    for key in _JSON_KEYS:
+        if json_depth(values.get(key, "")) > MAX_JSON_DEPTH:
+            raise ModelError(
+                f"The model's isit.{key} metadata is nested more than {MAX_JSON_DEPTH} levels "
+                "deep. Re-export the model with `isit train`."
+            )
 
 
 def validate_fields(meta: ModelMetadata) -> list[str]:
@@ -196,6 +236,9 @@ def validate_fields(meta: ModelMetadata) -> list[str]:
         problems.append("backbone feature_dim must be positive")
     if meta.kind == "classifier":
         labels = list(meta.labels)
+        if len(labels) > MAX_LABELS:
+            # Checked first: a million labels would also be a million label checks.
+            return [f"a classifier may have at most {MAX_LABELS} labels, got {len(labels):,}"]
         if len(labels) < 2:
             problems.append(f"a classifier needs at least 2 labels, got {len(labels)}")
         if len(set(labels)) != len(labels):

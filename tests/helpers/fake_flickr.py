@@ -73,9 +73,12 @@ class FakeFlickr:
     api_key: str = DEFAULT_KEY
     retry_after: str = "0"
     # photo id -> actions, consumed one per request: "429", "500", "cut" (connection closed
-    # mid-body), "truncated" (a well-framed answer holding half a JPEG), "html", "ok".
+    # mid-body), "truncated" (a well-framed answer holding half a JPEG), "html",
+    # "bad_length" (Content-Length: ²), "trickle" (a byte every trickle_every s), "ok".
     faults: dict[str, list[str]] = field(default_factory=dict)
     image_delay: float = 0.0  # seconds before each image answer (a slow, far-away server)
+    trickle_every: float = 2.0  # the "trickle" fault: seconds between bytes...
+    trickle_bytes: int = 30  # ...and how many it sends before hanging up
     stop_after_images: int | None = None  # shut down (connection refused) after N images
     log: list[tuple[str, str]] = field(default_factory=list)  # ("api", method) / ("image", id)
 
@@ -248,6 +251,23 @@ class FakeFlickr:
             self._send(request, 200, b"<html><body>Photo unavailable</body></html>", "text/html")
         elif action == "truncated":
             self._send(request, 200, body[: len(body) // 2], "image/jpeg")
+        elif action == "bad_length":  # a Content-Length that str.isdigit() accepts
+            request.send_response(200)
+            request.send_header("Content-Type", "image/jpeg")
+            request._headers_buffer.append(b"Content-Length: \xb2\r\n")  # type: ignore[attr-defined]
+            request.end_headers()
+            request.wfile.write(body)
+            request.close_connection = True
+        elif action == "trickle":  # one byte every trickle_every seconds, never the end
+            request.send_response(200)
+            request.send_header("Content-Type", "image/jpeg")
+            request.send_header("Content-Length", str(len(body)))
+            request.end_headers()
+            for byte in body[: self.trickle_bytes]:
+                request.wfile.write(bytes([byte]))
+                request.wfile.flush()
+                time.sleep(self.trickle_every)
+            request.close_connection = True
         elif action == "cut":  # promise the whole body, send half, hang up
             request.send_response(200)
             request.send_header("Content-Type", "image/jpeg")

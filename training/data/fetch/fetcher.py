@@ -39,9 +39,11 @@ from training.data.fetch.flickr import (
 from training.data.fetch.http import (
     ConnectionLost,
     HttpClient,
+    InvalidResponse,
     ResponseTooLarge,
     RetryPolicy,
     ServerBusy,
+    TooSlow,
 )
 from training.data.fetch.store import EXTENSIONS, ManifestRow, PhotoStore
 
@@ -386,7 +388,7 @@ class FlickrFetcher:
             return Failure(photo.id, label, f"download failed ({exc.problem})")
         except NetworkError as exc:
             return Failure(photo.id, label, f"download failed ({exc.problem})", unreachable=True)
-        except (ServerBusy, ResponseTooLarge) as exc:
+        except (ServerBusy, ResponseTooLarge, InvalidResponse, TooSlow) as exc:
             return Failure(photo.id, label, exc.problem)
         if fetched.status != 200:
             return Failure(photo.id, label, f"the server answered HTTP {fetched.status}")

@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import email.utils
 import random
+import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 
 from training.data.fetch.fetch_errors import FetchError, NetworkError
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_ASCII_DIGITS = re.compile(r"[0-9]{1,20}")  # str.isdigit() also accepts "²" and "٣"
 USER_AGENT = "isit-fetch/0.1 (+https://github.com/; training photo downloader)"
 
 
@@ -33,6 +36,18 @@ class ServerBusy(FetchError):
 
 class ResponseTooLarge(FetchError):
     code = "response_too_large"
+
+
+class InvalidResponse(FetchError):
+    """An answer framed in a way a strict server would refuse (e.g. Content-Length: ²)."""
+
+    code = "invalid_response"
+
+
+class TooSlow(FetchError):
+    """A download over its deadline or under the minimum rate (a server trickling bytes)."""
+
+    code = "download_too_slow"
 
 
 class ConnectionLost(NetworkError):
@@ -50,7 +65,10 @@ class RetryPolicy:
     backoff_max: float = 30.0
     retry_after_max: float = 120.0  # never sleep longer than this on a server's request
     connect_timeout: float = 10.0
-    read_timeout: float = 60.0
+    read_timeout: float = 60.0  # one read; a trickle of bytes never trips it, so also:
+    download_deadline: float = 300.0  # seconds for one whole answer (checked between reads)
+    min_rate: float = 1024.0  # bytes per second on average, once rate_grace has passed
+    rate_grace: float = 10.0
 
     def backoff(self, attempt: int) -> float:
         # "Equal jitter": half fixed, half random, so parallel workers do not retry in step.
@@ -178,18 +196,64 @@ class HttpClient:
         self, url: str, params: Mapping[str, str] | None, max_bytes: int | None
     ) -> Fetched:
         timeout = (self.policy.connect_timeout, self.policy.read_timeout)
+        started = time.monotonic()
         with self.session.get(url, params=params, timeout=timeout, stream=True) as response:
-            declared = response.headers.get("Content-Length", "")
-            if max_bytes is not None and declared.isdigit() and int(declared) > max_bytes:
-                raise ResponseTooLarge(
-                    f"The file is {int(declared) / 1e6:.1f} MB, over the "
-                    f"{max_bytes / 1e6:.0f} MB limit."
-                )
+            _check_declared_length(response.headers.get("Content-Length"), max_bytes)
             chunks: list[bytes] = []
             size = 0
-            for chunk in response.iter_content(chunk_size=64 * 1024):
+            for chunk in _arrived(response.raw):
                 size += len(chunk)
                 if max_bytes is not None and size > max_bytes:
                     raise ResponseTooLarge(f"The file is over the {max_bytes / 1e6:.0f} MB limit.")
                 chunks.append(chunk)
+                self._check_pace(size, time.monotonic() - started)
             return Fetched(response.status_code, b"".join(chunks), response.headers)
+
+    def _check_pace(self, size: int, elapsed: float) -> None:
+        """Refuse a download past its deadline, or slower than the minimum rate."""
+        policy = self.policy
+        if elapsed > policy.download_deadline:
+            raise TooSlow(
+                f"The download took over {policy.download_deadline:.0f} s; the server is too "
+                "slow. Run the same command again later.",
+                problem=f"slower than {policy.download_deadline:.0f} s",
+            )
+        if elapsed > policy.rate_grace and size / elapsed < policy.min_rate:
+            raise TooSlow(
+                f"The server sent {size / elapsed:.0f} bytes per second, under the minimum of "
+                f"{policy.min_rate:.0f}. Run the same command again later.",
+                problem=f"too slow ({size / elapsed:.0f} bytes/s)",
+            )
+
+
+def _arrived(raw: urllib3.HTTPResponse) -> Iterator[bytes]:
+    """The body as it arrives: read1 returns what is there (up to 64 KB), so the clock is
+    checked between small reads (read() would wait for 64 KB from a byte-a-second server).
+    urllib3's errors become requests' ones, as ``iter_content`` does, for the retry loop."""
+    try:
+        while chunk := raw.read1(64 * 1024, decode_content=True):
+            yield chunk
+    except urllib3.exceptions.SSLError as exc:
+        raise requests.exceptions.SSLError(exc) from exc
+    except urllib3.exceptions.ProtocolError as exc:  # cut short, reset
+        raise requests.exceptions.ChunkedEncodingError(exc) from exc
+    except urllib3.exceptions.DecodeError as exc:
+        raise requests.exceptions.ContentDecodingError(exc) from exc
+    except urllib3.exceptions.ReadTimeoutError as exc:
+        raise requests.exceptions.ConnectionError(exc) from exc
+
+
+def _check_declared_length(declared: str | None, max_bytes: int | None) -> None:
+    """A Content-Length must be ASCII digits (as the dev host and the Function require)."""
+    if declared is None:
+        return
+    if not _ASCII_DIGITS.fullmatch(declared.strip()):
+        raise InvalidResponse(
+            f"The server sent an invalid Content-Length ({declared[:20]!r}); the file was "
+            "skipped.",
+            problem="invalid Content-Length from the server",
+        )
+    if max_bytes is not None and int(declared) > max_bytes:
+        raise ResponseTooLarge(
+            f"The file is {int(declared) / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit."
+        )

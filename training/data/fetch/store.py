@@ -63,15 +63,33 @@ COLUMNS = [
 ]
 
 
+# A spreadsheet runs a cell beginning with one of these as a formula (titles come from
+# strangers): such cells are written after a "'", which makes them text, and read back
+# without it. Cells already starting with "'" before one of them get one more, so reading
+# gives back exactly what was written.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def as_text_cell(value: str) -> str:
+    """``value`` as a CSV cell a spreadsheet shows as text, never runs as a formula."""
+    return "'" + value if value.lstrip("'").startswith(FORMULA_START) else value
+
+
+def from_text_cell(value: str) -> str:
+    """The value :func:`as_text_cell` wrote."""
+    quoted = value.startswith("'") and value.lstrip("'").startswith(FORMULA_START)
+    return value[1:] if quoted else value
+
+
 def _row_to_csv(row: ManifestRow) -> dict[str, str]:
-    data = asdict(row)
+    data = {name: as_text_cell(str(value)) for name, value in asdict(row).items()}
     data["class"] = data.pop("label")
     return data
 
 
 def _row_from_csv(data: dict[str, str]) -> ManifestRow | None:
     try:
-        values = {name: data[name] or "" for name in COLUMNS}
+        values = {name: from_text_cell(data[name] or "") for name in COLUMNS}
     except KeyError:
         return None
     values["label"] = values.pop("class")
