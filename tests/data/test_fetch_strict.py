@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from fake_flickr import FakeFlickr, FakePhoto, sample_photos
 
-from training.fetch import FetchOptions, fetch_flickr
-from training.fetch.http import RetryPolicy
-from training.fetch.store import as_text_cell, from_text_cell
+from training.data.fetch import FetchOptions, fetch_flickr
+from training.data.fetch.http import RetryPolicy
+from training.data.fetch.store import as_text_cell, from_text_cell
 
 FAST = RetryPolicy(attempts=3, backoff_base=0.001, connect_timeout=2, read_timeout=5)
 
