@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+
+from training.json_types import JsonObject
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class LabelIssue:
     probability: float  # of looks_like
     given_probability: float  # of the folder's class
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "path": self.name,
             "given": self.given,

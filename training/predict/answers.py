@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Any
 
 from isit.bundle import UNKNOWN_LABEL
+from training.json_types import JsonObject
 from training.predict import copy_to
 from training.predict.batch import Outcome
 
@@ -42,7 +42,7 @@ def format_line(outcome: Outcome) -> str:
     return f"{outcome.display}: {p.label} (score = {p.confidence:.5f})"
 
 
-def to_json(outcome: Outcome) -> dict[str, Any]:
+def to_json(outcome: Outcome) -> JsonObject:
     if outcome.prediction is None:
         return {"path": outcome.display, "error": outcome.error, "code": outcome.error_code}
     return {"path": outcome.display, **outcome.prediction.to_dict()}
@@ -55,7 +55,7 @@ def copy_into(outcome: Outcome, out_dir: Path) -> Path | None:
     return copy_to.copy_new(outcome.path, copy_to.label_folder(out_dir, outcome.prediction.label))
 
 
-def csv_row(outcome: Outcome, copied: Path | None) -> dict[str, Any]:
+def csv_row(outcome: Outcome, copied: Path | None) -> dict[str, str | float | bool | None]:
     p = outcome.prediction
     return {
         "path": outcome.display,

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from isit.display import display_path
 from isit.errors import IsitError
 from training.data.doctor.split import headline_by_cross_validation
+from training.json_types import JsonObject
 
 NEGATIVE_CLASS_NAMES = ("other", "unknown")  # training uses these as "none of the above"
 JSON_VERSION = 1
@@ -62,7 +62,7 @@ class ImageRecord:
         """``path`` as safe, printable text (what JSON and the summary show)."""
         return display_path(self.path)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "path": self.display,
             "label": display_path(self.label),
@@ -88,7 +88,7 @@ class ClassInfo:
     split: dict[str, int] = field(default_factory=lambda: {"train": 0, "val": 0, "test": 0})
     held_out_ok: bool = True  # enough distinct images for a meaningful val AND test
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "files": self.files,
             "usable": self.usable,
@@ -104,7 +104,7 @@ class DatasetReport:
     """Everything ``check_dataset`` found. Paths are relative to ``root``."""
 
     root: Path
-    settings: dict[str, Any]
+    settings: JsonObject
     images: list[ImageRecord] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     duplicate_groups: list[list[str]] = field(default_factory=list)
@@ -180,7 +180,7 @@ class DatasetReport:
             raise DatasetInvalid(self.fatal)
 
     # -- JSON ---------------------------------------------------------------------------
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         """The documented schema (classes, problems, duplicate_groups, conflicts, split,
         fatal) plus details: warnings, per-class info, every image record, settings.
 

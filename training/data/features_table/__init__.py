@@ -23,7 +23,6 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow.dataset as ds
@@ -44,6 +43,7 @@ from training.data.features_table.schema import (
     prepare_out_dir,
     row_fingerprint,
 )
+from training.json_types import JsonObject
 
 ENGINES = ("local", "spark")
 DEFAULT_MASTER = "local[2]"
@@ -70,7 +70,7 @@ def backbone_file(backbone: str | os.PathLike[str] | None) -> Path:
     return provision(None if backbone is None else str(backbone), log=print)
 
 
-def _backbone_info(extractor: FeatureExtractor) -> dict[str, Any]:
+def _backbone_info(extractor: FeatureExtractor) -> JsonObject:
     info = extractor.metadata.backbone
     return {
         "name": info.name,

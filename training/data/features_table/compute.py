@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
@@ -25,7 +24,7 @@ from training.data.doctor.file_hashes import (
     decode_for_fingerprint,
     fingerprint_decoded,
 )
-from training.data.features_table.schema import empty_row, fingerprint_row
+from training.data.features_table.schema import TableRow, empty_row, fingerprint_row
 
 BATCH = 32  # images per onnxruntime run (as the feature cache)
 STAGES = ("decode", "hashing", "backbone")  # what the seconds are spent on
@@ -48,7 +47,7 @@ def file_rows(
     extractor: FeatureExtractor,
     min_side: int,
     seconds: dict[str, float] | None = None,
-) -> list[dict[str, Any]]:
+) -> list[TableRow]:
     """One row per ``(path, label, user_split, bytes)``; a bad file is a row, never raises."""
     seconds = seconds if seconds is not None else defaultdict(float)
     rows, pixels, owners = [], [], []

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 import pyarrow.parquet as pq
 
@@ -12,12 +11,12 @@ from isit.feature_extractor import FeatureExtractor
 from training.data.doctor.file_hashes import Fingerprint, fingerprint_files
 from training.data.doctor.layout import Layout, scan_layout
 from training.data.feature_cache import Entry, FeatureCache
-from training.data.features_table.schema import ROWS, empty_row, fingerprint_row, to_table
+from training.data.features_table.schema import ROWS, TableRow, empty_row, fingerprint_row, to_table
 
 PART = "part-00000-local.parquet"
 
 
-def ignored_rows(layout: Layout) -> list[dict[str, Any]]:
+def ignored_rows(layout: Layout) -> list[TableRow]:
     """Hidden files and files outside class folders: rows without a label, with the reason."""
     return [
         empty_row(path, None, None) | {"problem_kind": kind, "problem_reason": reason}
@@ -25,7 +24,7 @@ def ignored_rows(layout: Layout) -> list[dict[str, Any]]:
     ]
 
 
-def write_part(rows: list[dict[str, Any]], out_dir: Path, name: str) -> None:
+def write_part(rows: list[TableRow], out_dir: Path, name: str) -> None:
     folder = out_dir / ROWS
     folder.mkdir(parents=True, exist_ok=True)
     pq.write_table(to_table(rows), folder / name, compression="zstd")

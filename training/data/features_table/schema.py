@@ -20,13 +20,14 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pyarrow as pa
 
 from isit.errors import IsitError
 from training.data.doctor.file_hashes import THUMB_SIDE, Fingerprint, Unreadable
+from training.json_types import JsonObject
 
 FORMAT = "isit-features"
 VERSION = 1
@@ -59,6 +60,10 @@ SPARK_SCHEMA = (
 )
 
 
+# One Parquet row: SCHEMA's column names to values (numbers, strings, bytes, arrays).
+TableRow: TypeAlias = dict[str, Any]
+
+
 class FeaturesError(IsitError):
     code = "features_invalid"
 
@@ -73,7 +78,7 @@ class FeaturesMismatch(FeaturesError):
     code = "features_mismatch"
 
 
-def empty_row(path: str, label: str | None, user_split: str | None) -> dict[str, Any]:
+def empty_row(path: str, label: str | None, user_split: str | None) -> TableRow:
     return {name: None for name in SCHEMA.names} | {
         "path": path,
         "label": label,
@@ -81,7 +86,7 @@ def empty_row(path: str, label: str | None, user_split: str | None) -> dict[str,
     }
 
 
-def fingerprint_row(row: dict[str, Any], result: Fingerprint | Unreadable) -> dict[str, Any]:
+def fingerprint_row(row: TableRow, result: Fingerprint | Unreadable) -> TableRow:
     """``row`` with the fingerprint's columns, or the problem's."""
     if isinstance(result, Unreadable):
         return row | {"problem_kind": result.kind, "problem_reason": result.reason}
@@ -97,7 +102,7 @@ def fingerprint_row(row: dict[str, Any], result: Fingerprint | Unreadable) -> di
     }
 
 
-def row_fingerprint(row: dict[str, Any]) -> Fingerprint | Unreadable:
+def row_fingerprint(row: TableRow) -> Fingerprint | Unreadable:
     """The check's view of one table row (the inverse of :func:`fingerprint_row`)."""
     if row["problem_kind"] is not None:
         return Unreadable(row["problem_kind"], row["problem_reason"] or "")
@@ -114,7 +119,7 @@ def row_fingerprint(row: dict[str, Any]) -> Fingerprint | Unreadable:
     )
 
 
-def to_table(rows: Sequence[dict[str, Any]]) -> pa.Table:
+def to_table(rows: Sequence[TableRow]) -> pa.Table:
     columns = {name: [r[name] for r in rows] for name in SCHEMA.names}
     columns["phashes"] = [None if v is None else list(map(int, v)) for v in columns["phashes"]]
     columns["features"] = [
@@ -127,7 +132,7 @@ def to_table(rows: Sequence[dict[str, Any]]) -> pa.Table:
 class Manifest:
     engine: str
     data_dir: str
-    backbone: dict[str, Any]  # name, weights_sha256, feature_dim, preprocess
+    backbone: JsonObject  # name, weights_sha256, feature_dim, preprocess
     min_side: int
     class_names: list[str]
     user_splits: list[str]
@@ -135,7 +140,7 @@ class Manifest:
     rows: int
     seconds: dict[str, float]
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {"format": FORMAT, "version": VERSION, **self.__dict__}
 
     @classmethod

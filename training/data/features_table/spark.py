@@ -32,7 +32,13 @@ from training.data.doctor.file_hashes import fingerprint_file
 from training.data.doctor.layout import SPLIT_FOLDERS, SYSTEM_NAMES, Candidate, Layout, scan_layout
 from training.data.features_table.compute import STAGES, file_rows
 from training.data.features_table.local import ignored_rows, write_part
-from training.data.features_table.schema import ROWS, SPARK_SCHEMA, empty_row, fingerprint_row
+from training.data.features_table.schema import (
+    ROWS,
+    SPARK_SCHEMA,
+    TableRow,
+    empty_row,
+    fingerprint_row,
+)
 
 DEFAULT_MASTER = "local[2]"
 ARROW_BATCH = 256  # files per Arrow batch handed to a worker: bounds its memory
@@ -176,7 +182,7 @@ def _listing(spark, data_dir: str) -> tuple[Layout, str, Path | None]:
 
 def _driver_rows(
     missing: list[Candidate], root: Path | None, extractor: FeatureExtractor, min_side: int
-) -> list[dict[str, Any]]:
+) -> list[TableRow]:
     """Candidates Spark did not list (names starting with '_', empty files): done here."""
     rows = []
     for c in missing:

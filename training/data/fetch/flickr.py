@@ -20,6 +20,7 @@ from training.data.fetch.fetch_errors import (
     UserNotFound,
 )
 from training.data.fetch.http import HttpClient
+from training.json_types import JsonObject
 
 API_BASE = "https://api.flickr.com/services/rest/"
 # e.g. 12037949632@N01; what Flickr calls an NSID (the user id of every API call).
@@ -99,7 +100,7 @@ def _int(value: Any, default: int = 0) -> int:
         return default
 
 
-def parse_photo(entry: dict[str, Any], sizes: tuple[str, ...]) -> Photo | None:
+def parse_photo(entry: JsonObject, sizes: tuple[str, ...]) -> Photo | None:
     photo_id = str(entry.get("id", ""))
     if not PHOTO_ID_RE.match(photo_id):
         return None  # the id becomes a file name: anything but digits is refused
@@ -132,7 +133,7 @@ class FlickrClient:
         self.http = http
         self.api_base = api_base
 
-    def call(self, method: str, **params: str) -> dict[str, Any]:
+    def call(self, method: str, **params: str) -> JsonObject:
         """One REST call; the answer's JSON when ``stat`` is ``ok``, else a typed error."""
         query = {
             "method": method,
@@ -272,7 +273,7 @@ class FlickrClient:
             page = self.search_page(user, tags, sizes, page.page + 1, per_page)
 
 
-def _user_from(answer: dict[str, Any], asked: str) -> User | None:
+def _user_from(answer: JsonObject, asked: str) -> User | None:
     user = answer.get("user")
     if not isinstance(user, dict):
         return None
