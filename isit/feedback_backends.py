@@ -28,6 +28,7 @@ from isit.photo_feedback import FILE_PREFIX, FeedbackItem, FeedbackSettings, Fee
 CONNECT_TIMEOUT_S = 5
 READ_TIMEOUT_S = 20
 RETRIES = 2
+BACKOFF_S = 0.5
 
 
 class FeedbackStore(Protocol):
@@ -114,7 +115,9 @@ def _container_client(settings: FeedbackSettings) -> Any:
             "azure-storage-blob is not installed: install requirements.txt"
         ) from exc
     options: dict[str, Any] = {
-        "retry_policy": ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=RETRIES),
+        "retry_policy": ExponentialRetry(
+            initial_backoff=BACKOFF_S, increment_base=2, retry_total=RETRIES
+        ),
         "connection_timeout": CONNECT_TIMEOUT_S,
         "read_timeout": READ_TIMEOUT_S,
     }

@@ -47,7 +47,7 @@ FORMATS = {
     "AVIF": ("avif", "image/avif"),
     "ICO": ("ico", "image/x-icon"),
 }
-_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+\-]{0,63}")
+_VERSION = re.compile(r"[^\x00-\x1f\x7f]{1,64}")  # printable, short
 
 
 class FeedbackDisabled(IsitError):
@@ -222,7 +222,7 @@ def check_version(value: Any) -> str | None:
     if not version:
         return None
     if not _VERSION.fullmatch(version):
-        raise BadFeedback("'model_version' must be up to 64 letters, digits, '.', '-', '+'.")
+        raise BadFeedback("'model_version' must be at most 64 printable characters.")
     return version
 
 
