@@ -215,10 +215,8 @@ def validate_fields(meta: ModelMetadata) -> list[str]:
             stray = set(meta.unknown.negative_labels) - set(labels)
             if stray:
                 problems.append(f"negative labels {sorted(stray)} are not model labels")
-        if (
-            not isinstance(meta.title, str)
-            or len(meta.title) > 120
-            or any(ord(ch) < 32 for ch in meta.title)
+        if not isinstance(meta.title, str) or len(meta.title) > 120 or any(
+            ord(ch) < 32 for ch in meta.title
         ):
             problems.append("the title must be one line of at most 120 characters")
         if not isinstance(meta.metrics, dict):
