@@ -5,24 +5,11 @@
 import { sendFeedback } from "./api.js";
 import { humanLabel } from "./labels.js";
 import { describeError } from "./messages.js";
+import { button, el } from "./view.js";
 
 const NONE = "none"; // the API's "none of these"
 const $ = (id) => document.getElementById(id);
 let current = null; // { model, result, upload, controller } of the answer on show
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-function button(text, onClick, className = "button") {
-  const node = el("button", className, text);
-  node.type = "button";
-  node.addEventListener("click", onClick);
-  return node;
-}
 
 function show(state, ...children) {
   const box = $("feedback");
@@ -32,6 +19,12 @@ function show(state, ...children) {
   box.replaceChildren(...children);
   box.hidden = false;
   if (hadFocus) (box.querySelector("button") || box).focus({ preventScroll: true });
+}
+
+function row(...buttons) {
+  const node = el("div", "feedback-buttons");
+  node.append(...buttons);
+  return node;
 }
 
 const nameOf = (label) => (label === NONE ? "none of these" : humanLabel(label));
@@ -71,7 +64,7 @@ function ask() {
   const said = result.unknown ? "none of these" : humanLabel(result.label);
   show("ask",
     el("p", "feedback-question", "Was this right?"),
-    el("div", "feedback-buttons",
+    row(
       button(`Yes, it is ${said}`, () => confirm(result.unknown ? NONE : result.label)),
       button("No, it is…", choose)));
 }
@@ -80,10 +73,10 @@ function choose() {
   const { model, result } = current;
   const answer = result.unknown ? NONE : result.label;
   const options = [...(model.labels || []), NONE].filter((label) => label !== answer);
-  const list = el("div", "feedback-buttons");
-  for (const label of options) list.append(button(nameOf(label), () => confirm(label)));
-  list.append(button("Cancel", ask, "link-button"));
-  show("choose", el("p", "feedback-question", "What is it?"), list);
+  const choices = options.map((label) =>
+    button(label === NONE ? "None of these" : humanLabel(label), () => confirm(label)));
+  show("choose", el("p", "feedback-question", "What is it?"),
+    row(...choices, button("Cancel", ask, "link-button")));
 }
 
 function keptFor(model) {
@@ -95,9 +88,8 @@ function confirm(label) {
   show("confirm",
     el("p", "feedback-question", `Send this photo to the owner as “${nameOf(label)}”?`),
     el("p", "explain", `The photo will be kept${keptFor(current.model)} so the owner can `
-      + "improve the model. Only the photo and your answer are sent: no name, no address, "
-      + "no cookie."),
-    el("div", "feedback-buttons",
+      + "improve the model. Only the photo and your answer are kept, nothing about you."),
+    row(
       button("Send photo", () => send(label), "button primary"),
       button("Don't send", decline)));
 }
@@ -125,7 +117,7 @@ async function send(label) {
     const { title, detail, retry } = describeError(error);
     show("error", el("p", "error-title", `Not sent: ${title.replace(/^./, (c) => c.toLowerCase())}`),
       el("p", "explain", detail),
-      el("div", "feedback-buttons",
+      row(
         ...(retry ? [button("Try again", () => send(label), "button primary")] : []),
         button("Don't send", decline)));
   }
