@@ -83,5 +83,9 @@ def _announce_feedback() -> None:
     storage = os.environ.get("FEEDBACK_STORAGE", "").strip()
     if not storage:
         return
-    where = storage[len("file:") :] if storage.startswith("file:") else "FEEDBACK_STORAGE"
+    where = (
+        storage[len("file:") :]
+        if storage.startswith("file:")
+        else "the Blob storage FEEDBACK_STORAGE names"
+    )
     print(f"Feedback: on; flagged photos are kept in {where}")

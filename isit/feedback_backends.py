@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import tempfile
 import threading
@@ -28,7 +29,7 @@ from isit.photo_feedback import FILE_PREFIX, FeedbackItem, FeedbackSettings, Fee
 CONNECT_TIMEOUT_S = 5
 READ_TIMEOUT_S = 20
 RETRIES = 2
-BACKOFF_S = 0.5
+BACKOFF_S = 1.0
 
 
 class FeedbackStore(Protocol):
@@ -109,14 +110,17 @@ class BlobStore:
 
 def _container_client(settings: FeedbackSettings) -> Any:
     try:
-        from azure.storage.blob import BlobServiceClient, ExponentialRetry
+        from azure.storage.blob import BlobServiceClient, LinearRetry
     except ImportError as exc:
         raise FeedbackUnavailable(
             "azure-storage-blob is not installed: install requirements.txt"
         ) from exc
+    # The SDK logs every request's headers at INFO: noise in the Function's log.
+    logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
     options: dict[str, Any] = {
-        "retry_policy": ExponentialRetry(
-            initial_backoff=BACKOFF_S, increment_base=2, retry_total=RETRIES
+        # Linear: the SDK's exponential policy sleeps 2.5 s then 4.5 s even with tiny settings.
+        "retry_policy": LinearRetry(
+            backoff=BACKOFF_S, random_jitter_range=BACKOFF_S / 2, retry_total=RETRIES
         ),
         "connection_timeout": CONNECT_TIMEOUT_S,
         "read_timeout": READ_TIMEOUT_S,
