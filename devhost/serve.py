@@ -25,9 +25,13 @@ def serve(
     model: str | os.PathLike[str] | None = None,
     *,
     quiet: bool = False,
+    feedback_dir: str | os.PathLike[str] | None = None,
 ) -> int:
-    """Listen, print the URL, serve until Ctrl+C; 0 when stopped. ``model`` sets MODEL_PATH."""
+    """Listen, print the URL, serve until Ctrl+C; 0 when stopped. ``model`` sets MODEL_PATH,
+    ``feedback_dir`` turns feedback on into that folder (``FEEDBACK_STORAGE=file:DIR``)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if feedback_dir:
+        os.environ["FEEDBACK_STORAGE"] = "file:" + str(Path(feedback_dir).expanduser().resolve())
     if model:
         # A model the user named must be there and work: fail now, not with 503s later.
         from isit.bundle import named_model_file
@@ -43,6 +47,7 @@ def serve(
             f"Cannot listen on {host}:{port}: {exc.strerror}. Pick another port with --port."
         ) from exc
     _announce_model()
+    _announce_feedback()
     bound_host, bound_port = server.server_address[:2]
     print(
         f"isit dev host: http://{bound_host}:{bound_port}/  "
@@ -72,3 +77,15 @@ def _announce_model() -> None:
             "(then `isit serve --model .demo/model/model.onnx`) or `isit train DATA_DIR`.",
             file=sys.stderr,
         )
+
+
+def _announce_feedback() -> None:
+    storage = os.environ.get("FEEDBACK_STORAGE", "").strip()
+    if not storage:
+        return
+    where = (
+        storage[len("file:") :]
+        if storage.startswith("file:")
+        else "the Blob storage FEEDBACK_STORAGE names"
+    )
+    print(f"Feedback: on; flagged photos are kept in {where}")

@@ -6,6 +6,7 @@
 //   Storage account (host state + deployment package; identity access only)
 //   Log Analytics workspace + Application Insights
 //   Static Web App (Free) serving site/
+//   Feedback container (private), its lifecycle rule and role (on only with enableFeedback)
 targetScope = 'subscription'
 
 @minLength(1)
@@ -57,6 +58,22 @@ param maxUploadBytes int = 10000000
 @description('Largest accepted image in pixels (default 80 megapixels).')
 @minValue(1)
 param maxImagePixels int = 80000000
+
+@description('Keep the photos visitors flag on the page ("Was this right?"), for the owner to improve the model: sets FEEDBACK_STORAGE. Off by default; `azd env set ISIT_FEEDBACK true` turns it on.')
+param enableFeedback bool = false
+
+@description('Days after which flagged photos are deleted (lifecycle rule; the page tells visitors).')
+@minValue(1)
+@maxValue(365)
+param feedbackRetentionDays int = 30
+
+@description('Flagged photos kept per Function instance and UTC day (FEEDBACK_DAILY_CAP).')
+@minValue(1)
+param feedbackDailyCap int = 500
+
+@description('Flagged photos accepted per Function instance and minute (FEEDBACK_RATE_PER_MINUTE).')
+@minValue(1)
+param feedbackRatePerMinute int = 20
 
 @description('Extra browser origins allowed to call the API besides the Static Web App, e.g. a custom domain (https://photos.example.com). Never *.')
 param extraAllowedOrigins array = []
@@ -116,6 +133,17 @@ module rbac 'modules/rbac.bicep' = {
   }
 }
 
+module feedback 'modules/feedback.bicep' = {
+  name: 'feedback'
+  scope: rg
+  params: {
+    storageAccountName: storage.outputs.name
+    containerName: 'feedback'
+    principalId: identity.outputs.principalId
+    retentionDays: feedbackRetentionDays
+  }
+}
+
 module web 'modules/staticwebapp.bicep' = {
   name: 'web'
   scope: rg
@@ -148,6 +176,12 @@ module api 'modules/functionapp.bicep' = {
     modelPath: 'model/model.onnx'
     maxUploadBytes: maxUploadBytes
     maxImagePixels: maxImagePixels
+    // '' keeps feedback off: the page does not ask and /api/feedback answers 404.
+    feedbackStorageUrl: enableFeedback ? storage.outputs.blobEndpoint : ''
+    feedbackContainerName: feedback.outputs.containerName
+    feedbackRetentionDays: feedbackRetentionDays
+    feedbackDailyCap: feedbackDailyCap
+    feedbackRatePerMinute: feedbackRatePerMinute
   }
   // Roles first, so the Functions host can reach its storage on first start.
   dependsOn: [

@@ -26,6 +26,11 @@ STATUS_BY_CODE: dict[str, int] = {
     "not_found": 404,
     "model_unavailable": 503,
     errors.ModelFailed.code: 500,
+    # POST /api/feedback (isit.photo_feedback)
+    "bad_label": 400,
+    "feedback_disabled": 404,
+    "too_many_requests": 429,
+    "feedback_unavailable": 503,
     "internal_error": 500,
 }
 

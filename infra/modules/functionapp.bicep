@@ -73,6 +73,24 @@ param maxUploadBytes int = 10000000
 @minValue(1)
 param maxImagePixels int = 80000000
 
+@description('Blob endpoint of the account holding feedback (https://<account>.blob.core.windows.net/); empty = feedback off.')
+param feedbackStorageUrl string = ''
+
+@description('Private container that receives feedback.')
+param feedbackContainerName string = 'feedback'
+
+@description('Days a flagged photo is kept (the lifecycle rule deletes it; the page says so).')
+@minValue(1)
+param feedbackRetentionDays int = 30
+
+@description('Flagged photos kept per instance and UTC day.')
+@minValue(1)
+param feedbackDailyCap int = 500
+
+@description('Flagged photos accepted per instance and minute.')
+@minValue(1)
+param feedbackRatePerMinute int = 20
+
 // Concurrent HTTP requests per instance, chosen so the worst case fits the instance memory:
 // every request costs at most requestWorstCaseMB above the warm worker (the decode budget's
 // goal, enforced by isit/budget.py and measured by bench/bench_hostile.py: 187 MB worst, a
@@ -167,6 +185,31 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'MAX_IMAGE_PIXELS'
           value: string(maxImagePixels)
+        }
+        // Feedback (isit/photo_feedback.py): written with the same managed identity.
+        {
+          name: 'FEEDBACK_STORAGE'
+          value: feedbackStorageUrl
+        }
+        {
+          name: 'FEEDBACK_CONTAINER'
+          value: feedbackContainerName
+        }
+        {
+          name: 'FEEDBACK_CLIENT_ID'
+          value: identityClientId
+        }
+        {
+          name: 'FEEDBACK_RETENTION_DAYS'
+          value: string(feedbackRetentionDays)
+        }
+        {
+          name: 'FEEDBACK_DAILY_CAP'
+          value: string(feedbackDailyCap)
+        }
+        {
+          name: 'FEEDBACK_RATE_PER_MINUTE'
+          value: string(feedbackRatePerMinute)
         }
       ]
     }

@@ -80,3 +80,18 @@ export function classify(blob, filename, signal) {
   }
   return request("/api/classify?explain=1", { method: "POST", headers, body }, signal);
 }
+
+/**
+ * POST /api/feedback: the photo the model answered (the same bytes sent to classify) and the
+ * visitor's verdict: fields label (a class or "none"), answer, model_version.
+ */
+export function sendFeedback(blob, filename, fields, signal) {
+  const body = new FormData();
+  body.append("image", blob, filename || "photo");
+  for (const [name, value] of Object.entries(fields)) {
+    if (value) body.append(name, value);
+  }
+  return request("/api/feedback", {
+    method: "POST", headers: { Accept: "application/json" }, body,
+  }, signal);
+}

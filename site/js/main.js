@@ -1,6 +1,7 @@
 // Wiring: where photos come from (pick, camera, drop, paste) and the upload flow.
 import { classify, fetchModel } from "./api.js";
 import { prepareUpload } from "./downscale.js";
+import * as feedback from "./feedback.js";
 import * as view from "./view.js";
 
 const $ = (id) => document.getElementById(id);
@@ -15,6 +16,7 @@ async function loadModel() {
   try {
     model = await fetchModel();
     view.showClasses(model);
+    feedback.describePrivacy(model);
   } catch (error) {
     view.showClassesError(error, loadModel);
   }
@@ -25,11 +27,13 @@ async function send() {
   const controller = new AbortController();
   inFlight = controller;
   view.showBusy();
+  feedback.reset();
   const started = performance.now();
   const slow = setTimeout(view.showSlow, SLOW_MS);
   try {
     const result = await classify(upload.blob, upload.name, controller.signal);
     view.showResult(result, upload, (performance.now() - started) / 1000, model?.labels || []);
+    feedback.offer(model, result, upload);
   } catch (error) {
     if (controller.signal.aborted) return; // superseded by a newer photo
     view.showError(error, { name: upload.name, onRetry: send, onPick: () => $("file").click() });
@@ -50,6 +54,7 @@ function obviouslyNotAnImage(file) {
 async function handleFile(file) {
   if (!file) return;
   inFlight?.abort();
+  feedback.reset(); // a question about the last photo must not stay under this one
   const mine = ++latest;
   const name = file.name || "pasted image";
   const onPick = () => $("file").click();

@@ -16,6 +16,13 @@ const BY_CODE = {
   missing_field: ["The photo didn't reach the model", "Try again.", true],
   model_unavailable: [NOT_READY, "Try again later.", true],
   internal_error: ["Something went wrong on the server", "Try again in a moment.", true],
+  // POST /api/feedback
+  feedback_disabled: ["This page no longer collects photos", "Nothing was sent.", false],
+  too_many_requests: ["Too many photos were sent just now", "Wait a moment, then try again.",
+    true],
+  feedback_unavailable: ["The photo couldn't be saved", "Nothing was kept; try again later.",
+    true],
+  bad_label: ["The server couldn't use this answer", "Reload the page and try again.", false],
   network: ["Can't reach the server",
     "Check your internet connection, then try again.", true],
   timeout: ["The server took too long to answer", "Try again in a moment.", true],

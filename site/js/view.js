@@ -7,14 +7,14 @@ import { describeError } from "./messages.js";
 const $ = (id) => document.getElementById(id);
 let previewToken = 0; // a late "can't decode" from an older photo must not touch a newer one
 
-function el(tag, className, text) {
+export function el(tag, className, text) {
   const node = document.createElement(tag);
   if (className) node.className = className;
   if (text !== undefined) node.textContent = text;
   return node;
 }
 
-function button(text, onClick, className = "button") {
+export function button(text, onClick, className = "button") {
   const node = el("button", className, text);
   node.type = "button";
   node.addEventListener("click", onClick);

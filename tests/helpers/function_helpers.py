@@ -19,6 +19,7 @@ HANDLERS = {
     "classify": function_app.classify,
     "model": function_app.model,
     "health": function_app.health,
+    "feedback": function_app.feedback,
 }
 SETTINGS = ("MODEL_PATH", "ALLOWED_ORIGINS", "MAX_UPLOAD_BYTES", "MAX_IMAGE_PIXELS")
 

@@ -32,6 +32,7 @@ CHECKOV = Path(os.environ.get("ISIT_CHECKOV", ROOT / ".venv-iac" / "bin" / "chec
 HOOK = INFRA / "hooks" / "site_config.py"
 
 STORAGE_BLOB_DATA_OWNER = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"
+STORAGE_BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
 MONITORING_METRICS_PUBLISHER = "3913510d-42f4-4e42-8a64-420c390055eb"
 
 
@@ -115,6 +116,7 @@ def test_infra_has_the_expected_templates() -> None:
     names = {str(p.relative_to(INFRA)) for p in bicep_files()}
     assert "main.bicep" in names
     assert {
+        "modules/feedback.bicep",
         "modules/functionapp.bicep",
         "modules/storage.bicep",
         "modules/monitoring.bicep",
@@ -456,8 +458,12 @@ def test_storage_is_private_keyless_https_tls12(templates: dict[str, dict[str, A
     assert props["minimumTlsVersion"] == "TLS1_2"
     assert props["supportsHttpsTrafficOnly"] is True
     assert props["defaultToOAuthAuthentication"] is True
-    container = one_resource(templates, "Microsoft.Storage/storageAccounts/blobServices/containers")
-    assert container["properties"]["publicAccess"] == "None"
+    containers = resources_of_type(
+        templates, "Microsoft.Storage/storageAccounts/blobServices/containers"
+    )
+    assert len(containers) == 2  # the deployment package's and the feedback's
+    for container in containers:
+        assert container["config"]["properties"]["publicAccess"] == "None"
 
 
 # ------------------------------------------------------------------ page, CORS, outputs
@@ -664,3 +670,87 @@ def test_hook_explains_a_config_without_the_setting(tmp_path: Path) -> None:
     assert "API_BASE_URL" in done.stderr
     missing = run_hook("restore", tmp_path / "nowhere", None)
     assert missing.returncode == 1 and "missing" in missing.stderr
+
+
+# ------------------------------------------------------------------ feedback (issue 27)
+
+
+def test_feedback_container_is_private_with_a_container_scoped_writer_role(
+    templates: dict[str, dict[str, Any]],
+) -> None:
+    feedback = templates["modules/feedback.bicep"]
+    resources = feedback["resources"]
+    container = resources["feedbackContainer"]["config"]
+    assert resources["feedbackContainer"]["type"].endswith("/blobServices/containers")
+    assert container["name"] == "containerName" and container["parent"] == "blobService"
+    assert container["properties"] == {"publicAccess": "None"}
+    assert feedback["parameters"]["containerName"]["default"] == "feedback"
+    role = resources["feedbackWriter"]["config"]
+    assert resources["feedbackWriter"]["type"] == "Microsoft.Authorization/roleAssignments"
+    assert role["scope"] == "feedbackContainer"  # the container only, not the account
+    variables = {name: var["value"] for name, var in feedback["variables"].items()}
+    role_id = expr(role["properties"]["roleDefinitionId"]).split(", ")[-1].rstrip(")")
+    assert variables[role_id] == STORAGE_BLOB_DATA_CONTRIBUTOR
+    assert role["properties"]["principalId"] == "principalId"
+    assert role["properties"]["principalType"] == "ServicePrincipal"
+    call = module_call(templates, "modules/feedback.bicep")
+    assert expr(call["params"]["principalId"]) == "identity.outputs.principalId"
+    assert expr(call["params"]["storageAccountName"]) == "storage.outputs.name"
+
+
+def test_feedback_is_deleted_after_the_retention_days(
+    templates: dict[str, dict[str, Any]],
+) -> None:
+    from isit.photo_feedback import FeedbackSettings
+
+    feedback = templates["modules/feedback.bicep"]
+    policy = feedback["resources"]["lifecycle"]
+    assert policy["type"] == "Microsoft.Storage/storageAccounts/managementPolicies"
+    assert policy["config"]["name"] == "default" and policy["config"]["parent"] == "storage"
+    (rule,) = policy["config"]["properties"]["policy"]["rules"]
+    assert rule["enabled"] is True and rule["type"] == "Lifecycle"
+    assert rule["definition"]["filters"]["prefixMatch"] == ["${containerName}/items/"]
+    assert rule["definition"]["filters"]["blobTypes"] == ["blockBlob"]
+    delete = rule["definition"]["actions"]["baseBlob"]["delete"]
+    assert delete == {"daysAfterCreationGreaterThan": "retentionDays"}
+    # One number: what the rule deletes after is what the page tells visitors.
+    default = FeedbackSettings().retention_days
+    assert feedback["parameters"]["retentionDays"]["default"] == default
+    assert templates["main.bicep"]["parameters"]["feedbackRetentionDays"]["default"] == default
+    call = module_call(templates, "modules/feedback.bicep")["params"]
+    assert call["retentionDays"] == "feedbackRetentionDays"
+    assert (
+        module_call(templates, "modules/functionapp.bicep")["params"]["feedbackRetentionDays"]
+        == "feedbackRetentionDays"
+    )
+    assert app_settings(templates)["FEEDBACK_RETENTION_DAYS"] == "string(feedbackRetentionDays)"
+
+
+def test_feedback_app_settings_are_off_by_default_and_use_the_identity(
+    templates: dict[str, dict[str, Any]],
+) -> None:
+    from isit.photo_feedback import FeedbackSettings
+
+    defaults = FeedbackSettings()
+    settings = app_settings(templates)
+    assert settings["FEEDBACK_STORAGE"] == "feedbackStorageUrl"
+    assert settings["FEEDBACK_CONTAINER"] == "feedbackContainerName"
+    assert settings["FEEDBACK_CLIENT_ID"] == "identityClientId"  # no key, no connection string
+    assert settings["FEEDBACK_DAILY_CAP"] == "string(feedbackDailyCap)"
+    assert settings["FEEDBACK_RATE_PER_MINUTE"] == "string(feedbackRatePerMinute)"
+    main = templates["main.bicep"]["parameters"]
+    assert main["enableFeedback"] == {**main["enableFeedback"], "type": "bool", "default": False}
+    assert main["feedbackDailyCap"]["default"] == defaults.daily_cap
+    assert main["feedbackRatePerMinute"]["default"] == defaults.rate_per_minute
+    fn = templates["modules/functionapp.bicep"]["parameters"]
+    assert fn["feedbackStorageUrl"]["default"] == ""  # off unless main.bicep says otherwise
+    assert fn["feedbackContainerName"]["default"] == defaults.container
+    assert fn["feedbackDailyCap"]["default"] == defaults.daily_cap
+    assert fn["feedbackRatePerMinute"]["default"] == defaults.rate_per_minute
+    call = module_call(templates, "modules/functionapp.bicep")["params"]
+    assert expr(call["feedbackStorageUrl"]) == (
+        "conditional(enableFeedback, storage.outputs.blobEndpoint, )"
+    )
+    assert expr(call["feedbackContainerName"]) == "feedback.outputs.containerName"
+    values = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    assert values["enableFeedback"]["value"] == "${ISIT_FEEDBACK=false}"

@@ -454,7 +454,7 @@ def test_importing_function_app_pulls_in_no_training_stack():
     )
     result = run_python_json(code)
     assert result["bad"] == []
-    assert sorted(result["functions"]) == ["classify", "health", "model"]
+    assert sorted(result["functions"]) == ["classify", "feedback", "health", "model"]
 
 
 # ---------------------------------------------------------------- decompression bomb

@@ -94,8 +94,9 @@ def test_server_text_is_never_parsed_as_html():
 def test_page_weight_budget():
     total = sum(p.stat().st_size for p in FILES)
     # 42 KB: raised from 40 KB for the heatmap overlay and the hesitant-answer state
-    # (issues 12 and 15); everything still loads in one round of requests.
-    assert total < 42_000, f"site/ is {total:,} bytes"
+    # (issues 12 and 15); 48 KB for "Was this right?" (issue 27, js/feedback.js: 4.8 KB);
+    # everything still loads in one round of requests.
+    assert total < 48_000, f"site/ is {total:,} bytes"
 
 
 # ---------------------------------------------------------------- colour contrast (WCAG 2)

@@ -9,10 +9,11 @@ Serve a model.onnx locally: the web page (site/) at / and the Azure Function's A
 /api/classify, /api/model and /api/health, the same code Azure runs. Listens on
 127.0.0.1 only unless --host says otherwise. App settings come from the environment, as
 in Azure: MODEL_PATH (what --model sets), ALLOWED_ORIGINS, MAX_UPLOAD_BYTES,
-MAX_IMAGE_PIXELS, ISIT_ORT_THREADS."""
+MAX_IMAGE_PIXELS, ISIT_ORT_THREADS, FEEDBACK_STORAGE (what --feedback-dir sets)."""
 EXAMPLES = """\
   isit serve --model runs/data/model.onnx             # http://127.0.0.1:7071/
   isit serve --model model.onnx --port 8080 --quiet
+  isit serve --model model.onnx --feedback-dir feedback/   # "Was this right?" on the page
   curl -s -F image=@photo.jpg http://127.0.0.1:7071/api/classify"""
 
 
@@ -36,9 +37,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--site", default=str(DEFAULT_SITE_DIR), help="the static page's folder")
     parser.add_argument("--quiet", action="store_true", help="do not log each request")
+    parser.add_argument(
+        "--feedback-dir",
+        metavar="DIR",
+        help="turn feedback on: photos visitors flag are kept in DIR "
+        "(items/<day>/<id>.<ext> + .json; same as FEEDBACK_STORAGE=file:DIR)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from devhost.serve import serve
 
-    return serve(args.port, args.host, args.site, args.model, quiet=args.quiet)
+    return serve(
+        args.port,
+        args.host,
+        args.site,
+        args.model,
+        quiet=args.quiet,
+        feedback_dir=args.feedback_dir,
+    )
