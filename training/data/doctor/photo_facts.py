@@ -51,6 +51,7 @@ class PhotoFacts:
     brightness: float  # mean grey level 0..255
     corners: np.ndarray  # float16 [4, TEMPLATE, TEMPLATE]: each corner, zero mean, unit norm
     corner_detail: tuple[float, float, float, float]  # mean gradient in each corner, 0..255
+    detail: float  # mean gradient over the whole grey square, 0..255
 
 
 def jpeg_quality(img: Image.Image) -> float | None:
@@ -112,6 +113,13 @@ def border_bands(pixels: np.ndarray) -> tuple[tuple[float, ...], tuple[tuple[int
     return tuple(w for w, _ in found), tuple(c for _, c in found)
 
 
+def gradient(grey: np.ndarray) -> np.ndarray:
+    """Mean absolute difference between neighbours, over the last two axes."""
+    rows = np.abs(np.diff(grey, axis=-2)).mean(axis=(-2, -1))
+    cols = np.abs(np.diff(grey, axis=-1)).mean(axis=(-2, -1))
+    return (rows + cols) / 2
+
+
 def corner_patches(grey: np.ndarray) -> tuple[np.ndarray, tuple[float, ...]]:
     """Each corner of a grey square: its pattern (zero mean, unit norm, small) and its
     detail (mean absolute gradient: text and logos have much)."""
@@ -125,10 +133,7 @@ def corner_patches(grey: np.ndarray) -> tuple[np.ndarray, tuple[float, ...]]:
     patterns = np.where(
         norms[:, None, None] > 1.0, small / np.maximum(norms, 1.0)[:, None, None], 0
     )
-    detail = (
-        np.abs(np.diff(cuts, axis=1)).mean(axis=(1, 2))
-        + np.abs(np.diff(cuts, axis=2)).mean(axis=(1, 2))
-    ) / 2
+    detail = gradient(cuts)
     return patterns.astype(np.float16), tuple(float(d) for d in detail)
 
 
@@ -139,7 +144,8 @@ def photo_facts(data: bytes, rgb: np.ndarray, grey: np.ndarray) -> PhotoFacts:
     # Every second pixel or more each way (up to FACTS_SIDE): a band of interest spans many.
     step = max(2, max(rgb.shape[:2]) // FACTS_SIDE)
     bands, colours = border_bands(rgb[::step, ::step])
-    corners, detail = corner_patches(grey.astype(np.float32))
+    grey = grey.astype(np.float32)
+    corners, detail = corner_patches(grey)
     return PhotoFacts(
         jpeg_quality=quality,
         camera=camera,
@@ -149,4 +155,5 @@ def photo_facts(data: bytes, rgb: np.ndarray, grey: np.ndarray) -> PhotoFacts:
         brightness=float(grey.mean()),
         corners=corners,
         corner_detail=detail,
+        detail=float(gradient(grey)),
     )

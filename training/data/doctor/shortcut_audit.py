@@ -92,7 +92,7 @@ def fit_rule(values: np.ndarray, is_class: np.ndarray, fact: Fact) -> Rule | Non
     diff = (n_c - below_c) / n_c - (n_o - below_o) / n_o  # picking values >= the cut
     cuts = (v[starts - 1] + v[starts]) / 2
     best_up, best_down = int(np.argmax(diff)), int(np.argmin(diff))
-    if diff[best_up] >= -diff[best_down]:
+    if fact.upward or diff[best_up] >= -diff[best_down]:
         return Rule(threshold=float(cuts[best_up]), above=True)
     return Rule(threshold=float(cuts[best_down]), above=False)
 
@@ -311,6 +311,25 @@ def photo_folds(photos: Sequence[AuditPhoto], k: int = FOLDS) -> np.ndarray:
     return np.array([fold_of[p.group] for p in photos])
 
 
+BORDERS = ("frame", "bars_tb", "bars_lr")
+CORNER_FACTS = ("corner_pattern", "corner_detail")
+
+
+def _one_per_cause(ranked: list[Finding]) -> list[Finding]:
+    """One corner warning per class, and none where a frame or bars already explain the
+    corners (a frame fills them with the same pattern)."""
+    bordered = {f.label for f in ranked if f.fact.family in BORDERS}
+    cornered: set[str] = set()
+    kept = []
+    for finding in ranked:
+        if finding.fact.family in CORNER_FACTS:
+            if finding.label in bordered | cornered:
+                continue
+            cornered.add(finding.label)
+        kept.append(finding)
+    return kept
+
+
 def audit_shortcuts(photos: Sequence[AuditPhoto]) -> ShortcutAudit:
     """Test every fact of ``photos`` (every usable file; copies share a group)."""
     import time
@@ -334,7 +353,8 @@ def audit_shortcuts(photos: Sequence[AuditPhoto]) -> ShortcutAudit:
         kept = best.get(fact.family)
         if found and (kept is None or found.held_out.strength > kept.held_out.strength):
             best[fact.family] = found
-    ranked = sorted(best.values(), key=lambda f: -f.held_out.strength)[:MAX_WARNINGS]
+    ranked = _one_per_cause(sorted(best.values(), key=lambda f: -f.held_out.strength))
+    ranked = ranked[:MAX_WARNINGS]
     warnings = [finding_warning(f, photos, labels) for f in ranked]
     y = np.searchsorted(labels, label_of)
     combined = combined_classifier(classifier_matrix(facts), y, folds, groups)

@@ -49,6 +49,7 @@ class Fact:
     owner: str = ""  # corner patterns: the class whose typical patch it is
     extra: dict[str, np.ndarray] = field(default_factory=dict)  # e.g. frame widths in px
     flag: bool = False  # 0/1: the photo has it or not (the rule is always "has it")
+    upward: bool = False  # only "more than" rules mean something (more detail: text, a logo)
 
     @property
     def categorical(self) -> bool:
@@ -159,13 +160,14 @@ def corner_facts(photos: list[AuditPhoto], labels: list[str]) -> list[Fact]:
     if any(p.facts is None for p in photos):
         return []
     detail = np.array([p.facts.corner_detail for p in photos], np.float64)  # type: ignore[union-attr]
-    relative = detail / (detail.mean(axis=1, keepdims=True) + 1.0)
+    overall = np.array([p.facts.detail for p in photos], np.float64)  # type: ignore[union-attr]
+    relative = detail / (overall[:, None] + 1.0)  # against the whole photo's detail
     patterns = np.stack([p.facts.corners for p in photos]).astype(np.float64)  # type: ignore[union-attr]
     patterns = patterns.reshape(len(photos), len(CORNERS), -1)
     own = (patterns**2).sum(axis=2)  # 1, or 0 for a flat corner
     label_of = np.array([p.label for p in photos])
     facts = [
-        Fact(f"corner_detail:{name}", "corner_detail", relative[:, k], corner=name)
+        Fact(f"corner_detail:{name}", "corner_detail", relative[:, k], corner=name, upward=True)
         for k, name in enumerate(CORNERS)
     ]
     for label in labels:

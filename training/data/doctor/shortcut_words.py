@@ -50,7 +50,7 @@ THING_AND_ADVICE = {
     "night": ("night-time light", "Add photos taken by night and by day to every class."),
     "dark": ("the darkness", "Add dark and bright photos to every class."),
     "corner_pattern": (
-        "the mark in the {corner} corner",
+        "what is in the {corner} corner",
         "Crop that corner off or remove the mark, or add photos with the same mark to {others}.",
     ),
     "corner_detail": (
@@ -144,9 +144,7 @@ def _number_predicate(finding: Finding) -> tuple[str, str, str]:
     if fact.family == "corner_pattern":
         what = f"the same pattern in the {corner} corner (a logo, caption or the same background)"
         return f"shows {what}", f"show {what}", "do"
-    what = f"more detail in the {corner} corner than in its other corners (text, a logo?)"
-    if not more:
-        what = f"less detail in the {corner} corner than in its other corners"
+    what = f"more detail in the {corner} corner than in the rest of the photo (text, a logo?)"
     return f"has {what}", f"have {what}", "do"
 
 
@@ -195,6 +193,28 @@ def _examples(finding: Finding, photos: Sequence[AuditPhoto], labels: Sequence[s
     return out
 
 
+def _typical(finding: Finding, photos: Sequence[AuditPhoto], labels: Sequence[str]) -> str:
+    """What each class mostly is, for facts whose rule alone does not say it."""
+    fact = finding.fact
+    label_of = np.array([p.label for p in photos])
+    if fact.categorical:
+        parts = []
+        for label in labels:
+            codes = fact.values[label_of == label]
+            top = fact.categories[int(np.bincount(codes.astype(int)).argmax())]
+            parts.append(f"{label}/ {top}")
+        return f" (mostly: {', '.join(parts[: OTHERS_LISTED + 1])})"
+    if fact.family in ("size", "aspect"):
+        parts = []
+        for label in labels:
+            mine = [p for p in photos if p.label == label]
+            w = int(np.median([p.width for p in mine]))
+            h = int(np.median([p.height for p in mine]))
+            parts.append(f"{label}/ {w}x{h}")
+        return f" (typical sizes: {', '.join(parts[: OTHERS_LISTED + 1])})"
+    return ""
+
+
 def finding_warning(
     finding: Finding, photos: Sequence[AuditPhoto], labels: Sequence[str]
 ) -> ShortcutWarning:
@@ -212,6 +232,7 @@ def finding_warning(
         listed.append(
             f"in the other classes, {sum(a for a, _ in rest)} of {sum(n for _, n in rest)}"
         )
+    listed[-1] += _typical(finding, photos, labels)
     thing, advice = THING_AND_ADVICE[finding.fact.family]
     fill = {"corner": finding.fact.corner, "others": folders(others)}
     message = (
