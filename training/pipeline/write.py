@@ -73,6 +73,7 @@ def report_of(run: Run, metrics: dict[str, Any]) -> ReportInput:
         raw_probabilities=run.held.raw_probabilities,
         label_issues=run.label_issues,
         where=run.where,
+        dataset_shortcuts=data.shortcuts,
         facts={
             "photos (train / validation / test)": (
                 f"{len(data.train)} / {len(data.val)} / {len(data.test)}"

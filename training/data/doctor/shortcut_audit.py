@@ -316,14 +316,15 @@ CORNER_FACTS = ("corner_pattern", "corner_detail")
 
 
 def _one_per_cause(ranked: list[Finding]) -> list[Finding]:
-    """One corner warning per class, and none where a frame or bars already explain the
-    corners (a frame fills them with the same pattern)."""
-    bordered = {f.label for f in ranked if f.fact.family in BORDERS}
+    """One corner warning per class, and none when a frame or bars tell classes apart: they
+    change every class's corners against the others' (what the check re-run after removing
+    them would still find is worth its own warning then)."""
+    bordered = any(f.fact.family in BORDERS for f in ranked)
     cornered: set[str] = set()
     kept = []
     for finding in ranked:
         if finding.fact.family in CORNER_FACTS:
-            if finding.label in bordered | cornered:
+            if bordered or finding.label in cornered:
                 continue
             cornered.add(finding.label)
         kept.append(finding)

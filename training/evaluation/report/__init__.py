@@ -55,6 +55,7 @@ class ReportInput:
     raw_probabilities: np.ndarray | None = None  # before temperature scaling
     label_issues: Sequence[Any] = ()  # training.evaluation.label_review.LabelIssue, worst first
     where: Any = None  # training.pipeline.look.WhereItLooked: heatmaps, shortcut warnings
+    dataset_shortcuts: Sequence[Any] = ()  # the check's ShortcutWarning, with example photos
 
     @property
     def labels(self) -> tuple[str, ...]:
