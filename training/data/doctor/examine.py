@@ -74,8 +74,7 @@ def check_dataset(
     ``progress``: None shows a bar only when stderr is a terminal. ``workers``: processes
     decoding images (default: up to 4). ``features``: a features folder (`isit features`)
     whose rows are used instead of reading DATA_DIR (None: the folder it was made from).
-    ``audit``: also look for shortcuts (facts such as frames, formats, sizes or cameras
-    that tell the classes apart; :mod:`training.data.doctor.shortcut_audit`).
+    ``audit``: also look for shortcuts (frames, formats, cameras... telling classes apart).
     Raises ValueError for invalid settings only.
     """
     started = time.perf_counter()
@@ -134,8 +133,7 @@ def check_dataset(
     units = _make_units(readable, hamming_threshold, min_correlation)
     _assign_splits(units, readable, fractions, layout.user_splits)
     _fill_report(report, readable, units, layout.class_names, fractions, min_per_class)
-    if audit and not report.fatal:
-        report.shortcut_audit = _audit(report, readable)
+    report.shortcut_audit = _audit(report, readable) if audit and not report.fatal else None
     report.seconds = time.perf_counter() - started
     return report
 
