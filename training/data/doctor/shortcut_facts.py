@@ -22,6 +22,7 @@ BAND_COLOUR_SPREAD = 60  # the sides of one frame share a colour (per channel, 0
 DARK = 40  # mean grey level under which a photo is "very dark" (night, underexposed)
 NIGHT = (21, 6)  # capture hours from, to (camera clock)
 NO_CAMERA = "no camera recorded"
+QUALITY_STEP = 5  # JPEG qualities are compared to the nearest 5
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,13 @@ def _facts_of(photos: list[AuditPhoto], get: object) -> np.ndarray:
     )
 
 
+def _coarse_quality(facts: PhotoFacts) -> float | None:
+    """The JPEG quality to the nearest QUALITY_STEP: encoders' tables differ slightly at the
+    same setting, and a point or two of quality is nothing a model can see."""
+    q = facts.jpeg_quality
+    return None if q is None else QUALITY_STEP * round(q / QUALITY_STEP)
+
+
 def _night(hour: int | None) -> float | None:
     if hour is None:
         return None
@@ -132,7 +140,7 @@ def file_facts(photos: list[AuditPhoto]) -> list[Fact]:
         return facts
     cameras = [NO_CAMERA if p.facts is None else p.facts.camera or NO_CAMERA for p in photos]
     facts += [
-        Fact("quality", "quality", _facts_of(photos, lambda f: f.jpeg_quality)),
+        Fact("quality", "quality", _facts_of(photos, _coarse_quality)),
         _categorical("camera", cameras),
         Fact("night", "night", _facts_of(photos, lambda f: _night(f.hour)), flag=True),
         Fact("dark", "dark", _facts_of(photos, lambda f: float(f.brightness < DARK)), flag=True),
