@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from training.data.doctor import DatasetInvalid, DatasetReport, check_dataset, format_summary
+from training.data.doctor.shortcut_audit import ShortcutWarning
 from training.data.doctor.split import headline_by_cross_validation
 from training.model.unknown import NEGATIVE_LABELS
 from training.settings import MIN_TEST_PER_CLASS, MIN_TEST_PHOTOS
@@ -44,6 +45,9 @@ class TrainingData:
     cross_validate: bool  # too few photos for a trustworthy test split
     warnings: tuple[str, ...] = ()
     summary: str = ""
+    # The check's shortcut warnings (training.data.doctor.shortcut_audit.ShortcutWarning),
+    # their example paths relative to ``root`` of each.
+    shortcuts: tuple[ShortcutWarning, ...] = ()
     # Per split, SHA-256 of the bytes and of the pixels of every file of its groups
     # (copies too): what the model's training-photo fingerprint is made of.
     hashes: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -153,4 +157,5 @@ def training_data_from(report: DatasetReport, *, include_conflicts: bool = False
         cross_validate=bool(report.cross_validation),
         warnings=tuple(_warnings(report, include_conflicts)),
         summary=format_summary(report),
+        shortcuts=tuple(replace(w, root=root) for w in report.shortcut_warnings),
     )

@@ -73,6 +73,7 @@ def report_of(run: Run, metrics: Metrics) -> ReportInput:
         probes=Probes.of(probes.items, probes.ood, probes.rejected),
         raw_probabilities=run.held.raw_probabilities,
         where=run.where,
+        dataset_shortcuts=data.shortcuts,
         facts={
             "photos (train / validation / test)": (
                 f"{len(data.train)} / {len(data.val)} / {len(data.test)}"

@@ -45,6 +45,10 @@ the rows of `isit features` (training/features_table) instead of decoding the ph
   class folders mixed). ``ok`` is ``not fatal``.
 - ``warnings``: imbalance (``imbalance_ratio`` = largest / smallest class; training uses
   class weights), classes too small for held-out splits, leaks.
+- ``shortcut_warnings``: ``ShortcutWarning(fact, label, message, shares, held_out_accuracy,
+  examples)`` for each fact other than the subject that tells a class apart (a frame, bars,
+  the format, size, shape, JPEG quality, camera, night, darkness, a corner mark), from
+  ``shortcut_audit`` (``shortcut_audit.py``: how; ``photo_facts.py``: the facts).
 - ``cross_validation``: True when a class has too few distinct images for a meaningful
   held-out val AND test (``settings["min_held_out_class_size"]``, 20 at 80/10/10): report
   numbers from k-fold cross-validation instead. Splits are still assigned, never empty

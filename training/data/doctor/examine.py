@@ -12,6 +12,8 @@ from training.data.doctor.duplicates import HAMMING_THRESHOLD, MIN_CORRELATION, 
 from training.data.doctor.file_hashes import Fingerprint, fingerprint_files
 from training.data.doctor.findings import ClassInfo, DatasetReport, ImageRecord, Problem
 from training.data.doctor.layout import SPLITS, Candidate, scan_layout
+from training.data.doctor.shortcut_audit import ShortcutAudit, audit_shortcuts
+from training.data.doctor.shortcut_facts import AuditPhoto
 from training.data.doctor.split import (
     by_fraction,
     carve_by_rank,
@@ -65,12 +67,14 @@ def check_dataset(
     hamming_threshold: int = HAMMING_THRESHOLD,
     min_correlation: float = MIN_CORRELATION,
     features: str | os.PathLike[str] | None = None,
+    audit: bool = True,
 ) -> DatasetReport:
     """Check DATA_DIR and return the report; never raises for problems in the data.
 
     ``progress``: None shows a bar only when stderr is a terminal. ``workers``: processes
     decoding images (default: up to 4). ``features``: a features folder (`isit features`)
     whose rows are used instead of reading DATA_DIR (None: the folder it was made from).
+    ``audit``: also look for shortcuts (frames, formats, cameras... telling classes apart).
     Raises ValueError for invalid settings only.
     """
     started = time.perf_counter()
@@ -112,6 +116,7 @@ def check_dataset(
             min_side=min_side,
             workers=workers,
             progress=progress,
+            facts=audit,
         )
         if from_table is None
         else from_table[1]
@@ -128,8 +133,28 @@ def check_dataset(
     units = _make_units(readable, hamming_threshold, min_correlation)
     _assign_splits(units, readable, fractions, layout.user_splits)
     _fill_report(report, readable, units, layout.class_names, fractions, min_per_class)
+    report.shortcut_audit = _audit(report, readable) if audit and not report.fatal else None
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _audit(report: DatasetReport, readable: list[tuple[Candidate, Fingerprint]]) -> ShortcutAudit:
+    """The shortcut audit on every file training may use (copies share their group)."""
+    by_path = {cand.path: fp for cand, fp in readable}
+    photos = [
+        AuditPhoto(
+            path=r.path,
+            label=r.label,
+            group=r.group_key,
+            width=r.width,
+            height=r.height,
+            format=by_path[r.path].format,
+            facts=by_path[r.path].facts,
+        )
+        for r in report.images
+        if not r.conflict
+    ]
+    return audit_shortcuts(photos)
 
 
 def _make_units(
@@ -277,8 +302,7 @@ def _verdicts(
     outside = sum(p.kind == "outside_class_folder" for p in report.problems)
     if not report.images:
         where = (
-            f"The {outside} photos in {report.root} sit directly in it, outside any class "
-            "folder."
+            f"The {outside} photos in {report.root} sit directly in it, outside any class folder."
             if outside
             else f"No readable images in {report.root}."
         )

@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from isit.errors import ImageError
 from isit.imaging import DEFAULT_LIMITS, DecodedImage, DecodeLimits, decode, read_image_bytes
+from training.data.doctor.photo_facts import PhotoFacts, photo_facts
 
 DRAFT_MIN_SIDE = 256  # JPEGs decode at the smallest scale keeping this shorter side
 HASH_BASE = 96  # grey square the crop alignments are cut from
@@ -47,6 +48,7 @@ class Fingerprint:
     nbytes: int
     phashes: np.ndarray  # uint64[len(CROP_BOXES)]; [0] is the full frame
     thumb: np.ndarray  # uint8[THUMB_SIDE, THUMB_SIDE, 3] RGB, aspect ignored
+    facts: PhotoFacts | None = None  # for the shortcut audit; None when not computed
 
 
 @dataclass(frozen=True)
@@ -64,9 +66,17 @@ def phash64(img: Image.Image) -> int:
     return int.from_bytes(np.packbits(bits).tobytes(), "big")
 
 
-def fingerprint_image(img: Image.Image) -> tuple[np.ndarray, np.ndarray]:
-    """Perceptual hashes of the full frame and of the crop alignments, plus a small thumb."""
-    grey = img.convert("L").resize((HASH_BASE, HASH_BASE), Image.Resampling.BILINEAR)
+def hash_square(img: Image.Image) -> Image.Image:
+    """The grey HASH_BASE square (aspect ignored) the perceptual hashes are cut from."""
+    return img.convert("L").resize((HASH_BASE, HASH_BASE), Image.Resampling.BILINEAR)
+
+
+def fingerprint_image(
+    img: Image.Image, grey: Image.Image | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Perceptual hashes of the full frame and of the crop alignments, plus a small thumb.
+    ``grey``: :func:`hash_square` of ``img``, when made already."""
+    grey = hash_square(img) if grey is None else grey
     hashes = np.fromiter(
         (
             phash64(
@@ -84,7 +94,7 @@ def fingerprint_image(img: Image.Image) -> tuple[np.ndarray, np.ndarray]:
 
 
 def fingerprint_file(
-    path: str, min_side: int = 32, limits: DecodeLimits = DEFAULT_LIMITS
+    path: str, min_side: int = 32, limits: DecodeLimits = DEFAULT_LIMITS, facts: bool = True
 ) -> Fingerprint | Unreadable:
     """Fingerprint one file, or say in plain words why it cannot be used."""
     try:
@@ -96,17 +106,17 @@ def fingerprint_file(
             "unreadable",
             f"cannot be read ({exc.strerror or exc}); check its permissions or copy it again",
         )
-    return fingerprint_bytes(data, min_side, limits)
+    return fingerprint_bytes(data, min_side, limits, facts)
 
 
 def fingerprint_bytes(
-    data: bytes, min_side: int = 32, limits: DecodeLimits = DEFAULT_LIMITS
+    data: bytes, min_side: int = 32, limits: DecodeLimits = DEFAULT_LIMITS, facts: bool = True
 ) -> Fingerprint | Unreadable:
     """Fingerprint a file's bytes (read already, e.g. by Spark), or say why they are unusable."""
     decoded = decode_for_fingerprint(data, limits)
     if isinstance(decoded, Unreadable):
         return decoded
-    return fingerprint_decoded(data, decoded, min_side)
+    return fingerprint_decoded(data, decoded, min_side, facts)
 
 
 def decode_for_fingerprint(
@@ -120,10 +130,10 @@ def decode_for_fingerprint(
 
 
 def fingerprint_decoded(
-    data: bytes, decoded: DecodedImage, min_side: int = 32
+    data: bytes, decoded: DecodedImage, min_side: int = 32, facts: bool = True
 ) -> Fingerprint | Unreadable:
     """The hashing half of :func:`fingerprint_bytes`: ``decoded`` is ``data`` decoded at
-    ``min_side=DRAFT_MIN_SIDE``."""
+    ``min_side=DRAFT_MIN_SIDE``. ``facts``: also the shortcut audit's :class:`PhotoFacts`."""
     img = decoded.image
     width, height = decoded.original_size
     if (img.width > img.height) != (width > height) and img.width != img.height:
@@ -134,9 +144,11 @@ def fingerprint_decoded(
             f"Only {width}x{height} pixels, skipped: photos need at least "
             f"{min_side} pixels on the shorter side. Use a larger version.",
         )
+    rgb = np.asarray(img)  # the same bytes as img.tobytes(), shared with the facts
     pixels = hashlib.sha256(f"{img.width}x{img.height}:".encode())
-    pixels.update(img.tobytes())
-    hashes, thumb = fingerprint_image(img)
+    pixels.update(rgb)
+    grey = hash_square(img)
+    hashes, thumb = fingerprint_image(img, grey)
     return Fingerprint(
         sha256=hashlib.sha256(data).hexdigest(),
         pixel_sha256=pixels.hexdigest(),
@@ -146,11 +158,12 @@ def fingerprint_decoded(
         nbytes=len(data),
         phashes=hashes,
         thumb=thumb,
+        facts=photo_facts(data, rgb, np.asarray(grey)) if facts else None,
     )
 
 
-def _job(args: tuple[str, int]) -> Fingerprint | Unreadable:
-    return fingerprint_file(args[0], args[1])
+def _job(args: tuple[str, int, bool]) -> Fingerprint | Unreadable:
+    return fingerprint_file(args[0], args[1], facts=args[2])
 
 
 def _pool_context() -> BaseContext:
@@ -175,9 +188,10 @@ def fingerprint_files(
     min_side: int = 32,
     workers: int | None = None,
     progress: bool | None = None,
+    facts: bool = True,
 ) -> Iterator[Fingerprint | Unreadable]:
     """Fingerprints in the order of ``paths``; several processes for long lists."""
-    jobs = [(str(p), min_side) for p in paths]
+    jobs = [(str(p), min_side, facts) for p in paths]
     workers = default_workers() if workers is None else max(1, workers)
     bar = tqdm(
         total=len(jobs),

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from isit.display import display_path
 from isit.errors import IsitError
+from training.data.doctor.shortcut_audit import ShortcutAudit, ShortcutWarning
 from training.data.doctor.split import headline_by_cross_validation
 from training.json_types import JsonObject
 
@@ -116,6 +117,7 @@ class DatasetReport:
     fatal: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    shortcut_audit: ShortcutAudit | None = None  # None when not run (--no-audit, fatal)
 
     # -- what training uses -------------------------------------------------------------
     @property
@@ -139,6 +141,12 @@ class DatasetReport:
     def cross_validation(self) -> bool:
         """True when some class is too small for held-out val/test: use k-fold instead."""
         return any(not info.held_out_ok for info in self.class_info.values())
+
+    @property
+    def shortcut_warnings(self) -> list[ShortcutWarning]:
+        """Facts that are not the subject (frames, formats, sizes, cameras...) and tell a
+        class apart: what the model may learn instead of what the photos show."""
+        return list(self.shortcut_audit.warnings) if self.shortcut_audit else []
 
     @property
     def imbalance_ratio(self) -> float | None:
@@ -204,6 +212,8 @@ class DatasetReport:
             "split_counts": self.split_counts(),
             "user_splits": list(self.user_splits),
             "leaks": [[shown(p) for p in g] for g in self.leaks],
+            "shortcuts": [w.to_json() for w in self.shortcut_warnings],
+            "shortcut_audit": self.shortcut_audit.to_json() if self.shortcut_audit else None,
             "duplicate_kinds": list(self.duplicate_kinds),
             "class_details": {shown(k): v.to_json() for k, v in sorted(self.class_info.items())},
             "images": [r.to_json() for r in self.images],
@@ -291,6 +301,10 @@ def format_summary(report: DatasetReport, *, limit: int = 10) -> str:
             "two or more classes; training leaves them out. Keep each in one class folder only."
         )
         lines += _listing(["  vs  ".join(group) for group in report.conflicts], limit)
+    if report.shortcut_warnings:
+        lines.append("")
+        lines.append("Possible shortcuts (facts other than the subject that tell classes apart):")
+        lines += [f"  - {w.message}" for w in report.shortcut_warnings]
     if report.warnings:
         lines.append("")
         lines.append("Warnings:")

@@ -23,6 +23,7 @@ from training.evaluation.interpretation import Interpretation
 from training.evaluation.metrics import Metrics
 
 if TYPE_CHECKING:
+    from training.data.doctor.shortcut_audit import ShortcutWarning
     from training.evaluation.where_it_looked import WhereItLooked
 
 
@@ -55,6 +56,7 @@ class ReportInput:
     facts: dict[str, str] = field(default_factory=dict)  # small key/value table
     raw_probabilities: np.ndarray | None = None  # before temperature scaling
     where: WhereItLooked | None = None  # heatmaps and shortcut warnings
+    dataset_shortcuts: Sequence[ShortcutWarning] = ()  # the check's, with example photos
 
     @property
     def labels(self) -> tuple[str, ...]:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from training.evaluation.label_review import wrong_folder_headline
 from training.evaluation.report import plots
+from training.evaluation.report.dataset_shortcuts import dataset_shortcuts
 from training.evaluation.report.page import display_label, esc, gallery, pct, table
 from training.model.unknown import TARGET_ACCEPTANCE
 
@@ -299,6 +300,7 @@ LABEL_ISSUES_SHOWN = 30
 # In page order.
 SECTIONS = (
     headline,
+    dataset_shortcuts,
     shortcut_warnings,
     label_issues,
     facts,
