@@ -10,6 +10,8 @@ from PIL import Image
 
 from training.data.doctor import check_dataset
 from training.evaluation.interpretation import Interpretation
+from training.evaluation.metrics import FolderRun, Metrics, Split, UnknownMetrics
+from training.evaluation.proportions import proportion
 from training.evaluation.report import ReportInput, render
 from training.evaluation.report.dataset_shortcuts import dataset_shortcuts
 
@@ -36,7 +38,18 @@ def _report_input(shortcuts: tuple) -> ReportInput:
         ["framed/0.png", "plain/0.png"],
         [b"", b""],
     )
-    metrics = {"outcomes": interp.outcomes([]).to_dict(), "test": interp.metrics()}
+    metrics = Metrics(
+        evaluation="test split",
+        outcomes=interp.outcomes([]),
+        best_guess=interp.best_guess(),
+        unknown=UnknownMetrics(threshold=0.5, uncertain_margin=0.2,
+                               accepted=interp.acceptance([]), probes_rejected=proportion(0, 0)),
+        split=Split(train=0, val=0, test=interp.n),
+        labels=interp.labels,
+        backbone="test",
+        warnings=(),
+        folder=FolderRun(model_name="t", model_version="1", skipped=0, set_aside=0),
+    )  # fmt: skip
     return ReportInput(
         title="t", metrics=metrics, interpretation=interp, dataset_shortcuts=shortcuts
     )
