@@ -111,6 +111,7 @@ ROOMS_BELOW = {
     "model": {"model", "backbones"},
     "predict": {"predict"},
     "evaluation": {"evaluation", "model", "data", "backbones", "predict"},
+    "loop": {"loop", "evaluation", "model", "data", "predict", "backbones"},
 }
 # training's own plumbing, used by every room:
 SHARED = {"settings", "atomic", "json_types", "tf_runtime", "tf_convert"}
