@@ -34,6 +34,18 @@ MIN_TEST_PER_CLASS = 30
 CV_REPEATS = 2  # repetitions of the k-fold (other fold assignments) averaged per photo
 # TensorFlow's C++ log level while isit runs (2 = errors only); --verbose shows all.
 TF_LOG_LEVEL = "2"
+# The loop (issue 27): `isit suggest` and `isit compare` write runs/suggest/<name>/ and
+# runs/compare/<name>/ without --out; suggest lists the top SUGGEST_TOP photos.
+SUGGEST_RUNS = "suggest"
+COMPARE_RUNS = "compare"
+SUGGEST_TOP = 20
+# Two photos whose features' cosine similarity is above this are near-copies: suggest
+# never picks the second (labelling it would teach the model nothing new).
+NEAR_COPY_SIMILARITY = 0.98
+# How much similarity to a photo already picked lowers a photo's place (0 = none).
+DIVERSITY_WEIGHT = 0.5
+# `feedback review`: this many nearest training photos shown per class.
+REVIEW_NEIGHBOURS = 4
 
 
 def cache_root() -> Path:
