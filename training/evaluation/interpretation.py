@@ -183,11 +183,26 @@ class Outcomes:
         }
 
 
-def count_outcomes(interp: Interpretation, negative_idx: Sequence[int]) -> Outcomes:
+def _outcome_masks(
+    interp: Interpretation, negative_idx: Sequence[int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per photo: right, wrong, not sure (exactly one is true)."""
     negative = np.isin(interp.y_true, list(negative_idx))
     right = np.where(negative, interp.unknown, ~interp.unknown & interp.correct)
     not_sure = ~negative & interp.unknown
-    wrong = ~right & ~not_sure
+    return right, ~right & ~not_sure, not_sure
+
+
+def photo_outcomes(interp: Interpretation, negative_idx: Sequence[int]) -> list[str]:
+    """Each photo's outcome as a word: ``right``, ``wrong`` or ``not sure`` (held_out.csv)."""
+    right, wrong, _ = _outcome_masks(interp, negative_idx)
+    return [
+        "right" if r else "wrong" if w else "not sure" for r, w in zip(right, wrong, strict=True)
+    ]
+
+
+def count_outcomes(interp: Interpretation, negative_idx: Sequence[int]) -> Outcomes:
+    right, wrong, not_sure = _outcome_masks(interp, negative_idx)
     uncertain = interp.uncertain & ~interp.unknown
     return Outcomes(
         n=interp.n,

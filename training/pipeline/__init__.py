@@ -28,7 +28,7 @@ from training.pipeline.package import export_and_check, model_metadata
 from training.pipeline.review import review_labels
 from training.pipeline.threshold import calibrate_unknown
 from training.pipeline.timing import StageTimer
-from training.pipeline.write import Run, metrics_of, report_of
+from training.pipeline.write import Run, metrics_of, report_of, write_held_out_file
 from training.settings import TrainConfig
 
 
@@ -127,6 +127,7 @@ def train(
     # metrics.json is written once, last, so its timings include the report's.
     metrics = metrics.with_timings(timer.timings)
     metrics_path = write_metrics(out / "metrics.json", metrics)
+    write_held_out_file(run, out)  # per-photo outcomes and data fingerprint: `isit compare`
     return TrainResult(
         model_path=exported.model_path,
         metrics_path=metrics_path,

@@ -1,14 +1,18 @@
-"""Stage 7, outputs: the run's :class:`Metrics` (metrics.json) and the report's input."""
+"""Stage 7, outputs: the run's :class:`Metrics` (metrics.json), the report's input, and
+held_out.csv (each photo's content hash and held-out outcome, for ``isit compare``)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from training.evaluation.interpretation import photo_outcomes
 from training.evaluation.label_review import LabelIssue
 from training.evaluation.metrics import Metrics, Split, TrainingRun
 from training.evaluation.report import Probes, ReportInput
 from training.evaluation.where_it_looked import WhereItLooked
+from training.loop.run_photos import HELD_OUT_NAME, TRAINED_ON, PhotoRow, write_held_out
 from training.pipeline.featurize import Backbone, Features
 from training.pipeline.fit import FittedHead
 from training.pipeline.held_out import HeldOutEvaluation
@@ -92,3 +96,34 @@ def _head_fact(head: FittedHead) -> dict[str, str]:
     if head.chosen_c is not None:
         return {"head": f"linear, regularisation C = {head.chosen_c:.3g} (chosen by inner CV)"}
     return {"head": f"hidden layer, {head.epochs_run} epochs (best {head.best_epoch})"}
+
+
+def held_out_rows(run: Run) -> list[PhotoRow]:
+    """held_out.csv's rows: every held-out photo's outcome, then the photos trained on."""
+    interp, data = run.held.interpretation, run.data
+    sha = {s.relative: s.sha256 for s in data.every_photo}
+    outcomes = photo_outcomes(interp, data.negative_idx)
+    rows = [
+        PhotoRow(
+            path=name,
+            sha256=sha.get(name, ""),
+            label=interp.labels[int(interp.y_true[i])],
+            answer=interp.answer(i),
+            outcome=outcomes[i],
+            best_guess=interp.labels[int(interp.predicted[i])],
+            confidence=float(interp.confidence[i]),
+        )
+        for i, name in enumerate(interp.names)
+    ]
+    held = set(interp.names)
+    rows += [
+        PhotoRow(s.relative, s.sha256, s.label, "", TRAINED_ON)
+        for s in data.every_photo
+        if s.relative not in held
+    ]
+    return rows
+
+
+def write_held_out_file(run: Run, out_dir: Path) -> Path:
+    """``held_out.csv`` next to metrics.json: what ``isit compare`` matches runs on."""
+    return write_held_out(out_dir / HELD_OUT_NAME, held_out_rows(run))
