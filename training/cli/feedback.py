@@ -24,7 +24,6 @@ The owner's side of "Was this right?" on the page (README: Feedback).
                             agree with into your data folder yourself, then train again."""
 EXAMPLES = """\
   isit feedback pull "$AZURITE_CONNECTION_STRING" --out inbox/
-  isit feedback pull https://myaccount.blob.core.windows.net --out inbox/
   isit feedback pull feedback/ --out inbox/          # isit serve --feedback-dir feedback/
   isit feedback review inbox/ --model runs/data/model.onnx --data data/"""
 
