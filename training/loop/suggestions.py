@@ -82,8 +82,8 @@ def _why(
         reasons.append(f"far from most training photos (unknown score {ood:.2f})")
     if not reasons:
         reasons.append(
-            f"the least sure of the rest ({labels[top]}, margin {margin:.2f}), "
-            f"and unlike the photos picked before it (similarity {similarity:.2f})"
+            f"the model is fairly sure ({labels[top]}, margin {margin:.2f}); listed for "
+            f"variety: unlike the photos above it (similarity {similarity:.2f})"
         )
     return "; ".join(reasons)
 
