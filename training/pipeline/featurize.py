@@ -8,7 +8,10 @@ training photo, and the unrelated probe photos.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from isit.feature_extractor import FeatureExtractor
+from training import settings
 from training.backbones.registry import BackboneDef, get_backbone
 from training.data.feature_cache import Entry, FeatureCache, sha256_bytes
+from training.leftovers import sweep_temp_files
 from training.model import unknown as ood
 from training.pipeline.load import Sample, TrainingData
 from training.settings import TrainConfig
@@ -34,12 +39,33 @@ class Backbone:
         return self.definition.name
 
 
+def _writable(folder: Path) -> bool:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
+
+
 def resolve_backbone(name: str, log: Callable[[str], None]) -> Backbone:
-    """Look ``name`` up (unknown names fail here, before any work) and provision it."""
-    from training.backbones.provision import provision
+    """Look ``name`` up (unknown names fail here, before any work) and provision it;
+    into a temporary folder, for this run only, when the cache cannot be written."""
+    from training.backbones.provision import backbone_path, export_backbone, provision
 
     definition = get_backbone(name)
-    path = provision(definition, log=log)
+    cached = backbone_path(definition)
+    if cached.is_file() or _writable(cached.parent):
+        path = provision(definition, log=log)
+    else:  # the cache is only an optimisation: never a reason to stop
+        log(
+            f"warning: cannot write the cache in {cached.parent}; the backbone is built for "
+            f"this run only. Set {settings.CACHE_ENV} to a writable folder to keep it."
+        )
+        temporary = Path(tempfile.mkdtemp(prefix="isit-backbone-"))
+        atexit.register(shutil.rmtree, temporary, ignore_errors=True)
+        log(f"Provisioning backbone {definition.name} (takes seconds)...")
+        path = export_backbone(definition, temporary / cached.name)
     return Backbone(definition, path, FeatureExtractor(path))
 
 
@@ -86,6 +112,8 @@ def compute_features(
 ) -> Features:
     """Features of every photo the later stages need, computing only what is neither in
     the cache nor in an `isit features` ``table`` (which must match the backbone)."""
+    # Temporary files of killed runs (issue 26): matched by isit's names, dead pids only.
+    sweep_temp_files(settings.cache_root(), recursive=True, legacy=True)
     preset = None
     if table is not None:
         from training.data.features_table import feature_preset
