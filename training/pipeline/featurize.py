@@ -21,7 +21,7 @@ import numpy as np
 from isit.feature_extractor import FeatureExtractor
 from training import settings
 from training.backbones.registry import BackboneDef, get_backbone
-from training.data.feature_cache import Entry, FeatureCache, sha256_bytes
+from training.data.feature_cache import Entry, FeatureCache, PhotosChanged, sha256_bytes
 from training.leftovers import sweep_temp_files
 from training.model import unknown as ood
 from training.pipeline.load import Sample, TrainingData
@@ -127,19 +127,29 @@ def compute_features(
         for i, view in zip(aug_index, np.tile(np.arange(1, k + 1), len(data.train)), strict=True)
     ]
     probe_items = tuple(ood.probe_images()) if config.probes else ()
-    return Features(
-        x_train=cache.get(_entries(data.train), "train features"),
+    changed: list[str] = []
+
+    def get(entries: Sequence[Entry], desc: str) -> np.ndarray:
+        try:
+            return cache.get(entries, desc)
+        except PhotosChanged as exc:  # go on: every changed photo is named at the end
+            changed.extend(exc.paths)
+            return np.zeros((len(entries), backbone.extractor.feature_dim), np.float32)
+
+    features = Features(
+        x_train=get(_entries(data.train), "train features"),
         y_train=data.y(data.train),
-        x_val=cache.get(_entries(data.val), "validation features"),
+        x_val=get(_entries(data.val), "validation features"),
         y_val=data.y(data.val),
-        x_test=cache.get(_entries(data.test), "test features"),
+        x_test=get(_entries(data.test), "test features"),
         y_test=data.y(data.test),
-        x_aug=cache.get(aug_entries, f"augmented views (x{k})"),
+        x_aug=get(aug_entries, f"augmented views (x{k})"),
         aug_index=aug_index,
-        x_probe=cache.get(
-            [Entry(sha256_bytes(b), b) for _, b in probe_items], "unknown-photo probes"
-        ),
+        x_probe=get([Entry(sha256_bytes(b), b) for _, b in probe_items], "unknown-photo probes"),
         probe_items=probe_items,
         cache_hits=cache.hits,
         cache_computed=cache.computed,
     )
+    if changed:
+        raise PhotosChanged(sorted(set(changed)))
+    return features
