@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from training.atomic import TEMP_MARK
@@ -79,19 +80,23 @@ def sweep_incomplete(parent: Path) -> list[Path]:
     return removed
 
 
-def _stale_temp(path: Path, now: float, legacy: bool) -> bool:
+def _stale_temp(path: Path, now: float, legacy: bool | Sequence[str]) -> bool:
     match = _TEMP.match(path.name)
     if match:
         return _dead(int(match.group(1)), _age(path, now))
-    if legacy and _LEGACY_TEMP.match(path.name):
+    ours = legacy is True or (legacy and any(path.name.startswith(f".{n}.") for n in legacy))
+    if ours and _LEGACY_TEMP.match(path.name):
         age = _age(path, now)
         return age is not None and age > LEGACY_STALE_SECONDS
     return False
 
 
-def sweep_temp_files(root: Path, *, recursive: bool = False, legacy: bool = False) -> list[Path]:
-    """Remove dead writers' temporary files in ``root`` (and below it when ``recursive``);
-    ``legacy`` also matches the pid-less names of older versions (only in isit's cache)."""
+def sweep_temp_files(
+    root: Path, *, recursive: bool = False, legacy: bool | Sequence[str] = False
+) -> list[Path]:
+    """Remove dead writers' temporary files in ``root`` (and below it when ``recursive``).
+    ``legacy`` also matches the pid-less names of older versions: any (True: isit's cache)
+    or only those of the file names listed (a run folder's own files)."""
     removed: list[Path] = []
     now = time.time()
     walk = os.walk(root) if recursive else [(str(root), [], _names(root))]

@@ -79,16 +79,17 @@ def _check_room(parent: Path, target: Path) -> None:
         )
 
 
-def open_staging(target: Path) -> Path:
+def open_staging(target: Path, files: Sequence[str] = ()) -> Path:
     """A new empty staging folder beside ``target``, after sweeping dead runs' leftovers;
     raises :class:`OutputNotWritable` when that place cannot be written."""
     try:
-        if target.exists() and not target.is_dir():
-            raise OSError(errno.ENOTDIR, "a file, not a folder", str(target))
+        for place in (target, *target.parents):  # a file in the way, however far up
+            if place.exists() and not place.is_dir():
+                raise OSError(errno.ENOTDIR, f"{place} is a file, not a folder", str(place))
         parent = target.parent
         parent.mkdir(parents=True, exist_ok=True)
         sweep_incomplete(parent)
-        sweep_temp_files(target)
+        sweep_temp_files(target, legacy=tuple(files))  # e.g. .model.onnx.k2j4h1x_.tmp
         _check_room(parent, target)
         staging = parent / incomplete_name(target.name)
         shutil.rmtree(staging, ignore_errors=True)  # our pid's: a dead run's before us
@@ -146,7 +147,7 @@ def staged_outputs(
     if target.is_symlink():
         target = target.resolve()
     refuse_earlier_run(target, files, force)
-    staging = open_staging(target)
+    staging = open_staging(target, files)
     try:
         yield staging
         commit(staging, target, files, force)
