@@ -114,7 +114,7 @@ ROOMS_BELOW = {
     "loop": {"loop", "evaluation", "model", "data", "predict", "backbones"},
 }
 # training's own plumbing, used by every room:
-SHARED = {"settings", "atomic", "json_types", "tf_runtime", "tf_convert"}
+SHARED = {"settings", "atomic", "json_types", "tf_runtime", "tf_convert", "outputs", "leftovers"}
 
 
 def _training_room(name: str) -> str | None:

@@ -3,6 +3,9 @@
 Write to a hidden temporary file in the same folder, flush and fsync, then rename over
 the target (atomic on one file system). The temporary file is removed on any failure,
 and the result gets ordinary permissions (0666 minus the umask), not mkstemp's 0600.
+Its name carries the writer's process id (``.NAME.isit-PID.XXXXXXXX.tmp``), so what a
+killed process left behind can be told from a live writer's file and swept
+(:mod:`training.leftovers`).
 """
 
 from __future__ import annotations
@@ -13,6 +16,13 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
+
+TEMP_MARK = ".isit-"  # between the target's name and the writer's pid
+
+
+def temp_prefix(name: str) -> str:
+    """The start of the temporary name of a file being written to ``name``."""
+    return f".{name}{TEMP_MARK}{os.getpid()}."
 
 
 def _umask() -> int:
@@ -28,7 +38,8 @@ def atomic_write_with(
     ``sync=False`` skips the fsync, for files that are cheap to make again (caches)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    prefix = temp_prefix(target.name)
+    fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)

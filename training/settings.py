@@ -22,6 +22,8 @@ HIDDEN = 0
 FOLDS = 5  # cross-validation folds (evaluation, unknown calibration)
 RUNS_DIR = "runs"  # `isit train` writes runs/<name>/ (then <name>-2, ...) without --out
 EVALUATE_RUNS = "evaluate"  # `isit evaluate` writes runs/evaluate/<name>/ without --out
+# Free space a run's folder needs before the long work starts (model.onnx is 5-25 MB).
+OUTPUT_MIN_FREE_MB = 64
 # An answer whose top two calibrated probabilities are closer than this is shown as
 # uncertain ("probably X"): with two classes, under 60% for the winner, right not much
 # more often than a coin flip between the two.

@@ -179,3 +179,39 @@ def test_train_from_the_table_is_the_same_as_from_the_folder(tmp_path) -> None:
     b = ModelBundle(tabled.model_path).predict_many(photos)
     for x, y in zip(a, b, strict=True):
         assert x.label == y.label and abs(x.confidence - y.confidence) < 1e-4
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbled", "no manifest", "manifest cut"])
+def test_a_damaged_table_is_one_line_naming_the_file(
+    folder, table, tmp_path, capsys, damage
+) -> None:
+    """Issue 26: `train --features DIR` (and `check`) on a damaged table: the file named,
+    what to do, exit status 1, no traceback; nothing is written to --out."""
+    import shutil
+
+    copy = tmp_path / "features"
+    shutil.copytree(table, copy)
+    (part,) = (copy / "rows").glob("*.parquet")
+    whole = part.read_bytes()
+    named = part
+    if damage == "truncated":
+        part.write_bytes(whole[: len(whole) // 2])
+    elif damage == "garbled":
+        part.write_bytes(whole[:4] + bytes(len(whole) - 8) + whole[-4:])
+    elif damage == "no manifest":
+        (copy / "manifest.json").unlink()
+        named = copy
+    else:
+        text = (copy / "manifest.json").read_text("utf-8")
+        (copy / "manifest.json").write_text(text[: len(text) // 2] + "}", "utf-8")
+        named = copy
+    out = tmp_path / "run"
+    for argv in (
+        ["train", str(folder), "--features", str(copy), "--out", str(out), "--no-progress"],
+        ["check", "--features", str(copy)],
+    ):
+        assert main(argv) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: ") and str(named) in err[0], err
+        assert "isit features" in err[0]
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["features"]

@@ -15,6 +15,7 @@ import sys
 
 from isit.errors import IsitError
 from training.cli.common import UsageError, version
+from training.outputs import RunExists
 from training.settings import ConfigError
 
 # command -> (module, one-line help); the order of `isit --help`.
@@ -97,7 +98,7 @@ def _run(module: object, args: argparse.Namespace) -> int:
     """The one place where errors become messages and exit statuses."""
     try:
         return int(module.run(args) or 0)
-    except (UsageError, ConfigError) as exc:
+    except (UsageError, ConfigError, RunExists) as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
     except IsitError as exc:

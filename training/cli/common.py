@@ -80,6 +80,15 @@ def emit_json(data: Any, args: argparse.Namespace) -> None:
         atomic_write(args.json_out, text)
 
 
+def add_force_flag(parser: argparse.ArgumentParser, files: str) -> None:
+    """``--force``: the only way a run replaces an earlier one's files in ``--out``."""
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help=f"replace the {files} of an earlier run in --out (without it, isit refuses)",
+    )
+
+
 def say(args: argparse.Namespace, message: str) -> None:
     """A line for people: stdout, or stderr when stdout carries ``--json``."""
     print(message, file=sys.stderr if getattr(args, "json", False) else sys.stdout, flush=True)

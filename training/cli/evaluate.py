@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from training import settings
 from training.cli.common import (
+    add_force_flag,
     add_output_flags,
     add_progress_flag,
     emit_json,
@@ -42,6 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"where to write (default: a new {settings.RUNS_DIR}/{settings.EVALUATE_RUNS}/"
         "<name>/)",
     )
+    add_force_flag(parser, "metrics.json and report.html")
     add_output_flags(parser, "the metrics (metrics.json)")
     add_progress_flag(parser)
 
@@ -65,7 +67,9 @@ def run(args: argparse.Namespace) -> int:
     parent = Path(settings.RUNS_DIR) / settings.EVALUATE_RUNS
     out = args.out or free_run_dir(Path(args.data_dir).resolve().name, parent)
     try:
-        result = evaluate(args.model, args.data_dir, out, progress=args.progress)
+        result = evaluate(
+            args.model, args.data_dir, out, progress=args.progress, force=args.force
+        )
     except BaseException:
         if args.out is None:
             release_run_dir(out)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from training import settings
 from training.cli.common import (
     UsageError,
+    add_force_flag,
     add_output_flags,
     add_progress_flag,
     emit_json,
@@ -51,6 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         help=f"where to write the model (default: a new {settings.RUNS_DIR}/<name>/)",
     )
+    add_force_flag(parser, "model.onnx, metrics.json and report.html")
     parser.add_argument(
         "--features",
         metavar="FEATURES_DIR",
@@ -150,7 +152,12 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or free_run_dir(Path(args.data_dir).resolve().name)
     try:
         result = train(
-            args.data_dir, out, config, progress=args.progress, features_dir=args.features
+            args.data_dir,
+            out,
+            config,
+            progress=args.progress,
+            features_dir=args.features,
+            force=args.force,
         )
     except BaseException:
         if args.out is None:

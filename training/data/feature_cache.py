@@ -8,13 +8,21 @@ Key: sha256 of the file bytes + backbone name + weights sha256 + preprocessing s
 (+ the augmentation view index; view 0 is the un-augmented image). Features are computed
 with :class:`isit.feature_extractor.FeatureExtractor`, so the pixels go through the core's
 decoding and resize rule, exactly as when the Function serves the model.
+
+Trust (issue 26): a file is read once to compute its features, and those bytes are hashed
+too; features are stored under the hash of the bytes actually decoded, never under the
+hash the dataset check saw earlier (the photo may have been replaced since). A photo that
+changed is reported (:class:`PhotosChanged`). Each entry carries the content hash and view
+it was computed from, and an entry that does not match its name is discarded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import struct
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -25,6 +33,7 @@ import numpy as np
 from PIL import Image, ImageEnhance
 from tqdm import tqdm
 
+from isit.errors import ImageError, IsitError
 from isit.feature_extractor import FeatureExtractor
 from isit.imaging import decode, normalize, read_image_bytes, to_pixels
 from training import settings
@@ -32,6 +41,42 @@ from training.atomic import atomic_write_with
 
 # Bump when the augmentation recipe changes: old augmented views are then not reused.
 AUGMENT_VERSION = 1
+# An entry file: MAGIC, the 32-byte sha256 of the image bytes, view and dimension (uint32
+# little-endian), then the float32 features. Bumping MAGIC's digits orphans old entries.
+MAGIC = b"ISITF002"
+HEADER = struct.Struct("<8s32sII")
+CHANGED_LISTED = 3
+
+
+class PhotosChanged(IsitError):
+    """Files whose bytes are no longer those the dataset check hashed."""
+
+    code = "photos_changed"
+
+    def __init__(self, paths: Sequence[str]) -> None:
+        shown = ", ".join(paths[:CHANGED_LISTED])
+        more = f" and {len(paths) - CHANGED_LISTED} more" if len(paths) > CHANGED_LISTED else ""
+        super().__init__(
+            f"{len(paths)} photo(s) changed while training ({shown}{more}); their old "
+            "features were not used. Leave the folder alone while it runs, and re-run."
+        )
+        self.paths = tuple(paths)
+
+
+def encode_entry(sha256: str, view: int, vector: np.ndarray) -> bytes:
+    """The bytes of one cache entry: what it was computed from, then the features."""
+    data = np.ascontiguousarray(vector, dtype="<f4")
+    return HEADER.pack(MAGIC, bytes.fromhex(sha256), view, data.size) + data.tobytes()
+
+
+def decode_entry(raw: bytes, sha256: str, view: int, dim: int) -> np.ndarray | None:
+    """The features in ``raw`` if it is a whole entry computed from (``sha256``, ``view``)."""
+    if len(raw) != HEADER.size + 4 * dim:
+        return None  # half-written, another backbone, or another format
+    magic, digest, stored_view, stored_dim = HEADER.unpack_from(raw)
+    if magic != MAGIC or digest.hex() != sha256 or stored_view != view or stored_dim != dim:
+        return None
+    return np.frombuffer(raw, dtype="<f4", offset=HEADER.size).astype(np.float32)
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -48,6 +93,9 @@ class Entry:
 
     def read(self) -> bytes:
         return self.source if isinstance(self.source, bytes) else read_image_bytes(self.source)
+
+    def name(self) -> str:
+        return "<bytes>" if isinstance(self.source, bytes) else str(self.source)
 
 
 def augment(img: Image.Image, sha256: str, view: int) -> Image.Image:
@@ -105,10 +153,12 @@ class FeatureCache:
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.hits = 0  # views read from disk
         self.computed = 0  # views run through the backbone
+        self.discarded = 0  # entries found not to match their name (never used)
+        self.writable = True  # False after a failed write: the cache is only an optimisation
 
     def _path(self, entry: Entry) -> Path:
         suffix = "" if entry.view == 0 else f".aug{AUGMENT_VERSION}-{entry.view}"
-        return self.dir / entry.sha256[:2] / f"{entry.sha256}{suffix}.npy"
+        return self.dir / entry.sha256[:2] / f"{entry.sha256}{suffix}.feat"
 
     def _load(self, entry: Entry) -> np.ndarray | None:
         vector = self.preset.get(entry.sha256) if entry.view == 0 else None
@@ -116,44 +166,88 @@ class FeatureCache:
             return vector
         path = self._path(entry)
         try:
-            vector = np.load(path, allow_pickle=False)
-        except (OSError, ValueError):  # missing or half-written by a crashed run
+            raw = path.read_bytes()
+        except OSError:  # missing, or the cache cannot be read: computed again
             return None
-        return vector if vector.shape == (self.extractor.feature_dim,) else None
+        vector = decode_entry(raw, entry.sha256, entry.view, self.extractor.feature_dim)
+        if vector is None:  # computed from something else, or half-written: never used
+            self.discarded += 1
+            with contextlib.suppress(OSError):
+                path.unlink()
+        return vector
 
     def _store(self, entry: Entry, vector: np.ndarray) -> None:
         # Atomic: a concurrent or interrupted run never sees half a file. Not fsynced: a
         # cache entry lost in a power cut is just computed again.
-        data = vector.astype(np.float32)
-        atomic_write_with(
-            self._path(entry), lambda h: np.save(h, data, allow_pickle=False), sync=False
-        )
+        if not self.writable:
+            return
+        payload = encode_entry(entry.sha256, entry.view, vector)
+        try:
+            atomic_write_with(self._path(entry), lambda h: h.write(payload), sync=False)
+        except OSError as exc:  # full disk, read-only, a file in the way: go on without
+            self.writable = False
+            print(
+                f"warning: cannot write the feature cache in {self.dir} "
+                f"({exc.strerror or exc}); going on without it. Free some space there, or "
+                f"set {settings.CACHE_ENV} to a writable folder.",
+                file=sys.stderr,
+                flush=True,
+            )
 
-    def _pixels(self, entry: Entry) -> np.ndarray:
-        """Decode + (augment) + the core's resize rule + normalisation."""
-        data = entry.read()
-        # Augmented crops need the full-resolution image; view 0 may use JPEG draft mode.
-        decoded = decode(data, min_side=self.spec.size if entry.view == 0 else 0)
-        img = decoded.image if entry.view == 0 else augment(decoded.image, entry.sha256, entry.view)
-        return normalize(to_pixels(img, self.spec), self.spec)
+    def _pixels(self, entry: Entry) -> tuple[np.ndarray | None, str | None]:
+        """Decode + (augment) + the core's resize rule + normalisation, and the sha256 of
+        the very bytes decoded; ``(None, None)`` when the file is gone or unreadable now."""
+        try:
+            data = entry.read()
+            sha256 = sha256_bytes(data)
+            # Augmented crops need the full-resolution image; view 0 may use JPEG draft mode.
+            decoded = decode(data, min_side=self.spec.size if entry.view == 0 else 0)
+        except (OSError, ImageError):  # it was readable when checked: it changed since
+            return None, None
+        img = decoded.image if entry.view == 0 else augment(decoded.image, sha256, entry.view)
+        return normalize(to_pixels(img, self.spec), self.spec), sha256
 
     def _batches(
         self, entries: Sequence[Entry], pool: ThreadPoolExecutor
-    ) -> Iterator[tuple[list[int], np.ndarray]]:
-        """Decoded batches, the next one decoding (in threads) while the current one runs."""
+    ) -> Iterator[list[tuple[int, np.ndarray | None, str | None]]]:
+        """Decoded batches of (index, pixels, sha256 of the bytes decoded), the next one
+        decoding (in threads) while the current one runs."""
         chunks = [
             list(range(i, min(i + self.batch_size, len(entries))))
             for i in range(0, len(entries), self.batch_size)
         ]
+        Decoded = Future[tuple[np.ndarray | None, str | None]]
 
-        def submit(chunk: list[int]) -> list[Future[np.ndarray]]:
+        def submit(chunk: list[int]) -> list[Decoded]:
             return [pool.submit(self._pixels, entries[i]) for i in chunk]
 
         pending = submit(chunks[0]) if chunks else []
         for n, chunk in enumerate(chunks):
             current = pending
             pending = submit(chunks[n + 1]) if n + 1 < len(chunks) else []
-            yield chunk, np.stack([f.result() for f in current])
+            yield [(i, *f.result()) for i, f in zip(chunk, current, strict=True)]
+
+    def _compute(self, todo: Sequence[Entry], bar: tqdm) -> tuple[np.ndarray, list[str]]:
+        """Features of ``todo``, stored under the hash of the bytes decoded, and the
+        files whose bytes no longer have the hash they were listed with."""
+        out = np.zeros((len(todo), self.extractor.feature_dim), dtype=np.float32)
+        changed: list[str] = []
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            for batch in self._batches(todo, pool):
+                ready = [(j, pixels, sha) for j, pixels, sha in batch if pixels is not None]
+                changed += [todo[j].name() for j, pixels, _ in batch if pixels is None]
+                if ready:
+                    features = self.extractor.run(np.stack([p for _, p, _ in ready]))
+                    for (j, _, sha), vector in zip(ready, features, strict=True):
+                        entry = todo[j]
+                        # Stored under what was decoded: the right key even if it changed.
+                        self._store(Entry(str(sha), entry.source, entry.view), vector)
+                        if sha == entry.sha256:
+                            out[j] = vector
+                        else:
+                            changed.append(entry.name())
+                bar.update(len(batch))
+        return out, changed
 
     def get(self, entries: Sequence[Entry], desc: str = "features") -> np.ndarray:
         """``len(entries) x D`` float32 features, computing (and storing) only what is new."""
@@ -177,12 +271,10 @@ class FeatureCache:
             disable=not self.progress,
             leave=False,
         )
-        with ThreadPoolExecutor(max_workers=2) as pool, bar:
-            for chunk, batch in self._batches(todo, pool):
-                features = self.extractor.run(batch)
-                for j, vector in zip(chunk, features, strict=True):
-                    self._store(todo[j], vector)
-                    out[missing[j]] = vector
-                bar.update(len(chunk))
+        with bar:
+            computed, changed = self._compute(todo, bar)
+        if changed:
+            raise PhotosChanged(sorted(set(changed)))
+        out[missing] = computed
         self.computed += len(todo)
         return out

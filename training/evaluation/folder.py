@@ -24,6 +24,7 @@ from training.evaluation.proportions import proportion
 from training.evaluation.report import Probes, ReportInput, write_metrics, write_report
 from training.model import learnt_from as fingerprints
 from training.model import unknown as ood
+from training.outputs import EVALUATE_FILES, staged_outputs
 from training.predict.batch import predict_files
 
 
@@ -214,21 +215,32 @@ def evaluate(
     *,
     probes: bool = True,
     progress: bool | None = None,
+    force: bool = False,
 ) -> EvaluationResult:
-    """Evaluate ``model_path`` on the labelled folder ``data_dir``; write metrics and report.
+    """Evaluate ``model_path`` on the labelled folder ``data_dir``; write metrics and report
+    (together, when both are written; an earlier run in ``out_dir`` only with ``force``).
 
     Raises :class:`UnknownLabels` naming folders the model does not know, and
     :class:`isit.errors.IsitError` for an unusable model or folder.
     """
     bundle = load_bundle(model_path)  # loaded once per process (the CLI checked it first)
-    root = Path(data_dir)
+    out = Path(out_dir)
+    with staged_outputs(out, EVALUATE_FILES, force=force) as staging:
+        metrics, report = _measure(bundle, Path(data_dir), probes, progress)
+        write_metrics(staging / "metrics.json", metrics)
+        write_report(report, staging / "report.html")
+    return EvaluationResult(metrics, out / "metrics.json", out / "report.html")
+
+
+def _measure(
+    bundle: Any, root: Path, probes: bool, progress: bool | None
+) -> tuple[Metrics, ReportInput]:
+    """The metrics and the report of ``bundle`` on the folder ``root``."""
     folder = _scan(root, bundle)
     interp, unreadable = _interpret(bundle, folder, progress)
     probe_result = _probes(bundle, probes)
     warnings = _warnings(folder, unreadable)
     metrics = _metrics(bundle, folder, root, interp, probe_result, unreadable, warnings)
-    out = Path(out_dir)
-    metrics_path = write_metrics(out / "metrics.json", metrics)
     report = ReportInput(
         title=f"isit model “{bundle.metadata.name}” on {root.name}",
         metrics=metrics,
@@ -241,4 +253,4 @@ def evaluate(
             "set aside (the model learnt from them)": str(folder.set_aside),
         },
     )
-    return EvaluationResult(metrics, metrics_path, write_report(report, out / "report.html"))
+    return metrics, report

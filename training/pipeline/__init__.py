@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from training.evaluation.metrics import Metrics
 from training.evaluation.report import write_metrics, write_report
 from training.evaluation.where_it_looked import where_it_looked
+from training.outputs import TRAIN_FILES, staged_outputs
 from training.pipeline.crossvalidate import CrossValidated, cross_validate
 from training.pipeline.featurize import Features, compute_features, resolve_backbone
 from training.pipeline.fit import fit_head
@@ -76,18 +78,21 @@ def train(
     quiet: bool = False,
     progress: bool | None = None,
     features_dir: str | os.PathLike[str] | None = None,
+    force: bool = False,
 ) -> TrainResult:
     """Train a classifier on ``data_dir``; write model.onnx, metrics.json, report.html.
 
     ``progress``: None shows progress bars only when stderr is a terminal; ``quiet``
     also silences the dataset summary. ``features_dir``: an `isit features` folder of
     this data, whose hashes and features are used instead of decoding the photos again.
+    The files appear in ``out_dir`` together, when all are written
+    (:mod:`training.outputs`); an earlier run there is refused up front unless ``force``.
     Raises :class:`training.pipeline.load.DatasetError`
     (with the dataset check's messages) on fatal dataset problems, and other
     :class:`isit.errors.IsitError` s.
     """
     config = config or TrainConfig()
-    timer, out = StageTimer(), Path(out_dir)
+    out = Path(out_dir)
     progress = False if quiet else progress
 
     def say(message: str) -> None:
@@ -97,6 +102,22 @@ def train(
     from training.backbones.registry import get_backbone
 
     get_backbone(config.backbone)  # an unknown name fails before the check's work
+    with staged_outputs(out, TRAIN_FILES, force=force) as staging:
+        result = _train_into(staging, out, data_dir, config, say, progress, features_dir)
+    return result
+
+
+def _train_into(
+    staging: Path,
+    out: Path,
+    data_dir: str | os.PathLike[str],
+    config: TrainConfig,
+    say: Callable[[str], None],
+    progress: bool | None,
+    features_dir: str | os.PathLike[str] | None,
+) -> TrainResult:
+    """The stages, writing into ``staging``; the result names the files' places in ``out``."""
+    timer = StageTimer()
     data: TrainingData = timer.run(
         "check",
         load_training_data,
@@ -117,21 +138,24 @@ def train(
     held = timer.run("evaluate", evaluate_held_out, data, features, head, rule, cv)
     issues = timer.run("review", review_labels, data, features, head, cv)
     metadata = model_metadata(Path(data_dir), data, backbone, rule, held, config)
-    out.mkdir(parents=True, exist_ok=True)
-    exported = timer.run("export", export_and_check, out, metadata, backbone, head, data, features)
+    exported = timer.run(
+        "export", export_and_check, staging, metadata, backbone, head, data, features
+    )
     where = timer.run("heatmaps", where_it_looked, exported.model_path, held.interpretation)
+    # The report and the result name where the model will be, not where it is written.
+    exported = replace(exported, model_path=out / exported.model_path.name)
     run = Run(data, backbone, features, head, rule, held, exported, config, tuple(issues), where)
     seconds = timer.elapsed()
     metrics = metrics_of(run, seconds, timer.timings)
-    report_path = timer.run("report", write_report, report_of(run, metrics), out / "report.html")
+    timer.run("report", write_report, report_of(run, metrics), staging / "report.html")
     # metrics.json is written once, last, so its timings include the report's.
     metrics = metrics.with_timings(timer.timings)
-    metrics_path = write_metrics(out / "metrics.json", metrics)
-    write_held_out_file(run, out)  # per-photo outcomes and data fingerprint: `isit compare`
+    write_metrics(staging / "metrics.json", metrics)
+    write_held_out_file(run, staging)  # per-photo outcomes and data fingerprint: `isit compare`
     return TrainResult(
         model_path=exported.model_path,
-        metrics_path=metrics_path,
-        report_path=report_path,
+        metrics_path=out / "metrics.json",
+        report_path=out / "report.html",
         metrics=metrics,
         seconds=seconds,
     )

@@ -38,9 +38,9 @@ def run_demo(
         shutil.rmtree(data)
     generate(data, per_class=per_class, seed=seed)
     print(f"Generated sample photos in {data}/ (circles, squares, triangles).", file=sys.stderr)
-    result = train(
-        data, workdir / "model", TrainConfig(seed=seed, name=DEMO_NAME), progress=progress
-    )
+    # The demo's own folder, made again on every demo: replacing it is what is asked.
+    config = TrainConfig(seed=seed, name=DEMO_NAME)
+    result = train(data, workdir / "model", config, progress=progress, force=True)
     report = workdir / "report.html"
     shutil.copyfile(result.report_path, report)
     return DemoResult(data, report, result)

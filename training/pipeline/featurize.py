@@ -8,7 +8,10 @@ training photo, and the unrelated probe photos.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from isit.feature_extractor import FeatureExtractor
+from training import settings
 from training.backbones.registry import BackboneDef, get_backbone
-from training.data.feature_cache import Entry, FeatureCache, sha256_bytes
+from training.data.feature_cache import Entry, FeatureCache, PhotosChanged, sha256_bytes
+from training.leftovers import sweep_temp_files
 from training.model import unknown as ood
 from training.pipeline.load import Sample, TrainingData
 from training.settings import TrainConfig
@@ -34,12 +39,33 @@ class Backbone:
         return self.definition.name
 
 
+def _writable(folder: Path) -> bool:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
+
+
 def resolve_backbone(name: str, log: Callable[[str], None]) -> Backbone:
-    """Look ``name`` up (unknown names fail here, before any work) and provision it."""
-    from training.backbones.provision import provision
+    """Look ``name`` up (unknown names fail here, before any work) and provision it;
+    into a temporary folder, for this run only, when the cache cannot be written."""
+    from training.backbones.provision import backbone_path, export_backbone, provision
 
     definition = get_backbone(name)
-    path = provision(definition, log=log)
+    cached = backbone_path(definition)
+    if cached.is_file() or _writable(cached.parent):
+        path = provision(definition, log=log)
+    else:  # the cache is only an optimisation: never a reason to stop
+        log(
+            f"warning: cannot write the cache in {cached.parent}; the backbone is built for "
+            f"this run only. Set {settings.CACHE_ENV} to a writable folder to keep it."
+        )
+        temporary = Path(tempfile.mkdtemp(prefix="isit-backbone-"))
+        atexit.register(shutil.rmtree, temporary, ignore_errors=True)
+        log(f"Provisioning backbone {definition.name} (takes seconds)...")
+        path = export_backbone(definition, temporary / cached.name)
     return Backbone(definition, path, FeatureExtractor(path))
 
 
@@ -86,6 +112,8 @@ def compute_features(
 ) -> Features:
     """Features of every photo the later stages need, computing only what is neither in
     the cache nor in an `isit features` ``table`` (which must match the backbone)."""
+    # Temporary files of killed runs (issue 26): matched by isit's names, dead pids only.
+    sweep_temp_files(settings.cache_root(), recursive=True, legacy=True)
     preset = None
     if table is not None:
         from training.data.features_table import feature_preset
@@ -99,19 +127,29 @@ def compute_features(
         for i, view in zip(aug_index, np.tile(np.arange(1, k + 1), len(data.train)), strict=True)
     ]
     probe_items = tuple(ood.probe_images()) if config.probes else ()
-    return Features(
-        x_train=cache.get(_entries(data.train), "train features"),
+    changed: list[str] = []
+
+    def get(entries: Sequence[Entry], desc: str) -> np.ndarray:
+        try:
+            return cache.get(entries, desc)
+        except PhotosChanged as exc:  # go on: every changed photo is named at the end
+            changed.extend(exc.paths)
+            return np.zeros((len(entries), backbone.extractor.feature_dim), np.float32)
+
+    features = Features(
+        x_train=get(_entries(data.train), "train features"),
         y_train=data.y(data.train),
-        x_val=cache.get(_entries(data.val), "validation features"),
+        x_val=get(_entries(data.val), "validation features"),
         y_val=data.y(data.val),
-        x_test=cache.get(_entries(data.test), "test features"),
+        x_test=get(_entries(data.test), "test features"),
         y_test=data.y(data.test),
-        x_aug=cache.get(aug_entries, f"augmented views (x{k})"),
+        x_aug=get(aug_entries, f"augmented views (x{k})"),
         aug_index=aug_index,
-        x_probe=cache.get(
-            [Entry(sha256_bytes(b), b) for _, b in probe_items], "unknown-photo probes"
-        ),
+        x_probe=get([Entry(sha256_bytes(b), b) for _, b in probe_items], "unknown-photo probes"),
         probe_items=probe_items,
         cache_hits=cache.hits,
         cache_computed=cache.computed,
     )
+    if changed:
+        raise PhotosChanged(sorted(set(changed)))
+    return features

@@ -25,7 +25,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from isit.feature_extractor import FeatureExtractor
 from training.atomic import atomic_write
@@ -135,11 +137,34 @@ def write_features(
 
 
 def read_rows(features_dir: str | os.PathLike[str], columns: list[str] | None = None) -> list[dict]:
-    """The table's rows as dicts, sorted by path (checks the manifest first)."""
+    """The table's rows as dicts, sorted by path (checks the manifest first); a damaged
+    part raises :class:`FeaturesError` naming its file."""
     Manifest.read(features_dir)
     columns = None if columns is None else ["path", *(c for c in columns if c != "path")]
-    table = ds.dataset(Path(features_dir) / ROWS, format="parquet").to_table(columns=columns)
+    rows = Path(features_dir) / ROWS
+    try:
+        table = ds.dataset(rows, format="parquet").to_table(columns=columns)
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise _damaged(features_dir, rows, columns) from exc
     return sorted(table.to_pylist(), key=lambda r: r["path"])
+
+
+def _damaged(
+    features_dir: str | os.PathLike[str], rows: Path, columns: list[str] | None
+) -> FeaturesError:
+    """The error naming the first part of ``rows`` that cannot be read whole."""
+    culprit: Path = rows
+    for part in sorted(rows.glob("*.parquet")) if rows.is_dir() else []:
+        try:
+            pq.read_table(part, columns=columns)
+        except (OSError, ValueError, pa.ArrowException):
+            culprit = part
+            break
+    return FeaturesError(
+        f"{culprit} cannot be read (damaged, cut short, or not an isit features table). "
+        f"Compute the features again: `isit features DATA --out NEW_FOLDER`, then use "
+        f"NEW_FOLDER instead of {features_dir}."
+    )
 
 
 def layout_order(path: str) -> tuple[tuple[int, str], ...]:

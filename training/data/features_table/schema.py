@@ -153,10 +153,20 @@ class Manifest:
                 f"{folder} is not a complete features folder ({MANIFEST} is missing or "
                 "damaged). Run `isit features DATA --out FOLDER` again."
             ) from exc
-        if data.get("format") != FORMAT or data.get("version") != VERSION:
+        if (
+            not isinstance(data, dict)
+            or data.get("format") != FORMAT
+            or data.get("version") != VERSION
+        ):
             raise FeaturesError(
                 f"{path} is not an isit features manifest of version {VERSION}; "
                 "recompute it with this version of isit."
+            )
+        missing = [k for k in cls.__dataclass_fields__ if k not in data]
+        if missing:
+            raise FeaturesError(
+                f"{path} is damaged (no {', '.join(missing)}). Run `isit features DATA "
+                "--out NEW_FOLDER` again."
             )
         return cls(**{k: data[k] for k in cls.__dataclass_fields__})
 
