@@ -205,7 +205,8 @@ def gcompris_class(path: str) -> str | None:
         return "animals"
     if activity == "explore_world_animals" and stem in _WORLD_ANIMALS.split():
         return "animals"
-    if activity == "memory" and stem[:3].rstrip("_").isdigit() and stem[3:] in _MEMORY_ANIMALS.split():
+    memory = stem[:3].rstrip("_").isdigit() and stem[3:] in _MEMORY_ANIMALS.split()
+    if activity == "memory" and memory:
         return "animals"
     if activity == "categorization" and folder in ("fishes", "tools", "monuments"):
         return {"fishes": "fish"}.get(folder, folder)
