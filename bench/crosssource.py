@@ -25,8 +25,9 @@ Sources (``sets/<source>``), the same concepts drawn or photographed by others:
 - unrelated photographs and pictures: ``wall_gnome`` (``gnome-backgrounds``),
   ``wall_mate`` (``mate-backgrounds``), ``wall_plasma`` (``plasma-workspace-wallpapers``,
   one file per wallpaper), ``wall_ukui`` (``ukui-wallpapers``); one class ``all`` each;
-- ``openclipart``: 400 seeded picks of Debian ``openclipart-png`` (public domain clip art,
-  every topic): the licence-clear "none of these" reference images.
+- ``openclipart``: 420 seeded picks of Debian ``openclipart-png`` (public domain clip art,
+  every topic; less the few over 4096 px or under 64 px): the licence-clear "none of
+  these" reference images.
 Read in place: ``/work/shared/data/crow`` (train earlier / test later; benchmarks only)
 and ``/work/shared/data/vader_elsa``.
 """
@@ -355,8 +356,11 @@ def build_unrelated() -> None:
     root = fetch_deb("openclipart-png")
     files = sorted(p for p in root.rglob("*.png") if p.stat().st_size > 8000)
     rng = np.random.default_rng(0)
-    for k in sorted(rng.choice(len(files), min(400, len(files)), replace=False)):
+    for k in sorted(rng.choice(len(files), min(420, len(files)), replace=False)):
         src = files[int(k)]
+        with Image.open(src) as img:  # what the core accepts (<= 80 MP), not icons
+            if min(img.size) < 64 or max(img.size) > 4096:
+                continue
         _write(SETS / "openclipart" / "all", f"{k:05d}-{src.name}", src.read_bytes())
 
 
