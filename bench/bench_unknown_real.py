@@ -48,6 +48,17 @@ Every candidate goes through the same steps:
   candidate), its accuracy on the accepted elsewhere photos.
 Features are computed once through the served backbone ONNX
 (:class:`isit.features.FeatureExtractor`) and cached under the bench cache.
+
+Measured (EfficientNet-Lite0, 2026-12-04; the full run takes ~7 minutes, ``--quick`` ~25 s):
+no candidate reaches the goals on the development sources. The development table's best
+(max of min(elsewhere accepted, unrelated rejected)) is ``knn1 raw`` (1 - the largest
+cosine of the unit raw features to a training photo, LOCO target 0.95): 0.76 / 0.77 vs
+today's 0.79 / 0.69; on held-out sources 0.995 / 0.992 (today 0.950 / 0.988) and crow's
+night photos accepted (today: 0 of 5). tux->gcompris decides the ranking: there every
+score's AUROC is 0.46-0.62 (a tux stamp is as far from a gcompris photo of the same
+concept as from a vader_elsa photo), while on vader_elsa knn1 raw rejects fewer unrelated
+pictures than today's centroid (0.82 vs 0.94). The ImageNet max-softmax and energy are
+no use (AUROC ~0.46); the clip-art "none of these" ratio rejects fewer unrelated images.
 """
 
 from __future__ import annotations
