@@ -76,6 +76,7 @@ serve-feedback: venv azurite
 	$(PY) -m devhost.azurite --model $(SERVE_MODEL) --port $(PORT)
 
 bench: venv spark-venv
+	$(PIP) install --quiet --disable-pip-version-check -r bench/requirements.txt
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) -m bench.$$(basename $$b .py) || exit 1; done
 
 clean:

@@ -4,7 +4,7 @@
     .venv/bin/python -m bench.bench_unknown_real [--quick] [--backbone efficientnet_lite0]
 
 Why: ``bench_unknown`` measures "photos from elsewhere" as edited copies of the training
-photos, and its unrelated set shares images with ``training.unknown.probe_images()``; the
+photos, and its unrelated set shares images with ``training.model.unknown.probe_images()``; the
 square root and the 96% target were chosen on it. Here every "elsewhere" photo comes from
 another collection (another artist, another photographer, another day), and no unrelated
 image is ever seen by a threshold or a training step.
@@ -47,7 +47,7 @@ Every candidate goes through the same steps:
 - best guess: a logistic regression on the unit square-rooted features (the same for every
   candidate), its accuracy on the accepted elsewhere photos.
 Features are computed once through the served backbone ONNX
-(:class:`isit.features.FeatureExtractor`) and cached under the bench cache.
+(:class:`isit.feature_extractor.FeatureExtractor`) and cached under the bench cache.
 
 Measured (EfficientNet-Lite0, 2026-12-04; the full run takes ~7 minutes, ``--quick`` ~25 s):
 no candidate reaches the goals on the development sources. The development table's best
@@ -114,7 +114,7 @@ class Features:
         todo = [i for i, k in enumerate(keys) if k not in self.table]
         if todo:
             if self._extractor is None:
-                from isit.features import FeatureExtractor
+                from isit.feature_extractor import FeatureExtractor
                 from training.backbones.provision import provision
 
                 self._extractor = FeatureExtractor(provision(self.backbone))
@@ -460,7 +460,7 @@ def load_tasks(feats: Features) -> list[Task]:
 
 
 def look_alike_clusters(x: np.ndarray, y: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """training.unknown's clustering (copied): k-means on sqrt unit features, up to 8 per
+    """training.model.unknown's clustering (copied): k-means on sqrt unit features, up to 8 per
     class, >= 5 photos per cluster on average; copies share their first member's cluster."""
     from sklearn.cluster import KMeans
 

@@ -7,8 +7,8 @@ Debian packages are fetched with ``apt-get download`` and unpacked with ``dpkg-d
 npm packages with ``npm pack``; every random choice is seeded. Everything is written
 under ``$ISIT_BENCH_CACHE`` (default ``~/.cache/isit-bench``) ``/crosssource/``:
 ``debs/``, ``npm/``, ``pkgs/`` (unpacked) and ``sets/<source>/<class>/<file>``.
-SVGs are rasterised at 256 px by ``cairosvg==2.9.1`` (installed into the running venv
-with pip when missing; it needs the system's libcairo).
+SVGs are rasterised at 256 px by ``cairosvg==2.9.1`` (``bench/requirements.txt``,
+installed by ``make bench``; it needs the system's libcairo).
 
 Sources (``sets/<source>``), the same concepts drawn or photographed by others:
 - ``tux``: Debian ``tuxpaint-stamps-default`` stamps (mostly cut-out photos, some
@@ -42,7 +42,6 @@ import re
 import shutil
 import struct
 import subprocess
-import sys
 import tarfile
 import zlib
 from pathlib import Path
@@ -155,9 +154,11 @@ def rcc_files(data: bytes):
 def svg_to_png(svg: bytes, size: int = SVG_SIZE) -> bytes:
     try:
         import cairosvg
-    except ModuleNotFoundError:
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", CAIROSVG], check=True)
-        import cairosvg
+    except ModuleNotFoundError as exc:  # a bench-only dependency: bench/requirements.txt
+        raise SystemExit(
+            f"{CAIROSVG} is needed to draw the emoji sets: "
+            ".venv/bin/pip install -r bench/requirements.txt (make bench does)"
+        ) from exc
     if svg[:2] == b"\x1f\x8b":  # .svgz
         import gzip
 
