@@ -25,8 +25,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from PIL import Image, ImageDraw
+from PIL import Image
 
+from tests.helpers.shortcut_planting import enlarged, framed, letterboxed, with_logo
 from training.data.doctor import check_dataset
 from training.data.sampledata import generate
 
@@ -36,33 +37,12 @@ VADER_ELSA = SHARED / "vader_elsa"
 CROW = SHARED / "crow"
 
 
-def framed(img: Image.Image) -> Image.Image:
-    side = max(2, round(0.07 * min(img.size)))
-    out = Image.new("RGB", img.size, (0, 0, 0))
-    out.paste(img.crop((side, side, img.width - side, img.height - side)), (side, side))
-    return out
-
-
-def letterboxed(img: Image.Image) -> Image.Image:
-    bar = round(0.12 * img.height)
-    out = Image.new("RGB", (img.width, img.height + 2 * bar), (0, 0, 0))
-    out.paste(img, (0, bar))
-    return out
-
-
 def logo(img: Image.Image) -> Image.Image:
-    out = img.copy()
-    draw = ImageDraw.Draw(out)
-    size = max(12, round(0.11 * min(img.size)))
-    x, y = img.width - size - 3, img.height - size - 3
-    draw.rectangle((x, y, x + size, y + size), fill=(255, 255, 255))
-    draw.ellipse((x + 2, y + 2, x + size - 2, y + size - 2), fill=(220, 20, 60))
-    draw.rectangle((x + size // 3, y + size // 3, x + 2 * size // 3, y + 2 * size // 3), (0, 0, 0))
-    return out
+    return with_logo(img, share=0.11, min_side=12)
 
 
-def enlarged(img: Image.Image) -> Image.Image:
-    return img.resize((img.width * 3, img.height * 3), Image.Resampling.BICUBIC)
+def enlarged3(img: Image.Image) -> Image.Image:
+    return enlarged(img, factor=3)
 
 
 def altered_copy(
@@ -123,7 +103,7 @@ def main() -> None:
             ("elsa framed 7% black", lambda: altered_copy(base / "frame", framed)),
             ("elsa letterboxed", lambda: altered_copy(base / "bars", letterboxed)),
             ("elsa as PNG", lambda: altered_copy(base / "png", lambda i: i, "PNG")),
-            ("elsa enlarged 3x", lambda: altered_copy(base / "big", enlarged)),
+            ("elsa enlarged 3x", lambda: altered_copy(base / "big", enlarged3)),
             ("elsa with a corner logo", lambda: altered_copy(base / "logo", logo)),
             ("crow (camera confounded)", lambda: CROW),
             ("sample photos (generate)", lambda: generate(base / "sample", per_class=40)),

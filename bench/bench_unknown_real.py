@@ -460,23 +460,10 @@ def load_tasks(feats: Features) -> list[Task]:
 
 
 def look_alike_clusters(x: np.ndarray, y: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """training.model.unknown's clustering (copied): k-means on sqrt unit features, up to 8 per
-    class, >= 5 photos per cluster on average; copies share their first member's cluster."""
-    from sklearn.cluster import KMeans
+    """The product's clustering (k-means on the embedded features, copies together)."""
+    from training.model.unknown import look_alike_clusters as clusters_of
 
-    e = emb_sqrt(x)
-    labels = np.zeros(len(y), dtype=np.int64)
-    for c in np.unique(y):
-        idx = np.flatnonzero(y == c)
-        k = min(CLUSTERS, len(idx) // 5)
-        found = np.zeros(len(idx), np.int64)
-        if k >= 2:
-            found = KMeans(k, n_init=2, random_state=0).fit(e[idx]).labels_
-        labels[idx] = int(c) * (CLUSTERS + 1) + found
-    first: dict = {}
-    for i, g in enumerate(groups):
-        first.setdefault(g, labels[i])
-    return np.array([first[g] for g in groups], dtype=np.int64)
+    return clusters_of(x, y, groups, clusters=CLUSTERS, seed=0)
 
 
 @dataclass

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image
+from shortcut_planting import enlarged, framed, letterboxed, with_logo
 
 from training.data.doctor import check_dataset, format_summary
 from training.data.doctor.photo_facts import border_bands, header_facts, jpeg_quality
@@ -27,34 +28,6 @@ Change = Callable[[Image.Image], Image.Image]
 
 def keep(img: Image.Image) -> Image.Image:
     return img
-
-
-def framed(img: Image.Image) -> Image.Image:
-    side = max(2, round(0.07 * min(img.size)))
-    out = Image.new("RGB", img.size, (0, 0, 0))
-    out.paste(img.crop((side, side, img.width - side, img.height - side)), (side, side))
-    return out
-
-
-def letterboxed(img: Image.Image) -> Image.Image:
-    bar = round(0.12 * img.height)
-    out = Image.new("RGB", (img.width, img.height + 2 * bar), (0, 0, 0))
-    out.paste(img, (0, bar))
-    return out
-
-
-def with_logo(img: Image.Image) -> Image.Image:
-    out = img.copy()
-    draw = ImageDraw.Draw(out)
-    size = max(14, round(0.12 * min(img.size)))
-    x, y = img.width - size - 3, img.height - size - 3
-    draw.rectangle((x, y, x + size, y + size), fill=(255, 255, 255))
-    draw.ellipse((x + 2, y + 2, x + size - 2, y + size - 2), fill=(220, 20, 60))
-    return out
-
-
-def enlarged(img: Image.Image) -> Image.Image:
-    return img.resize((img.width * 4, img.height * 4), Image.Resampling.BILINEAR)
 
 
 def _exif(camera: tuple[str, str] | None) -> bytes:
