@@ -190,11 +190,11 @@ def test_train_is_quiet_and_says_what_to_do_next(tmp_path):
         assert not line.startswith(("I0000", "W0000", "E0000", "WARNING:")), line
     model = Path("runs") / "shapes" / "model.onnx"
     assert (tmp_path / model).is_file()
-    tail = done.stdout.strip().splitlines()[-4:]
+    tail = done.stdout.strip().splitlines()[-6:]
     assert tail[0] == "Next:"
-    assert f"open {model.parent / 'report.html'}" in tail[1]
+    assert f"xdg-open {model.parent / 'report.html'}" in tail[1]
     assert f"isit serve --model {model}" in tail[2]
-    assert "azd deploy" in tail[3]
+    assert tail[4].endswith("&& azd up") and tail[5].endswith("&& azd deploy api")
 
 
 def test_tensorflow_start_up_lines_are_dropped_and_others_kept(capfd):

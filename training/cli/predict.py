@@ -15,7 +15,7 @@ DESCRIPTION = """\
 Classify images, or every image in folders (recursively), with a model.onnx, through the
 same code the web service runs. One line per image:
     photos/a.jpg: elsa (score = 0.99621)
-    photos/b.jpg: unknown (best guess: elsa, score = 0.51234)
+    photos/b.jpg: unknown (very unlike the photos it learnt from; only a guess: elsa)
 Files that cannot be read are listed on stderr and skipped (exit status 1)."""
 EXAMPLES = """\
   isit predict runs/data/model.onnx photo.jpg

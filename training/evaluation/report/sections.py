@@ -19,9 +19,16 @@ if TYPE_CHECKING:
 
 
 def caption(interp: Interpretation, i: int, score_of: int | None = None) -> str:
-    """Thumbnail caption: the answer and its score (or one class's score), the truth."""
+    """Thumbnail caption: the answer and its score (or one class's score), the truth.
+
+    A "not sure" answer shows its best guess named as a guess and no score: for a photo
+    unlike the training photos the class probability means nothing.
+    """
+    guess = esc(display_label(interp.labels[int(interp.predicted[i])]))
     answer = display_label(interp.answer(i)) if not interp.unknown[i] else "not sure"
-    if score_of is None:
+    if score_of is None and interp.unknown[i]:
+        head = f"<b>not sure</b> (only a guess: {guess})"
+    elif score_of is None:
         head = f"<b>{esc(answer)}</b> {pct(interp.confidence[i])}"
     else:
         head = (
