@@ -27,7 +27,7 @@ from training.pipeline.load import TrainingData, load_training_data
 from training.pipeline.package import export_and_check, model_metadata
 from training.pipeline.review import review_labels
 from training.pipeline.threshold import calibrate_unknown
-from training.pipeline.timing import StageTimer
+from training.pipeline.timing import StageTimer, show_progress, stage_bar, stage_lines
 from training.pipeline.write import Run, metrics_of, report_of
 from training.settings import TrainConfig
 
@@ -46,19 +46,24 @@ class TrainResult:
 
 
 def cross_validate_if_needed(
-    data: TrainingData, features: Features, config: TrainConfig
+    data: TrainingData, features: Features, config: TrainConfig, show: bool = False
 ) -> CrossValidated | None:
-    """Out-of-fold answers for every photo when the headline needs them, else None."""
+    """Out-of-fold answers for every photo when the headline needs them, else None
+    (``show``: a bar over the folds)."""
     if not data.headline_by_cross_validation:
         return None
-    return cross_validate(
-        features.all_x(),
-        features.all_y(),
-        data.groups(data.every_photo),
-        len(data.labels),
-        config,
-        (features.x_aug, features.aug_index),
-    )
+    from training.settings import CV_REPEATS
+
+    with stage_bar(config.folds * CV_REPEATS, "cross-validation", show, "fold") as bar:
+        return cross_validate(
+            features.all_x(),
+            features.all_y(),
+            data.groups(data.every_photo),
+            len(data.labels),
+            config,
+            (features.x_aug, features.aug_index),
+            on_fold=bar.update,
+        )
 
 
 def _import_keras() -> None:
@@ -87,8 +92,9 @@ def train(
     :class:`isit.errors.IsitError` s.
     """
     config = config or TrainConfig()
-    timer, out = StageTimer(), Path(out_dir)
     progress = False if quiet else progress
+    show = show_progress(progress)  # stage lines and bars: on a terminal, or --progress
+    timer, out = StageTimer(stage_lines(show)), Path(out_dir)
 
     def say(message: str) -> None:
         if not quiet:
@@ -111,15 +117,19 @@ def train(
         "features", compute_features, data, backbone, config, progress, features_dir
     )
     timer.run("import tensorflow", _import_keras)
-    cv = timer.run("cross-validation", cross_validate_if_needed, data, features, config)
+    cv = timer.run("cross-validation", cross_validate_if_needed, data, features, config, show)
     head = timer.run("head", fit_head, data, features, config, cv)
     rule = timer.run("unknown", calibrate_unknown, data, features, config)
     held = timer.run("evaluate", evaluate_held_out, data, features, head, rule, cv)
     issues = timer.run("review", review_labels, data, features, head, cv)
     metadata = model_metadata(Path(data_dir), data, backbone, rule, held, config)
     out.mkdir(parents=True, exist_ok=True)
-    exported = timer.run("export", export_and_check, out, metadata, backbone, head, data, features)
-    where = timer.run("heatmaps", where_it_looked, exported.model_path, held.interpretation)
+    exported = timer.run(
+        "export", export_and_check, out, metadata, backbone, head, data, features, show=show
+    )
+    where = timer.run(
+        "heatmaps", where_it_looked, exported.model_path, held.interpretation, progress=show
+    )
     run = Run(data, backbone, features, head, rule, held, exported, config, tuple(issues), where)
     seconds = timer.elapsed()
     metrics = metrics_of(run, seconds, timer.timings)
