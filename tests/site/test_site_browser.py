@@ -1216,6 +1216,8 @@ def test_report_first_screen_reads_plainly(browser, trained_model, width, height
     assert "What next" in text and "isit serve --model" in text
     for jargon in ("epochs (best)", "Expected calibration error:"):
         assert jargon not in text
+    # Nothing scrolls sideways, on a phone too (a long model path once pushed it 15 px).
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"report-{width}.png"))
     context.close()
