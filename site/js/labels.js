@@ -36,8 +36,8 @@ export function pageTitle(model) {
 }
 
 /**
- * A "not sure" answer in words: how unlike the photos the model learnt from ("a little",
- * "quite", "very": the API's `unlike`), with no percentage, since for such a photo the
+ * A "not sure" answer in words: how unlike the training photos, in the API's `unlike`
+ * words ("a little", "quite", "very"), with no percentage, since for such a photo the
  * class scores mean nothing. "like other": the model's own "none of these" class won.
  */
 export function notSureWords(unlike) {
