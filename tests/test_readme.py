@@ -134,8 +134,8 @@ def test_the_checks_catch_what_they_are_for():
     bad = "```sh\nisit train data/ --no-such-option\nisit frobnicate x\n```\n"
     assert isit_commands(bad) == ["isit train data/ --no-such-option", "isit frobnicate x"]
     assert defaults_named("(default `--split 70/20/10`)") == [("--split", "70/20/10")]
-    readme = (ROOT / "README.md").read_text("utf-8")
-    assert ("--split", "80/10/10") in defaults_named(readme)  # the check reads the README
+    reference = (ROOT / "docs" / "reference.md").read_text("utf-8")
+    assert ("--split", "80/10/10") in defaults_named(reference)  # it reads the real docs
     options = all_options()
     assert "--no-such-option" not in options["train"] and "--split" in options["check"]
     assert str(options["check"]["--split"].default) != "70/20/10"

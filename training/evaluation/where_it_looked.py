@@ -50,7 +50,7 @@ def _chosen(interp: Interpretation) -> list[int]:
 
 
 def _run(bundle: ModelBundle, sources: list[Path | bytes], progress: bool = False) -> np.ndarray:
-    from training.pipeline.timing import stage_bar
+    from training.progress import stage_bar
 
     spec = bundle.metadata.preprocess
     maps = []

@@ -80,7 +80,7 @@ def export_and_check(
     """Write model.onnx, then check its answers and heatmaps against the training side
     (``show``: a bar over the three steps, each a few seconds)."""
     from training.model.graph import check_heatmap_parity, check_parity, export
-    from training.pipeline.timing import stage_bar
+    from training.progress import stage_bar
 
     with stage_bar(3, "export", show) as bar:
         model_path = export(

@@ -11,6 +11,7 @@ from typing import ParamSpec, TypeVar
 from tqdm import tqdm
 
 from training.data.doctor.file_hashes import show_progress
+from training.progress import stage_bar
 
 __all__ = ["STAGE_WORDS", "StageTimer", "show_progress", "stage_bar", "stage_lines"]
 
@@ -32,14 +33,6 @@ STAGE_WORDS = {
     "heatmaps": "computing where it looked",
     "report": "writing the report",
 }
-
-
-def stage_bar(total: int, desc: str, show: bool, unit: str = "step") -> tqdm:
-    """A bar for the steps of one long stage (on stderr; gone when the stage ends)."""
-    return tqdm(
-        total=total, desc=desc, unit=unit, disable=not show, leave=False,
-        file=sys.stderr, dynamic_ncols=True,
-    )  # fmt: skip
 
 
 def stage_lines(show: bool) -> Callable[[str, float], None] | None:
