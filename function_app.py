@@ -365,6 +365,9 @@ def _classify(req: func.HttpRequest) -> func.HttpResponse:
         "unknown": prediction.unknown,
         "uncertain": prediction.uncertain,
         "best_guess": prediction.best_guess,
+        # "a little" / "quite" / "very" unlike the training photos, when unknown: the
+        # class scores then mean nothing, and the page says this instead.
+        "unlike": prediction.unlike,
         "scores": [{"label": s.label, "score": round(s.score, 4)} for s in prediction.scores],
         "model": {"name": bundle.metadata.name, "version": bundle.metadata.version},
     }

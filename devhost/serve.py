@@ -66,6 +66,15 @@ def serve(
 def _announce_model() -> None:
     import function_app  # loaded by make_server; load the model now to report on it
 
+    path = function_app.model_path()
+    if not path.exists():  # said once, plainly: not the Function's three log lines
+        print(
+            f"No model yet: nothing at {path}, so the page will say it is not ready. "
+            "Make one with `isit demo` (then `isit serve --model .demo/model/model.onnx`) "
+            "or `isit train DATA_DIR`, or pass --model.",
+            file=sys.stderr,
+        )
+        return
     try:
         bundle = function_app.get_model()
         labels = ", ".join(bundle.labels)

@@ -55,6 +55,8 @@ class Prediction:
     ood_score: float
     scores: tuple[Score, ...]
     uncertain: bool = False  # answered, but the top two classes are close
+    # For an "unknown" answer: how unlike the training photos, in words (:func:`how_unlike`).
+    unlike: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -63,9 +65,35 @@ class Prediction:
             "confidence": round(self.confidence, 6),
             "unknown": self.unknown,
             "uncertain": self.uncertain,
+            "unlike": self.unlike,
             "ood_score": round(self.ood_score, 6),
             "scores": [{"label": s.label, "score": round(s.score, 6)} for s in self.scores],
         }
+
+
+# How far above the threshold an unknown score is, as a multiple of the threshold, and the
+# word for it. Why words and no number: past the threshold the class probabilities mean
+# nothing (a flat grey photo gets 99.99% for some class), and the score's scale is the
+# backbone's, not a person's.
+UNLIKE_WORDS: tuple[tuple[float, str], ...] = ((1.25, "a little"), (2.0, "quite"))
+UNLIKE_MOST = "very"
+UNLIKE_OTHER = "like other"  # the negatives class (other/, unknown/) won
+
+
+def how_unlike(ood_score: float, threshold: float, negative: bool = False) -> str:
+    """``"a little"``, ``"quite"`` or ``"very"`` (unlike the photos the model learnt from),
+    or ``"like other"`` when the answer is the negatives class (``other/``)."""
+    if negative and ood_score <= threshold:
+        return UNLIKE_OTHER
+    ratio = ood_score / threshold if threshold > 0 else float("inf")
+    return next((word for limit, word in UNLIKE_WORDS if ratio < limit), UNLIKE_MOST)
+
+
+def unlike_sentence(unlike: str | None, best_guess: str) -> str:
+    """The not-sure answer in one plain line: no score, since it would mean nothing."""
+    if unlike == UNLIKE_OTHER:
+        return f"it looks like the photos in {best_guess}/, none of the classes"
+    return f"{unlike or 'very'} unlike the photos it learnt from; only a guess: {best_guess}"
 
 
 def is_uncertain(probabilities: np.ndarray, margin: float) -> np.ndarray:
@@ -235,7 +263,9 @@ class ModelBundle:
             is_unknown(probabilities[None], [ood_score], self.threshold, self.negative_idx)[0]
         )
         uncertain = not unknown and bool(is_uncertain(probabilities[None], self.margin)[0])
+        negative = int(order[0]) in self.negative_idx
         return Prediction(
+            unlike=how_unlike(ood_score, self.threshold, negative) if unknown else None,
             uncertain=uncertain,
             label=UNKNOWN_LABEL if unknown else best.label,
             best_guess=best.label,

@@ -34,3 +34,14 @@ export function pageTitle(model) {
   if (names.length > 2) return `What is it: ${names.slice(0, -1).join(", ")} or ${names.at(-1)}?`;
   return "isit?";
 }
+
+/**
+ * A "not sure" answer in words: how unlike the training photos, in the API's `unlike`
+ * words ("a little", "quite", "very"), with no percentage, since for such a photo the
+ * class scores mean nothing. "like other": the model's own "none of these" class won.
+ */
+export function notSureWords(unlike) {
+  if (unlike === "like other") return "It looks like the photos it was told are none of these.";
+  const how = ["a little", "quite", "very"].includes(unlike) ? unlike : "too";
+  return `This photo is ${how} unlike the photos it learnt from, so any answer would be a guess.`;
+}

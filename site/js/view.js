@@ -1,7 +1,7 @@
 // Drawing the page's states. Only textContent is used for server data: labels are not HTML.
 // One state at a time (idle, busy, known, uncertain, unknown, error), on #result and <body>.
 import { describeHeat, drawHeat, heatGrid } from "./heatmap.js";
-import { formatBytes, formatPercent, humanLabel, pageTitle } from "./labels.js";
+import { formatBytes, formatPercent, humanLabel, notSureWords, pageTitle } from "./labels.js";
 import { describeError } from "./messages.js";
 
 const $ = (id) => document.getElementById(id);
@@ -210,16 +210,14 @@ function drawAnswer(result, upload, seconds, knownLabels) {
   const scores = result.scores || [];
   if (result.unknown) {
     const labels = knownLabels.length ? knownLabels : scores.map((s) => s.label);
-    const guess = scores.find((s) => s.label === result.best_guess);
+    // No percentages or bars: for a photo unlike the training photos they mean nothing.
+    const guess = result.unlike !== "like other" && result.best_guess;
     setResult("unknown",
       el("p", "verdict", "Not sure"),
       el("p", "explain",
         `This doesn't look like any of: ${labels.map(humanLabel).join(", ")}.`),
-      ...(guess
-        ? [el("p", "explain",
-          `If it had to pick: ${humanLabel(guess.label)} (${formatPercent(guess.score)}).`)]
-        : []),
-      scoreList(scores, null),
+      el("p", "explain", notSureWords(result.unlike)),
+      ...(guess ? [el("p", "explain guess", `Only a guess: ${humanLabel(guess)}.`)] : []),
       uploadNote(upload, seconds));
     return;
   }

@@ -190,11 +190,33 @@ def test_train_is_quiet_and_says_what_to_do_next(tmp_path):
         assert not line.startswith(("I0000", "W0000", "E0000", "WARNING:")), line
     model = Path("runs") / "shapes" / "model.onnx"
     assert (tmp_path / model).is_file()
-    tail = done.stdout.strip().splitlines()[-4:]
+    tail = done.stdout.strip().splitlines()[-6:]
     assert tail[0] == "Next:"
-    assert f"open {model.parent / 'report.html'}" in tail[1]
+    assert f"xdg-open {model.parent / 'report.html'}" in tail[1]
     assert f"isit serve --model {model}" in tail[2]
-    assert "azd deploy" in tail[3]
+    assert tail[4].endswith("&& azd up") and tail[5].endswith("&& azd deploy api")
+    assert "] checking the photos" not in done.stderr  # no stage lines off a terminal
+
+
+@pytest.mark.slow
+def test_train_names_each_stage_and_keeps_stdout_for_json(tmp_path):
+    """About 25 s passed without a line between the check and the results (issue 24)."""
+    import json
+    import re
+
+    from training.data.sampledata import generate
+    from training.pipeline.timing import STAGE_WORDS
+
+    generate(tmp_path / "shapes", per_class=10, min_side=64, max_side=120, seed=3)
+    done = isit("train", "shapes", "--progress", "--json", cwd=tmp_path, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["outcomes"]["n"] == 30  # stdout: the JSON, whole
+    lines = done.stderr.replace("\r", "\n").splitlines()
+    said = [m[1] for line in lines if (m := re.match(r"\[\s*\d+\.\d s\] (.+)$", line))]
+    for stage in ("check", "features", "cross-validation", "export", "heatmaps", "report"):
+        assert STAGE_WORDS[stage] in said, said
+    for bar in ("cross-validation:", "export:", "heatmaps:"):  # the long stages count steps
+        assert any(line.startswith(bar) and "%|" in line for line in lines), bar
 
 
 def test_tensorflow_start_up_lines_are_dropped_and_others_kept(capfd):

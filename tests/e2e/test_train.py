@@ -125,9 +125,15 @@ def test_report_is_self_contained_and_has_the_sections(trained_model):
     assert ("Training curves" in html) == bool(trained_model.metrics.run.epochs_run)
     assert f"<b>{trained_model.metrics.best_guess.n}</b>" in html
     # The regularisation plot marks the C the facts table names: the model's.
-    chosen = re.search(r"linear, regularisation C = ([^ ]+) \(chosen by inner CV\)", html)
+    chosen = re.search(r"linear, regularisation C = ([^ ]+) \(the one that did best", html)
     assert chosen and f"is the one the model uses (C = {chosen[1]};" in html
-    assert "The error rate (inner CV, classes weighted equally)" in html
+    assert "The error rate (each class counting equally)" in html
+    # Plain words (issue 24): no unexplained jargon, probes named by what they show.
+    text = re.sub(r"<[^>]+>", " ", re.sub(r"src='data:[^']*'", "", html))
+    for jargon in ("inner CV", "expected calibration error", "skimage:", "sklearn:",
+                   "log loss", " 1 answers", "0 answers were"):  # fmt: skip
+        assert jargon not in text, jargon
+    assert "a cat" in text and "Cross-validation: the photos are dealt into parts" in text
     assert html.count("data:image/png;base64,") >= 2  # confusion, unknown histogram
     assert html.count("data:image/jpeg;base64,") >= 10  # thumbnails
     # Nothing loaded from elsewhere.

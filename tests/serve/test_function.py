@@ -29,6 +29,7 @@ CLASSIFY_KEYS = {
     "confidence",
     "unknown",
     "uncertain",
+    "unlike",
     "best_guess",
     "scores",
     "model",

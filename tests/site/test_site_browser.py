@@ -224,8 +224,18 @@ def test_an_image_the_model_calls_unknown_gets_the_unknown_state(page, examples,
     names = ", ".join(human(label) for label in model_info["labels"])
     assert "Not sure" in text
     assert f"This doesn't look like any of: {names}." in text
-    assert re.search(r"If it had to pick: [\w ]+ \(\d+\.\d%\)\.", text)
+    # Named as a guess, how unlike in words, and no near-certain number or full bar: for
+    # a photo unlike the training photos the class probability means nothing (issue 24).
+    assert re.search(r"(a little|quite|very) unlike the photos it learnt from", text)
+    assert re.search(r"Only a guess: [\w ]+\.", text)
+    percents = [float(p) for p in re.findall(r"(\d+(?:\.\d+)?)%", text)]
+    assert not [p for p in percents if p >= 90], text
+    widths = page.eval_on_selector_all(
+        "#result .fill", "els => els.map(e => e.getBoundingClientRect().width / "
+        "e.parentElement.getBoundingClientRect().width)")
+    assert not [w for w in widths if w >= 0.9], widths
     assert page.locator("#result .score.top").count() == 0  # no class is crowned
+    shot(page, "not-sure-1280")
     assert page.console.unexpected() == []
 
 
@@ -1206,6 +1216,8 @@ def test_report_first_screen_reads_plainly(browser, trained_model, width, height
     assert "What next" in text and "isit serve --model" in text
     for jargon in ("epochs (best)", "Expected calibration error:"):
         assert jargon not in text
+    # Nothing scrolls sideways, on a phone too (a long model path once pushed it 15 px).
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"report-{width}.png"))
     context.close()

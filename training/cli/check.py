@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from isit.display import display_path
+from isit.errors import IsitError
 from training.cli.common import (
     UsageError,
     add_output_flags,
@@ -126,11 +127,31 @@ def _label_issues(report: object, args: argparse.Namespace) -> list:
     return issues
 
 
+class MissingFolder(IsitError):
+    """DATA_DIR is not there: exit status 1, like any other fatal finding."""
+
+    code = "no_such_folder"
+
+
+def _missing_folder(args: argparse.Namespace) -> str | None:
+    """The message for a DATA_DIR that does not exist (a URI or --features: not ours to say)."""
+    data_dir = str(args.data_dir or "")
+    if args.features or not data_dir or "://" in data_dir or Path(data_dir).exists():
+        return None
+    return (
+        f"{data_dir} does not exist. Give the folder that holds one sub-folder of photos "
+        "per class."
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     from training.cli.common import emit_json
     from training.data.doctor import check_dataset, format_summary
     from training.data.doctor.split import parse_split
 
+    missing = _missing_folder(args)
+    if missing:  # said alone: a summary of "0 readable images" first only confused
+        raise MissingFolder(missing)
     try:
         report = check_dataset(
             args.data_dir,

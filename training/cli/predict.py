@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import IO
@@ -15,7 +16,7 @@ DESCRIPTION = """\
 Classify images, or every image in folders (recursively), with a model.onnx, through the
 same code the web service runs. One line per image:
     photos/a.jpg: elsa (score = 0.99621)
-    photos/b.jpg: unknown (best guess: elsa, score = 0.51234)
+    photos/b.jpg: unknown (very unlike the photos it learnt from; only a guess: elsa)
 Files that cannot be read are listed on stderr and skipped (exit status 1)."""
 EXAMPLES = """\
   isit predict runs/data/model.onnx photo.jpg
@@ -44,12 +45,26 @@ def _show(line: str, file: IO[str]) -> None:
     file.flush()
 
 
+def check_order(model: str, paths: list[str]) -> None:
+    """The model comes first: name a swap instead of onnxruntime's "InvalidProtobuf"."""
+    if Path(model).suffix.lower() == ".onnx":
+        return
+    onnx = next((p for p in paths if Path(p).suffix.lower() == ".onnx"), None)
+    if onnx is not None:
+        rest = " ".join(shlex.quote(p) for p in [model, *paths] if p != onnx)
+        raise UsageError(
+            f"the model comes first: {onnx} is the model and {model} is not. "
+            f"Run: isit predict {shlex.quote(onnx)} {rest}"
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     from isit.bundle import load_bundle, named_model_file
     from isit.errors import IsitError
     from training.predict.answers import CopySorter, format_line, to_json
     from training.predict.batch import list_images, predict_files
 
+    check_order(args.model, args.paths)
     bundle = load_bundle(named_model_file(args.model))
     if args.copy_to is not None:
         from training.predict import copy_to

@@ -19,6 +19,7 @@ from training.cli.common import (
     release_run_dir,
     say,
 )
+from training.cli.next_steps import next_lines
 
 if TYPE_CHECKING:
     from training.pipeline import TrainResult
@@ -136,10 +137,7 @@ def summary(result: TrainResult) -> list[str]:
         f"report:  {result.report_path}",
         f"({result.seconds:.1f} s; {cache})",
         "",
-        "Next:",
-        f"  look at the report:  open {result.report_path}",
-        f"  try it in a browser: isit serve --model {result.model_path}",
-        f"  put it online:       cp {result.model_path} model/model.onnx && azd deploy api",
+        *next_lines(result.report_path, result.model_path),
     ]
 
 

@@ -1,10 +1,13 @@
 """The demo's sample photos: procedurally drawn shapes on noisy backgrounds.
 
 `isit demo` (`make demo`) trains on them, and the tests use them too, so neither needs
-real photos. Three classes
-(circles, squares, triangles), each with its own colour family but jittered hue, size,
-position and count; noisy gradient backgrounds; varied image sizes and file formats;
-a few odd file names (spaces, unicode, brackets) as users really have.
+real photos. Three classes (circles, squares, triangles) that differ ONLY by the shape:
+every class draws its colours, sizes, positions, counts, backgrounds, blur, image sizes
+and file formats from the same distributions, so a model can only learn the shape (a
+class colour or a background stripe would be a shortcut, and the demo's heatmaps would
+then sit beside the shapes; tests/data/test_sampledata.py checks the borders say
+nothing). Shapes lie inside the centred square the model sees, off its edges. A few
+odd file names (spaces, unicode, brackets) as users really have.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 CLASSES: tuple[str, ...] = ("circles", "squares", "triangles")
-# Base hue per class (0..1); each image jitters it, so colour helps but is not everything.
-_HUES = {"circles": 0.0, "squares": 0.6, "triangles": 0.33}
+# Shapes keep this share of the centred square's side from its edges: the border is
+# background only, whatever the class.
+MARGIN = 0.06
 _FORMATS = (("jpg", "JPEG"), ("jpg", "JPEG"), ("png", "PNG"), ("webp", "WEBP"), ("bmp", "BMP"))
 # Names people really have; used for the first images of each class.
 _ODD_NAMES = ("my photo {i}", "café ünïcode {i}", "[draft] shape (#{i})", "写真 {i}")
@@ -38,8 +42,9 @@ def noisy_gradient(rng: np.random.Generator, width: int, height: int) -> Image.I
     return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
 
 
-def _colour(rng: np.random.Generator, label: str) -> tuple[int, int, int]:
-    hue = (_HUES[label] + rng.uniform(-0.06, 0.06)) % 1.0
+def _colour(rng: np.random.Generator) -> tuple[int, int, int]:
+    """Any saturated colour: the same for every class (colour must not tell the class)."""
+    hue = rng.uniform(0, 1)
     r, g, b = colorsys.hsv_to_rgb(hue, rng.uniform(0.65, 1.0), rng.uniform(0.6, 1.0))
     return int(r * 255), int(g * 255), int(b * 255)
 
@@ -49,9 +54,12 @@ def draw_shape(
 ) -> None:
     side = min(width, height)
     radius = rng.uniform(0.18, 0.38) * side
-    cx = rng.uniform(radius, width - radius)
-    cy = rng.uniform(radius, height - radius)
-    fill = _colour(rng, label)
+    # Inside the centred square (what the model sees), MARGIN off its edges.
+    left, top, room = (width - side) / 2, (height - side) / 2, side * (1 - 2 * MARGIN)
+    low, high = side * MARGIN + radius, side * MARGIN + max(room - radius, radius)
+    cx = left + rng.uniform(low, high)
+    cy = top + rng.uniform(low, high)
+    fill = _colour(rng)
     outline = tuple(max(0, c - 80) for c in fill)
     line = max(1, int(side / 60))
     if label == "circles":
@@ -80,7 +88,7 @@ def draw_shape(
 
 def draw_image(rng: np.random.Generator, label: str, min_side: int, max_side: int) -> Image.Image:
     """One picture of ``label``: 1-3 shapes of that class on a noisy background."""
-    if label not in _HUES:
+    if label not in CLASSES:
         raise ValueError(f"unknown sample class {label!r}; one of {CLASSES}")
     width = int(rng.integers(min_side, max_side + 1))
     height = int(np.clip(width * rng.uniform(0.7, 1.4), min_side, max_side))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -48,25 +49,34 @@ def _chosen(interp: Interpretation) -> list[int]:
     return sorted(chosen)
 
 
-def _run(bundle: ModelBundle, sources: list[Path | bytes]) -> np.ndarray:
+def _run(bundle: ModelBundle, sources: list[Path | bytes], progress: bool = False) -> np.ndarray:
+    from training.progress import stage_bar
+
     spec = bundle.metadata.preprocess
     maps = []
-    for start in range(0, len(sources), BATCH):
-        chunk = [
-            s if isinstance(s, bytes) else read_image_bytes(s)
-            for s in sources[start : start + BATCH]
-        ]
-        (batch_maps,) = bundle.session.run([HEATMAP], {INPUT_NAME: preprocess_batch(chunk, spec)})
-        maps.append(np.asarray(batch_maps, dtype=np.float32))
+    with stage_bar(len(sources), "heatmaps", progress, "photo") as bar:
+        for start in range(0, len(sources), BATCH):
+            maps.append(_run_batch(bundle, sources[start : start + BATCH], spec))
+            bar.update(len(maps[-1]))
     return np.concatenate(maps) if maps else np.zeros((0, len(bundle.labels), 1, 1), np.float32)
 
 
-def where_it_looked(model_path: Path, interp: Interpretation) -> WhereItLooked:
+def _run_batch(bundle: ModelBundle, sources: list[Path | bytes], spec: Any) -> np.ndarray:
+    """One batch of photos to their ``[n, C, h, w]`` maps."""
+    chunk = [s if isinstance(s, bytes) else read_image_bytes(s) for s in sources]
+    (batch_maps,) = bundle.session.run([HEATMAP], {INPUT_NAME: preprocess_batch(chunk, spec)})
+    return np.asarray(batch_maps, dtype=np.float32)
+
+
+def where_it_looked(
+    model_path: Path, interp: Interpretation, *, progress: bool = False
+) -> WhereItLooked:
+    """The heatmaps of the chosen held-out photos (``progress``: a bar over them)."""
     bundle = ModelBundle(model_path)
     if not bundle.has_heatmap:
         return WhereItLooked()
     chosen = _chosen(interp)
-    maps = _run(bundle, [interp.sources[i] for i in chosen])
+    maps = _run(bundle, [interp.sources[i] for i in chosen], progress)
     by_photo = dict(zip(chosen, maps, strict=True))
     own_class: dict[str, list[np.ndarray]] = {label: [] for label in interp.labels}
     for i, photo_maps in by_photo.items():

@@ -29,7 +29,7 @@ from training.pipeline.load import TrainingData, load_training_data
 from training.pipeline.package import export_and_check, model_metadata
 from training.pipeline.review import review_labels
 from training.pipeline.threshold import calibrate_unknown
-from training.pipeline.timing import StageTimer
+from training.pipeline.timing import StageTimer, show_progress, stage_bar, stage_lines
 from training.pipeline.write import Run, metrics_of, report_of, write_held_out_file
 from training.settings import TrainConfig
 
@@ -48,19 +48,24 @@ class TrainResult:
 
 
 def cross_validate_if_needed(
-    data: TrainingData, features: Features, config: TrainConfig
+    data: TrainingData, features: Features, config: TrainConfig, show: bool = False
 ) -> CrossValidated | None:
-    """Out-of-fold answers for every photo when the headline needs them, else None."""
+    """Out-of-fold answers for every photo when the headline needs them, else None
+    (``show``: a bar over the folds)."""
     if not data.headline_by_cross_validation:
         return None
-    return cross_validate(
-        features.all_x(),
-        features.all_y(),
-        data.groups(data.every_photo),
-        len(data.labels),
-        config,
-        (features.x_aug, features.aug_index),
-    )
+    from training.settings import CV_REPEATS
+
+    with stage_bar(config.folds * CV_REPEATS, "cross-validation", show, "fold") as bar:
+        return cross_validate(
+            features.all_x(),
+            features.all_y(),
+            data.groups(data.every_photo),
+            len(data.labels),
+            config,
+            (features.x_aug, features.aug_index),
+            on_fold=bar.update,
+        )
 
 
 def _import_keras() -> None:
@@ -94,6 +99,7 @@ def train(
     config = config or TrainConfig()
     out = Path(out_dir)
     progress = False if quiet else progress
+    show = show_progress(progress)  # stage lines and bars: on a terminal, or --progress
 
     def say(message: str) -> None:
         if not quiet:
@@ -103,7 +109,7 @@ def train(
 
     get_backbone(config.backbone)  # an unknown name fails before the check's work
     with staged_outputs(out, TRAIN_FILES, force=force) as staging:
-        result = _train_into(staging, out, data_dir, config, say, progress, features_dir)
+        result = _train_into(staging, out, data_dir, config, say, progress, show, features_dir)
     return result
 
 
@@ -114,10 +120,11 @@ def _train_into(
     config: TrainConfig,
     say: Callable[[str], None],
     progress: bool | None,
+    show: bool,
     features_dir: str | os.PathLike[str] | None,
 ) -> TrainResult:
     """The stages, writing into ``staging``; the result names the files' places in ``out``."""
-    timer = StageTimer()
+    timer = StageTimer(stage_lines(show))
     data: TrainingData = timer.run(
         "check",
         load_training_data,
@@ -132,16 +139,18 @@ def _train_into(
         "features", compute_features, data, backbone, config, progress, features_dir
     )
     timer.run("import tensorflow", _import_keras)
-    cv = timer.run("cross-validation", cross_validate_if_needed, data, features, config)
+    cv = timer.run("cross-validation", cross_validate_if_needed, data, features, config, show)
     head = timer.run("head", fit_head, data, features, config, cv)
     rule = timer.run("unknown", calibrate_unknown, data, features, config)
     held = timer.run("evaluate", evaluate_held_out, data, features, head, rule, cv)
     issues = timer.run("review", review_labels, data, features, head, cv)
     metadata = model_metadata(Path(data_dir), data, backbone, rule, held, config)
     exported = timer.run(
-        "export", export_and_check, staging, metadata, backbone, head, data, features
+        "export", export_and_check, staging, metadata, backbone, head, data, features, show=show
     )
-    where = timer.run("heatmaps", where_it_looked, exported.model_path, held.interpretation)
+    where = timer.run(
+        "heatmaps", where_it_looked, exported.model_path, held.interpretation, progress=show
+    )
     # The report and the result name where the model will be, not where it is written.
     exported = replace(exported, model_path=out / exported.model_path.name)
     run = Run(data, backbone, features, head, rule, held, exported, config, tuple(issues), where)

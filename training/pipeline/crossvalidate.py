@@ -14,6 +14,7 @@ averaged over the repetitions. Duplicate groups never straddle folds.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -163,9 +164,11 @@ def cross_validate(
     config: TrainConfig,
     augmented: tuple[np.ndarray, np.ndarray],
     repeats: int = CV_REPEATS,
+    on_fold: Callable[[], object] | None = None,
 ) -> CrossValidated:
     """``augmented``: ``(x_aug, index into x of the photo each view came from)``; a fold
-    trains on the views of its own training photos only."""
+    trains on the views of its own training photos only. ``on_fold``: called after each
+    fold (a progress bar's update)."""
     n = len(y)
     acc = _Accumulator(
         np.zeros((n, n_classes)), np.zeros((n, n_classes)), np.zeros(n), np.zeros(n), []
@@ -177,6 +180,8 @@ def cross_validate(
         folds = len(split)
         for fit_idx, held_idx in split:
             _fold(acc, trainer, (x, y, groups), fit_idx, held_idx, augmented, config.seed + r)
+            if on_fold is not None:
+                on_fold()
     return CrossValidated(
         raw_probabilities=(acc.raw / repeats).astype(np.float32),
         probabilities=(acc.calibrated / repeats).astype(np.float32),

@@ -74,19 +74,28 @@ def export_and_check(
     head: FittedHead,
     data: TrainingData,
     features: Features,
+    *,
+    show: bool = False,
 ) -> Exported:
+    """Write model.onnx, then check its answers and heatmaps against the training side
+    (``show``: a bar over the three steps, each a few seconds)."""
     from training.model.graph import check_heatmap_parity, check_parity, export
+    from training.progress import stage_bar
 
-    model_path = export(
-        backbone.path,
-        head.model,
-        head.centroids,
-        metadata,
-        out_dir / "model.onnx",
-        temperature=head.temperature,
-    )
-    samples, x = _parity_photos(data, features)
-    images = [read_image_bytes(s.path) for s in samples]
-    parity = check_parity(model_path, images, head.probabilities(x), head.ood_scores(x))
-    parity.update(check_heatmap_parity(model_path, images, head.model, x))
+    with stage_bar(3, "export", show) as bar:
+        model_path = export(
+            backbone.path,
+            head.model,
+            head.centroids,
+            metadata,
+            out_dir / "model.onnx",
+            temperature=head.temperature,
+        )
+        bar.update()
+        samples, x = _parity_photos(data, features)
+        images = [read_image_bytes(s.path) for s in samples]
+        parity = check_parity(model_path, images, head.probabilities(x), head.ood_scores(x))
+        bar.update()
+        parity.update(check_heatmap_parity(model_path, images, head.model, x))
+        bar.update()
     return Exported(model_path, metadata, parity)

@@ -83,7 +83,7 @@ def report_of(run: Run, metrics: Metrics) -> ReportInput:
                 f"{len(data.train)} / {len(data.val)} / {len(data.test)}"
             ),
             "classes": ", ".join(data.labels),
-            "backbone": run.backbone.name,
+            "backbone (the pretrained network that reads each photo)": run.backbone.name,
             **_head_fact(run.head),
             "augmented views per photo": str(run.config.augment),
             "training time": f"{metrics.run.train_seconds:.1f} s" if metrics.run else "",
@@ -94,8 +94,12 @@ def report_of(run: Run, metrics: Metrics) -> ReportInput:
 
 def _head_fact(head: FittedHead) -> dict[str, str]:
     if head.chosen_c is not None:
-        return {"head": f"linear, regularisation C = {head.chosen_c:.3g} (chosen by inner CV)"}
-    return {"head": f"hidden layer, {head.epochs_run} epochs (best {head.best_epoch})"}
+        return {  # plain words: "inner CV" meant nothing to a photo owner
+            "classifier on top": f"linear, regularisation C = {head.chosen_c:.3g} (the one "
+            "that did best on the training photos, each answered by a model without it)"
+        }
+    return {"classifier on top": f"a hidden layer, trained {head.epochs_run} rounds (--epochs)"}
+
 
 
 def held_out_rows(run: Run) -> list[PhotoRow]:

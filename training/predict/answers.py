@@ -3,7 +3,7 @@
 One line per image, like the classic retrain tool's guess script::
 
     photos/a.jpg: elsa (score = 0.99621)
-    photos/b.jpg: unknown (best guess: elsa, score = 0.51234)
+    photos/b.jpg: unknown (very unlike the photos it learnt from; only a guess: elsa)
 
 :class:`CopySorter` copies each image into ``OUT_DIR/<label or unknown>/`` (never moving
 or overwriting anything) and writes ``OUT_DIR/predictions.csv``.
@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from isit.bundle import UNKNOWN_LABEL
+from isit.bundle import UNKNOWN_LABEL, unlike_sentence
 from training.json_types import JsonObject
 from training.predict import copy_to
 from training.predict.batch import Outcome
@@ -36,9 +36,8 @@ def format_line(outcome: Outcome) -> str:
     p = outcome.prediction
     if p is None:
         return f"{outcome.display}: error: {outcome.error}"
-    if p.unknown:
-        guess = f"best guess: {p.best_guess}, score = {p.confidence:.5f}"
-        return f"{outcome.display}: {UNKNOWN_LABEL} ({guess})"
+    if p.unknown:  # no score: for a photo unlike the training photos it means nothing
+        return f"{outcome.display}: {UNKNOWN_LABEL} ({unlike_sentence(p.unlike, p.best_guess)})"
     return f"{outcome.display}: {p.label} (score = {p.confidence:.5f})"
 
 

@@ -21,8 +21,12 @@ body {{ font: 15px/1.45 system-ui, sans-serif; max-width: 1100px; margin: 2em au
        padding: 0 1em; color: #222; }}
 .headline {{ font-size: 1.8em; margin: .3em 0; }}
 .muted {{ color: #777; }}
-table {{ border-collapse: collapse; margin: .5em 1.5em .5em 0; }}
-td, th {{ border-bottom: 1px solid #ddd; padding: .25em .7em; text-align: left; }}
+table {{ border-collapse: collapse; margin: .5em 1.5em .5em 0; max-width: 100%; }}
+td, th {{ border-bottom: 1px solid #ddd; padding: .25em .7em; text-align: left;
+         overflow-wrap: anywhere; }}
+code {{ overflow-wrap: anywhere; }}
+/* A phone (390 px): long paths and file names wrap; nothing scrolls sideways. */
+@media (max-width: 600px) {{ table {{ margin-right: 0; }} td, th {{ padding: .25em .4em; }} }}
 .row {{ display: flex; flex-wrap: wrap; align-items: flex-start; }}
 .gallery {{ display: flex; flex-wrap: wrap; gap: 8px; }}
 figure {{ margin: 0; width: {THUMB + 8}px; font-size: 12px; overflow-wrap: anywhere; }}

@@ -43,7 +43,7 @@ def confusion_png(labels: Sequence[str], matrix: Sequence[Sequence[int]]) -> str
 
 
 # What chose C (training.model.head's history keys) -> how the plot names it.
-PICKED_BY = {"cv_error_rate": "error rate (inner CV, classes weighted equally)"}
+PICKED_BY = {"cv_error_rate": "error rate (each class counting equally)"}
 
 
 @dataclass(frozen=True)

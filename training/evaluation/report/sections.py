@@ -12,6 +12,7 @@ from training.evaluation.label_review import wrong_folder_headline
 from training.evaluation.report import plots
 from training.evaluation.report.dataset_shortcuts import dataset_shortcuts
 from training.evaluation.report.page import display_label, esc, gallery, pct, table
+from training.evaluation.report.words import plural, probe_words, were
 from training.model.unknown import TARGET_ACCEPTANCE
 
 if TYPE_CHECKING:
@@ -20,9 +21,16 @@ if TYPE_CHECKING:
 
 
 def caption(interp: Interpretation, i: int, score_of: int | None = None) -> str:
-    """Thumbnail caption: the answer and its score (or one class's score), the truth."""
+    """Thumbnail caption: the answer and its score (or one class's score), the truth.
+
+    A "not sure" answer shows its best guess named as a guess and no score: for a photo
+    unlike the training photos the class probability means nothing.
+    """
+    guess = esc(display_label(interp.labels[int(interp.predicted[i])]))
     answer = display_label(interp.answer(i)) if not interp.unknown[i] else "not sure"
-    if score_of is None:
+    if score_of is None and interp.unknown[i]:
+        head = f"<b>not sure</b> (only a guess: {guess})"
+    elif score_of is None:
         head = f"<b>{esc(answer)}</b> {pct(interp.confidence[i])}"
     else:
         head = (
@@ -53,16 +61,30 @@ def headline(data: ReportInput) -> str:
     outcomes, guess, run = metrics.outcomes, metrics.best_guess, metrics.run
     sentence = outcomes.headline(lambda count: f"<b>{count}</b>")
     why = f"<p class='muted'>Why: {esc(run.evaluation_reason)}.</p>" if run else ""
+    hesitant = outcomes.uncertain
     return (
         f"<h1>{esc(data.title)}</h1>"
         f"<p class='headline'>{sentence[:1].upper()}{sentence[1:]}.</p>"
         f"<p>When it answers, it is right {outcomes.right_when_answered.interval()} of "
         f"the time; it answers {outcomes.coverage.interval()} of photos. "
-        f"{outcomes.uncertain} answers were hesitant (top two classes close). "
-        f"Numbers from the {esc(metrics.evaluation)}; ranges are 95% intervals.</p>{why}"
+        f"{plural(hesitant, 'answer').capitalize()} {were(hesitant)} hesitant (its top two "
+        f"classes close). Numbers from the {esc(metrics.evaluation)}; ranges are 95% "
+        "intervals (the true figure is in the range 19 times out of 20).</p>"
+        f"{why}{_cross_validation_words(metrics.evaluation)}"
         f"<p class='muted'>Best guess, counting the not-sure answers too: "
         f"{pct(guess.accuracy.value)} correct on <b>{guess.n}</b> held-out photos "
         f"({guess.accuracy.interval()}) ({esc(metrics.evaluation)}).</p>"
+    )
+
+
+def _cross_validation_words(evaluation: str) -> str:
+    """One line on what cross-validation is, when the numbers come from it."""
+    if "cross-validation" not in evaluation:
+        return ""
+    return (
+        "<p class='muted'>Cross-validation: the photos are dealt into parts; each part is "
+        "answered by a model trained on the others only, so every photo gets an answer "
+        "from a model that never saw it (copies of a photo stay in one part).</p>"
     )
 
 
@@ -155,11 +177,11 @@ def per_class(data: ReportInput) -> str:
     matrix = plots.confusion_png(list(data.labels), guess.confusion)
     return (
         "<h2>Per class</h2><div class='row'>"
-        + table(rows, ("class", "n", "precision", "recall", "F1"), "classes")
+        + table(rows, ("class", "photos", "precision", "recall", "F1"), "classes")
         + f"<img class='plot' src='{matrix}' alt='confusion matrix'></div>"
         + "<p class='muted'>Precision: of the photos it called this class, the share that "
-        "were. Recall: of this class's photos, the share it found. <abbr title='expected "
-        f"calibration error'>Score error</abbr>: {pct(guess.ece)} (how far, on average, "
+        "were. Recall: of this class's photos, the share it found. F1: the two in one "
+        f"number (1 is perfect). Score error: {pct(guess.ece)} (how far, on average, "
         "an answer's score is from how often such answers are right; 0 is perfect).</p>"
     )
 
@@ -174,10 +196,14 @@ def calibration(data: ReportInput) -> str:
         "<h2>Do the scores mean what they say?</h2><div class='row'>"
         f"<img class='plot' src='{plot}' alt='reliability diagram'>"
         f"<p>An answer given with 80% should be right about 80% of the time. The model's "
-        f"scores are rescaled by one number (temperature {block.temperature:.2f}, fitted "
-        f"on {esc(block.fitted_on)}). The average gap between confidence and the share "
-        f"right (expected calibration error) on the {block.n} held-out photos went from "
-        f"{pct(block.ece_before)} to <b>{pct(block.ece_after)}</b>.</p></div>"
+        f"scores are made bolder or humbler by one number, its “temperature” "
+        f"({block.temperature:.2f}; 1 changes nothing), chosen so that they match how "
+        f"often answers were right ({esc(block.fitted_on)}"
+        f"{OUT_OF_FOLD if 'out-of-fold' in block.fitted_on else ''}). The average gap "
+        "between a "
+        f"score and the share of such answers that were right, on the {block.n} held-out "
+        f"photos, went from {pct(block.ece_before)} to <b>{pct(block.ece_after)}</b>.</p>"
+        "</div>"
     )
 
 
@@ -218,8 +244,10 @@ def unknown_photos(data: ReportInput) -> str:
     )
     parts = [
         "<h2>Unknown photos</h2>",
-        f"<p>A photo is answered <b>unknown</b> when its unknown score is above "
-        f"<b>{unknown.threshold:.4f}</b>. Of your held-out photos "
+        "<p>Every photo gets an <b>unknown score</b>: how far it is from the average photo "
+        "of the nearest class (0: just like your photos; higher: less like them). A photo "
+        f"is answered <b>not sure</b> when its score is above <b>{unknown.threshold:.4f}</b>."
+        " Of your held-out photos "
         f"<b>{unknown.accepted.interval()}</b> are accepted; of "
         f"{unknown.probes_rejected.n} unrelated photos that ship with scikit-image and "
         f"scikit-learn, <b>{unknown.probes_rejected.interval()}</b> are rejected.</p>",
@@ -235,7 +263,11 @@ def unknown_photos(data: ReportInput) -> str:
         ]
         parts.append(
             "<p><b>Accepted although unrelated:</b> "
-            + (esc(", ".join(accepted)) if accepted else "none: every one was rejected")
+            + (
+                esc(", ".join(probe_words(n) for n in accepted))
+                if accepted
+                else "none: every one was rejected"
+            )
             + ".</p>"
         )
         parts.append(
@@ -243,8 +275,8 @@ def unknown_photos(data: ReportInput) -> str:
                 [
                     (
                         src,
-                        f"{'rejected' if rej else '<b>accepted</b>'} {score:.3f}<br>"
-                        f"<small>{esc(name)}</small>",
+                        f"{'rejected' if rej else '<b>accepted</b>'}: "
+                        f"{esc(probe_words(name))}<br><small>unknown score {score:.3f}</small>",
                     )
                     for name, src, score, rej in zip(
                         probes.names, probes.sources, probes.ood, probes.rejected, strict=True
@@ -287,15 +319,18 @@ def training_curves(data: ReportInput) -> str:
     curve = plots.RegularisationCurve.of(data.history)
     if curve is not None:  # the exact head: no epochs, a regularisation chosen by CV
         return (
-            "<h2>Choosing the regularisation</h2><p class='muted'>The "
-            f"{esc(curve.quantity)} of the training photos for each strength; the red line "
-            f"is the one the model uses (C = {curve.chosen_c:.3g}; ties go to the lower log "
-            f"loss).</p><img class='plot' src='{curves}' alt='regularisation'>"
+            "<h2>Choosing the regularisation</h2><p class='muted'>Regularisation holds the "
+            "model back from memorising its training photos; C is how much (smaller: more "
+            f"held back). The {esc(curve.quantity)} of the training photos for each C, each "
+            "photo answered by a model trained without it; the red line is the one the "
+            f"model uses (C = {curve.chosen_c:.3g}; on a tie, the one whose scores were "
+            f"closer to the truth).</p><img class='plot' src='{curves}' alt='regularisation'>"
         )
     return f"<h2>Training curves</h2><img class='plot' src='{curves}' alt='curves'>"
 
 
 LABEL_ISSUES_SHOWN = 30
+OUT_OF_FOLD = "; out-of-fold: each photo answered by a model trained without it"
 
 # In page order.
 SECTIONS = (
