@@ -24,6 +24,7 @@ import numpy as np
 
 from training.data.doctor.shortcut_facts import AuditPhoto, Fact, classifier_matrix, fact_table
 from training.data.doctor.split import cross_validation_folds
+from training.json_types import JsonObject
 
 FACT_MARGIN = 0.5  # Wilson low of the class's share minus Wilson high of the others'
 COMBINED_MARGIN = 0.5  # share of the way from the majority rate to 100%, at the Wilson low
@@ -217,7 +218,7 @@ class Combined:
     def warns(self) -> bool:
         return self.interval[0] >= self.majority + COMBINED_MARGIN * (1 - self.majority)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         low, high = self.interval
         return {
             "accuracy": round(self.accuracy, 4),
@@ -267,7 +268,7 @@ class ShortcutWarning:
     examples: dict[str, list[str]] = field(default_factory=dict)  # class -> a few paths
     root: Any = None  # the data folder (a Path) the example paths are relative to
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         from isit.display import display_path
 
         return {
@@ -292,7 +293,7 @@ class ShortcutAudit:
     seconds: float = 0.0
     skipped: str = ""  # why the audit did not run, when it did not
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "warnings": [w.to_json() for w in self.warnings],
             "combined_classifier": self.combined.to_json() if self.combined else None,
