@@ -7,7 +7,7 @@ Default (``hidden=0``): standardised multinomial logistic regression, solved exa
 - The regularisation strength C is chosen by inner stratified group 5-fold on the
   training photos only (duplicates grouped when ``groups`` is given), by out-of-fold
   accuracy (ties: the lower log loss), over :data:`C_GRID` with warm starts
-  (scikit-learn lbfgs: milliseconds per fit). Why accuracy over 5 folds: on the hard
+  (scikit-learn's lbfgs objective, called directly: milliseconds per fit). Why accuracy over 5 folds: on the hard
   folders of ``bench/bench_heads.py`` it kept level with a tuned LogisticRegressionCV
   where 3 folds and a (temperature-calibrated) log loss fell behind.
 - The solution is loaded into a Keras ``Dense`` + softmax with the standardisation folded
@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from training import settings
-from training.model.folds import grouped_folds
+from training.model.folds import grouped_folds, single_threaded
 from training.model.temperature import softmax
 
 # Inverse regularisation strengths tried (scikit-learn's C, on standardised features):
@@ -135,12 +135,6 @@ def _standardiser(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, np.where(scale > 1e-6, scale, 1.0)
 
 
-def _logistic(c: float, max_iter: int, tol: float) -> Any:
-    from sklearn.linear_model import LogisticRegression
-
-    return LogisticRegression(C=c, max_iter=max_iter, tol=tol, warm_start=True)
-
-
 def _row_space(xs: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """``(z, basis)`` with ``xs = z @ basis`` and orthonormal ``basis`` rows, when there
     are fewer photos than features (else ``(xs, None)``).
@@ -171,24 +165,50 @@ def _fit_path(
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """(coef, intercept) for each C of ``grid`` (ascending), each warm-started from the
     previous one: later, weaker-penalty fits start close to their optimum."""
-    import warnings
-
-    from sklearn.exceptions import ConvergenceWarning
-    from threadpoolctl import threadpool_limits
-
-    path = []
-    # One thread: these problems are small, and BLAS/OpenMP threads fighting over a
-    # shared CPU made each fit ten times slower.
-    with warnings.catch_warnings(), threadpool_limits(1):
-        # A weak penalty on separable data converges slowly; the last iterate is kept.
-        warnings.simplefilter("ignore", ConvergenceWarning)
+    with single_threaded():
         z, basis = _row_space(xs)
-        model = _logistic(grid[0], max_iter, tol)
-        for c in grid:
-            model.set_params(C=c)
-            model.fit(z, y, sample_weight=w)
-            coef = model.coef_ if basis is None else model.coef_ @ basis
-            path.append((coef.copy(), model.intercept_.copy()))
+        path = _lbfgs_path(np.ascontiguousarray(z), y, w, grid, max_iter, tol)
+    return [(coef if basis is None else coef @ basis, b) for coef, b in path]
+
+
+def _lbfgs_path(
+    z: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    grid: tuple[float, ...],
+    max_iter: int,
+    tol: float,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """scikit-learn's ``LogisticRegression(C, tol, max_iter, warm_start=True).fit`` along
+    ``grid``, called at its core: the same objective (its ``LinearModelLoss``: binomial
+    for two classes, else multinomial; penalty ``1 / (C * sum(w))``), the same L-BFGS-B
+    options and warm starts, so the same iterates and solutions. Why not the estimator:
+    its input checks and label encoding cost more than the solve on these small
+    problems, and they run hundreds of times per cross-validation."""
+    from scipy import optimize
+    from sklearn._loss.loss import HalfBinomialLoss, HalfMultinomialLoss
+    from sklearn.linear_model._linear_loss import LinearModelLoss
+
+    classes = np.unique(y)
+    k, d = len(classes), z.shape[1]
+    if k < 2:
+        raise ValueError("the solver needs photos of at least 2 classes")
+    sw = np.array(w, dtype=np.float64)
+    if k == 2:
+        loss = LinearModelLoss(HalfBinomialLoss(), fit_intercept=True)
+        target, w0 = (y == classes[1]).astype(np.float64), np.zeros(d + 1)
+    else:
+        loss = LinearModelLoss(HalfMultinomialLoss(n_classes=k), fit_intercept=True)
+        target, w0 = np.searchsorted(classes, y).astype(np.float64), np.zeros(k * (d + 1))
+    options = {"maxiter": max_iter, "maxls": 50, "gtol": tol, "ftol": 64 * np.finfo(float).eps}
+    path = []
+    for c in grid:
+        w0 = optimize.minimize(
+            loss.loss_gradient, w0, method="L-BFGS-B", jac=True, options=options,
+            args=(z, target, sw, 1.0 / (c * float(sw.sum())), 1),
+        ).x  # fmt: skip
+        full = w0[None, :] if k == 2 else w0.reshape((k, -1), order="F")
+        path.append((full[:, :-1].copy(), full[:, -1].copy()))
     return path
 
 
