@@ -113,7 +113,7 @@ ROOMS_BELOW = {
     "evaluation": {"evaluation", "model", "data", "backbones", "predict"},
 }
 # training's own plumbing, used by every room:
-SHARED = {"settings", "atomic", "tf_runtime", "tf_convert"}
+SHARED = {"settings", "atomic", "tf_runtime", "tf_convert", "onnx_file"}
 
 
 def _training_room(name: str) -> str | None:

@@ -1,4 +1,4 @@
-"""The trainable part: a small Keras head on cached backbone features.
+"""The trainable part: a small head on cached backbone features.
 
 Default (``hidden=0``): standardised multinomial logistic regression, solved exactly.
 - Features are standardised (mean 0, variance 1 per feature, from the training photos):
@@ -7,12 +7,13 @@ Default (``hidden=0``): standardised multinomial logistic regression, solved exa
 - The regularisation strength C is chosen by inner stratified group 5-fold on the
   training photos only (duplicates grouped when ``groups`` is given), by out-of-fold
   accuracy (ties: the lower log loss), over :data:`C_GRID` with warm starts
-  (scikit-learn's lbfgs objective, called directly: milliseconds per fit). Why accuracy over 5 folds: on the hard
+  (scikit-learn's lbfgs objective, called directly: milliseconds per fit). Why
+  accuracy over 5 folds: on the hard
   folders of ``bench/bench_heads.py`` it kept level with a tuned LogisticRegressionCV
   where 3 folds and a (temperature-calibrated) log loss fell behind.
-- The solution is loaded into a Keras ``Dense`` + softmax with the standardisation folded
+- The solution stays a NumPy :class:`LinearSolution` with the standardisation folded
   into its weights (``W / s``, ``b - (m / s) W``): the exported graph is one matrix
-  product, exactly as before, and tf2onnx converts it as today.
+  product, written as ONNX nodes (:mod:`training.model.graph`), with no TensorFlow.
 
 Why: on hard folders a head trained with Adam, a fixed L2 of 1e-4, dropout and early
 stopping on a small validation slice lost to a plain tuned logistic regression on the
@@ -85,7 +86,9 @@ class HeadConfig:
 
 @dataclass
 class HeadResult:
-    model: Any  # keras.Model: features [N, D] -> probabilities [N, C]
+    # features [N, D] -> probabilities [N, C]: the exact path's LinearSolution (NumPy),
+    # the Keras path's keras.Model.
+    model: Any
     # Exact path: "C" (the grid) and "cv_log_loss" (inner-CV score of each C).
     history: dict[str, list[float]] = field(default_factory=dict)
     epochs_run: int = 0
@@ -354,7 +357,8 @@ def build_head(
 
 
 def keras_linear_head(solution: LinearSolution, n_classes: int | None = None) -> Any:
-    """The exact solution as the Keras head that is exported (float32 weights)."""
+    """The exact solution as a Keras head (float32 weights): what was exported before the
+    head became ONNX nodes; tests compare the two exports."""
     feature_dim, classes = solution.kernel.shape
     model = build_head(feature_dim, n_classes or classes, HeadConfig(hidden=0))
     model.get_layer(LOGITS).set_weights(
@@ -415,7 +419,7 @@ class HeadTrainer:
         if oof is not None and oof.shape[1] < self.n_classes:  # top classes absent here
             oof = np.pad(oof, ((0, 0), (0, self.n_classes - oof.shape[1])))
         return HeadResult(
-            model=keras_linear_head(solution, self.n_classes),
+            model=solution,  # NumPy: exported as ONNX nodes, no TensorFlow on this path
             history=history,
             chosen_c=c,
             calibration=None if oof is None else (oof, y),
@@ -486,7 +490,12 @@ class _KerasTrainer:
 
 
 def predict_proba(model: Any, x: np.ndarray) -> np.ndarray:
-    """Head probabilities for features (no dropout), float32."""
+    """Head probabilities for features (no dropout), float32, as model.onnx computes
+    them: a :class:`LinearSolution` in float32 with float32 weights (the exported
+    graph's), a Keras model called directly."""
+    if isinstance(model, LinearSolution):
+        kernel, bias = model.kernel.astype(np.float32), model.bias.astype(np.float32)
+        return softmax(np.asarray(x, np.float32) @ kernel + bias)
     if len(x) == 0:
         return np.zeros((0, int(model.output_shape[-1])), dtype=np.float32)
     # A direct call: no per-model predict function to trace, and the arrays are small.
