@@ -44,6 +44,7 @@ from training.model.temperature import EPSILON
 from training.onnx_file import name_batch_dims, write_onnx_atomically
 
 PARITY_TOLERANCE = 1e-4
+FEATURE_MAP = "feature_map"  # the parity run's extra output (never in model.onnx)
 OUTPUTS = (PROBABILITIES, OOD_SCORE)
 # The head's internal names get this prefix so they cannot collide with the backbone's.
 HEAD_PREFIX = "head/"
@@ -327,7 +328,7 @@ def check_parity(
 ) -> dict[str, float]:
     """Load ``path`` as the Function would, run ``images`` (file bytes) through the core's
     preprocessing and compare with the expected ``probabilities`` and ``ood_scores``
-    (the Keras head and :func:`training.model.unknown.ood_scores` on the images' cached features).
+    (the head and :func:`training.model.unknown.ood_scores` on the images' cached features).
 
     Raises :class:`ExportMismatch` when any value differs by more than ``tolerance``.
     """
@@ -339,13 +340,23 @@ def check_parity(
         p, s = bundle.run(batch)
         got_p.append(p)
         got_ood.append(s)
-    n = len(images)
-    if n:
-        onnx_p, onnx_ood = np.concatenate(got_p), np.concatenate(got_ood)
-        prob_diff = float(np.abs(onnx_p - probabilities).max())
-        ood_diff = float(np.abs(onnx_ood - ood_scores).max())
-    else:
-        prob_diff = ood_diff = 0.0
+    if not images:
+        return {"max_probability_diff": 0.0, "max_ood_diff": 0.0, "n": 0}
+    return _compare(np.concatenate(got_p), np.concatenate(got_ood), probabilities, ood_scores,
+                    tolerance)  # fmt: skip
+
+
+def _compare(
+    onnx_p: np.ndarray,
+    onnx_ood: np.ndarray,
+    probabilities: np.ndarray,
+    ood_scores: np.ndarray,
+    tolerance: float,
+) -> dict[str, float]:
+    """The largest differences, or :class:`ExportMismatch` beyond ``tolerance``."""
+    n = len(onnx_p)
+    prob_diff = float(np.abs(onnx_p - probabilities).max())
+    ood_diff = float(np.abs(onnx_ood - ood_scores).max())
     if not prob_diff <= tolerance:
         raise ExportMismatch(
             f"The exported model's probabilities differ from the trained model's by "
@@ -372,19 +383,49 @@ def check_heatmap_parity(
     map, and the map's spatial mean against the head's logits on the cached features
     (``mean(heatmap) + b == logits``). Raises :class:`ExportMismatch` beyond
     ``tolerance``; ``{}`` when the model has no heatmap."""
+    outputs = run_with_feature_map(path, images) if linear_kernel(head) is not None else None
+    if outputs is None or HEATMAP not in outputs:
+        return {}
+    return _heatmap_parity(outputs, head, features, tolerance)
+
+
+def run_with_feature_map(
+    path: str | os.PathLike[str], images: Sequence[bytes], chunk: int = 32
+) -> dict[str, np.ndarray] | None:
+    """Every output of the model file at ``path`` (read back from disk) on ``images``,
+    plus the backbone's pooled feature map (``FEATURE_MAP``, NCHW), in one pass: what the
+    parity checks compare; None when the backbone's feature map is not found."""
     import onnxruntime as ort
 
     from training.model.heatmap import with_feature_map_output
 
-    kernel = linear_kernel(head)
     model = onnx.load(str(path))
-    if kernel is None or HEATMAP not in {o.name for o in model.graph.output} or not images:
-        return {}
-    probe, layout = with_feature_map_output(model)
+    try:
+        probe, layout = with_feature_map_output(model)
+    except ValueError:
+        return None
+    spec = ModelMetadata.from_props({p.key: p.value for p in model.metadata_props}).preprocess
     session = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
-    batch = preprocess_batch(images, ModelBundle(path).metadata.preprocess)
-    heat, fmap = session.run([HEATMAP, probe.graph.output[-1].name], {INPUT_NAME: batch})
-    fmap = fmap if layout == "NCHW" else np.transpose(fmap, (0, 3, 1, 2))
+    names = [o.name for o in session.get_outputs()]
+    parts: list[list[np.ndarray]] = [[] for _ in names]
+    for start in range(0, len(images), chunk):
+        batch = preprocess_batch(images[start : start + chunk], spec)
+        for part, value in zip(parts, session.run(names, {INPUT_NAME: batch}), strict=True):
+            part.append(np.asarray(value))
+    if not images:
+        return None
+    found = {name: np.concatenate(part) for name, part in zip(names, parts, strict=True)}
+    fmap = found.pop(names[-1])
+    found[FEATURE_MAP] = fmap if layout == "NCHW" else np.transpose(fmap, (0, 3, 1, 2))
+    return found
+
+
+def _heatmap_parity(
+    outputs: dict[str, np.ndarray], head: Any, features: np.ndarray, tolerance: float
+) -> dict[str, float]:
+    kernel = linear_kernel(head)
+    assert kernel is not None
+    heat, fmap = outputs[HEATMAP], outputs[FEATURE_MAP]
     shown = contrastive(kernel).astype(np.float64)
     expected = np.einsum("ndhw,dc->nchw", fmap.astype(np.float64), shown)
     map_diff = float(np.abs(heat - expected).max())
@@ -403,3 +444,25 @@ def check_heatmap_parity(
             f"{logit_diff:.2e} (logits); the export is broken. Please report this."
         )
     return {"max_heatmap_diff": map_diff, "max_heatmap_logit_diff": logit_diff}
+
+
+def check_export(
+    path: str | os.PathLike[str],
+    images: Sequence[bytes],
+    head: Any,
+    features: np.ndarray,
+    expected: tuple[np.ndarray, np.ndarray],
+    tolerance: float = PARITY_TOLERANCE,
+) -> tuple[dict[str, float], np.ndarray | None]:
+    """:func:`check_parity` and :func:`check_heatmap_parity` from ONE run of the model
+    file on ``images`` (the backbone is most of the cost); returns the parity figures
+    and the photos' heatmaps (None without a heatmap). Without an exact heatmap (a
+    hidden layer) only :func:`check_parity` runs."""
+    outputs = run_with_feature_map(path, images) if linear_kernel(head) is not None else None
+    if outputs is None or HEATMAP not in outputs:
+        return check_parity(path, images, *expected, tolerance), None
+    probabilities, ood_scores = expected
+    parity = _compare(outputs[PROBABILITIES], outputs[OOD_SCORE], probabilities, ood_scores,
+                      tolerance)  # fmt: skip
+    parity.update(_heatmap_parity(outputs, head, features, tolerance))
+    return parity, outputs[HEATMAP]

@@ -122,8 +122,12 @@ def train(
     issues = timer.run("review", review_labels, data, features, head, cv)
     metadata = model_metadata(Path(data_dir), data, backbone, rule, held, config)
     out.mkdir(parents=True, exist_ok=True)
-    exported = timer.run("export", export_and_check, out, metadata, backbone, head, data, features)
-    where = timer.run("heatmaps", where_it_looked, exported.model_path, held.interpretation)
+    exported = timer.run(
+        "export", export_and_check, out, metadata, backbone, head, data, features, say
+    )
+    where = timer.run(
+        "heatmaps", where_it_looked, exported.model_path, held.interpretation, exported.heatmaps
+    )
     run = Run(data, backbone, features, head, rule, held, exported, config, tuple(issues), where)
     seconds = timer.elapsed()
     metrics = metrics_of(run, seconds, timer.timings)

@@ -73,13 +73,23 @@ def _run(bundle: ModelBundle, sources: list[Path | bytes]) -> np.ndarray:
     return np.concatenate(maps) if maps else np.zeros((0, len(bundle.labels), 1, 1), np.float32)
 
 
-def where_it_looked(model_path: Path, interp: Interpretation) -> WhereItLooked:
-    bundle = ModelBundle(model_path)
-    if not bundle.has_heatmap:
-        return WhereItLooked()
+def where_it_looked(
+    model_path: Path, interp: Interpretation, known: dict[Path, np.ndarray] | None = None
+) -> WhereItLooked:
+    """The galleries' heatmaps and the shortcut rule; ``known``: heatmaps already
+    computed (the parity run's, by photo path), not run again."""
+    known = known or {}
     chosen = _chosen(interp)
-    maps = _run(bundle, [interp.sources[i] for i in chosen])
-    by_photo = dict(zip(chosen, maps, strict=True))
+    todo = [i for i in chosen if not isinstance(interp.sources[i], Path)
+            or interp.sources[i] not in known]  # fmt: skip
+    if todo or not known:
+        bundle = ModelBundle(model_path)
+        if not bundle.has_heatmap:
+            return WhereItLooked()
+        computed = dict(zip(todo, _run(bundle, [interp.sources[i] for i in todo]), strict=True))
+    else:
+        computed = {}
+    by_photo = {i: computed[i] if i in computed else known[interp.sources[i]] for i in chosen}
     own_class: dict[str, list[np.ndarray]] = {label: [] for label in interp.labels}
     for i, photo_maps in by_photo.items():
         label = interp.labels[int(interp.y_true[i])]

@@ -8,9 +8,12 @@ whose answers must match what the evaluation computed from cached features.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from isit.imaging import read_image_bytes
 from isit.metadata import ModelMetadata, UnknownSpec
@@ -30,6 +33,9 @@ class Exported:
     model_path: Path
     metadata: ModelMetadata
     parity: dict[str, float]
+    # The parity photos' heatmaps ([C, h, w] by photo path) from the parity run, so the
+    # galleries (training.pipeline.look) need not run those photos again.
+    heatmaps: dict[Path, np.ndarray] = field(default_factory=dict)
 
 
 def api_metrics(held: HeldOutEvaluation, rule: UnknownRule) -> dict[str, Any]:
@@ -91,8 +97,11 @@ def export_and_check(
     head: FittedHead,
     data: TrainingData,
     features: Features,
+    say: Callable[[str], None] = lambda _: None,
 ) -> Exported:
-    from training.model.graph import check_heatmap_parity, check_parity, export
+    """Write model.onnx (``say`` names it as soon as it is written), then check it on
+    real photo bytes: probabilities, unknown scores and heatmap, from one run."""
+    from training.model.graph import check_export, export
 
     model_path = export(
         backbone.path,
@@ -102,8 +111,10 @@ def export_and_check(
         out_dir / "model.onnx",
         temperature=head.temperature,
     )
+    say(f"model written: {model_path} (checking it against the training side...)")
     samples, x = _parity_photos(data, features)
     images = [read_image_bytes(s.path) for s in samples]
-    parity = check_parity(model_path, images, head.probabilities(x), head.ood_scores(x))
-    parity.update(check_heatmap_parity(model_path, images, head.model, x))
-    return Exported(model_path, metadata, parity)
+    expected = (head.probabilities(x), head.ood_scores(x))
+    parity, maps = check_export(model_path, images, head.model, x, expected)
+    heatmaps = {} if maps is None else {s.path: m for s, m in zip(samples, maps, strict=True)}
+    return Exported(model_path, metadata, parity, heatmaps)
