@@ -196,20 +196,22 @@ def _lbfgs_path(
     k, d = len(classes), z.shape[1]
     if k < 2:
         raise ValueError("the solver needs photos of at least 2 classes")
-    sw = np.array(w, dtype=np.float64)
+    # In the features' precision, as scikit-learn fits float32 or float64 features.
+    dtype = z.dtype if z.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+    sw = np.array(w, dtype=dtype)
     if k == 2:
         loss = LinearModelLoss(HalfBinomialLoss(), fit_intercept=True)
-        target, w0 = (y == classes[1]).astype(np.float64), np.zeros(d + 1)
+        target, w0 = (y == classes[1]).astype(dtype), np.zeros(d + 1, dtype)
     else:
         loss = LinearModelLoss(HalfMultinomialLoss(n_classes=k), fit_intercept=True)
-        target, w0 = np.searchsorted(classes, y).astype(np.float64), np.zeros(k * (d + 1))
+        target, w0 = np.searchsorted(classes, y).astype(dtype), np.zeros(k * (d + 1), dtype)
     options = {"maxiter": max_iter, "maxls": 50, "gtol": tol, "ftol": 64 * np.finfo(float).eps}
     path = []
     for c in grid:
         w0 = optimize.minimize(
             loss.loss_gradient, w0, method="L-BFGS-B", jac=True, options=options,
             args=(z, target, sw, 1.0 / (c * float(sw.sum())), 1),
-        ).x  # fmt: skip
+        ).x.astype(dtype)  # fmt: skip
         full = w0[None, :] if k == 2 else w0.reshape((k, -1), order="F")
         path.append((full[:, :-1].copy(), full[:, -1].copy()))
     return path
