@@ -114,7 +114,7 @@ ROOMS_BELOW = {
     "loop": {"loop", "evaluation", "model", "data", "predict", "backbones"},
 }
 # training's own plumbing, used by every room:
-SHARED = {"settings", "atomic", "json_types", "progress", "tf_runtime", "tf_convert"}
+SHARED = {"settings", "atomic", "json_types", "progress", "tf_runtime", "tf_convert", "onnx_file"}
 SHARED |= {"outputs", "leftovers"}
 
 

@@ -45,22 +45,23 @@ import onnx
 
 from isit.errors import IsitError
 from isit.metadata import FEATURES, INPUT_NAME, OOD_SCORE, PROBABILITIES, ModelMetadata
-from training.atomic import atomic_write_with
+from training.onnx_file import BATCH_DIM, name_batch_dims, write_onnx_atomically
 from training.tf_runtime import import_tensorflow
 
 tf = import_tensorflow()  # quietly, before tf2onnx imports it
 import tf2onnx  # noqa: E402
 
 DEFAULT_OPSET = 17  # supported by tf2onnx 1.17 and every onnxruntime isit pins
-BATCH_DIM = "N"
 # A keras.Model, or any callable of the image tensor (see export_function).
 Exportable = Callable[[tf.Tensor], Any]
 
 __all__ = [
+    "BATCH_DIM",
     "DEFAULT_OPSET",
     "ExportError",
     "Exportable",
     "export_function",
+    "name_batch_dims",
     "write_onnx_atomically",
 ]
 
@@ -127,14 +128,6 @@ def quiet_tf2onnx() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def name_batch_dims(model: onnx.ModelProto) -> None:
-    """Call the dynamic first dimension of every input and output ``N``."""
-    for value in [*model.graph.input, *model.graph.output]:
-        dims = value.type.tensor_type.shape.dim
-        if dims and not dims[0].HasField("dim_value"):
-            dims[0].dim_param = BATCH_DIM
-
-
 def order_outputs(model: onnx.ModelProto, output_names: Sequence[str]) -> None:
     """Check the graph is ``image -> output_names`` and put the outputs in that order."""
     by_name = {o.name: o for o in model.graph.output}
@@ -148,13 +141,6 @@ def order_outputs(model: onnx.ModelProto, output_names: Sequence[str]) -> None:
         target.CopyFrom(by_name[name])
     del model.graph.output[:]
     model.graph.output.extend(ordered)
-
-
-def write_onnx_atomically(model: onnx.ModelProto, path: str | os.PathLike[str]) -> Path:
-    """Serialise to a temporary file next to ``path``, fsync, then rename over ``path``
-    (:func:`training.atomic.atomic_write_with`: ordinary permissions, not mkstemp's 0600)."""
-    payload = model.SerializeToString()
-    return atomic_write_with(path, lambda handle: handle.write(payload))
 
 
 def _verify(

@@ -204,3 +204,36 @@ def test_train_cli_refuses_bad_settings(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "Unknown backbone 'vgg'" in err and "mobilenet_v2" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_default_train_imports_no_tensorflow(sample_dataset_dir, trained_model, tmp_path):
+    """Issue 25: with the backbone provisioned, `isit train` (linear head) runs without
+    TensorFlow, Keras or tf2onnx, and its model answers like the session's model."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from training.cli import main\n"
+        "if __name__ == '__main__':\n"
+        "    code = main(['train', sys.argv[1], '--out', sys.argv[2], '--no-progress'])\n"
+        "    print([m for m in ('tensorflow', 'keras', 'tf2onnx') if m in sys.modules])\n"
+        "    sys.exit(code)\n"
+    )
+    (tmp_path / "run.py").write_text(script)
+    out = tmp_path / "model"
+    done = subprocess.run(
+        [sys.executable, str(tmp_path / "run.py"), str(sample_dataset_dir), str(out)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+    from isit.imaging import preprocess_batch
+
+    files = sorted(p for p in sample_dataset_dir.rglob("*") if p.is_file())
+    photos = [read_image_bytes(p) for p in files[:: max(1, len(files) // 12)]]
+
+    new, before = ModelBundle(out / "model.onnx"), ModelBundle(trained_model.model_path)
+    batch = preprocess_batch(photos, new.metadata.preprocess)
+    for a, b in zip(new.run(batch), before.run(batch), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5)

@@ -71,7 +71,7 @@ def test_out_onto_an_earlier_run_and_ctrl_c_leave_it_byte_identical(tmp_path, mo
     argv = ["train", str(data), "--out", str(out), "--no-progress"]
     assert main(argv) == 0
     before = snapshot(out)
-    assert set(before) == {"model.onnx", "metrics.json", "report.html"}
+    assert set(before) == {"model.onnx", "metrics.json", "report.html", "held_out.csv"}
     capsys.readouterr()
     # Onto the earlier run: refused, nothing changes.
     assert main([*argv, "--seed", "1"]) == 2

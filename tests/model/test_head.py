@@ -128,3 +128,22 @@ def test_head_trainer_keeps_the_cross_validation_interface():
 def softmax(z: np.ndarray) -> np.ndarray:
     e = np.exp(z - z.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("classes, dtype", [(2, np.float64), (3, np.float64), (3, np.float32)])
+def test_path_solver_is_logistic_regression_with_warm_starts(classes, dtype):
+    """The C path is scikit-learn's LogisticRegression fitted along the grid with warm
+    starts (the same objective, options and iterates), without its per-fit overhead."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(classes)
+    z, y = rng.normal(size=(90, 40)).astype(dtype), rng.integers(0, classes, 90)
+    w = rng.uniform(0.5, 2.0, 90)
+    path = H._lbfgs_path(z, y, w, H.C_GRID, 300, H.SELECT_TOL)
+    model = LogisticRegression(C=H.C_GRID[0], max_iter=300, tol=H.SELECT_TOL, warm_start=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for c, (coef, intercept) in zip(H.C_GRID, path, strict=True):
+            model.set_params(C=c).fit(z, y, sample_weight=w)
+            np.testing.assert_array_equal(coef, model.coef_)
+            np.testing.assert_array_equal(intercept, model.intercept_)

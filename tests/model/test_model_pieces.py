@@ -200,14 +200,12 @@ def test_feature_cache_computes_once_per_view(trained_model, sample_dataset_dir,
 # ---------------------------------------------------------------- export and parity
 @pytest.fixture(scope="module")
 def export_inputs(sample_dataset_dir):
-    """Real backbone features of 3 photos per class, an (untrained) head, centroids and
-    classifier metadata: what `train` hands to the export."""
-    import keras
-
+    """Real backbone features of 3 photos per class, an exact linear head fitted on them,
+    centroids and classifier metadata: what `train` hands to the export."""
     from isit.feature_extractor import FeatureExtractor
     from isit.metadata import ModelMetadata, UnknownSpec
     from training.backbones.provision import provision
-    from training.model.head import HeadConfig, build_head
+    from training.model.head import fit_linear
 
     backbone_path = provision("mobilenet_v2")
     extractor = FeatureExtractor(backbone_path)
@@ -215,8 +213,7 @@ def export_inputs(sample_dataset_dir):
     images = [p.read_bytes() for p in paths]
     y = np.repeat(np.arange(len(CLASSES)), 3)
     x = extractor.from_bytes(images)
-    keras.utils.set_random_seed(0)
-    head = build_head(extractor.feature_dim, len(CLASSES), HeadConfig())
+    head = fit_linear(x, y, len(CLASSES), c=0.1)
     metadata = ModelMetadata(
         kind="classifier",
         name="parity",
@@ -262,16 +259,15 @@ def test_export_joins_backbone_and_head_and_passes_parity(export_inputs, tmp_pat
 @pytest.mark.slow
 def test_parity_catches_a_broken_head_or_unknown_score(export_inputs, tmp_path):
     """A model whose head weights (or centroids) are not the trained ones is refused."""
-    import keras
+    from dataclasses import replace
 
     from training.model.graph import ExportMismatch, check_parity, export
 
     backbone_path, images, x, head, centroids, metadata = export_inputs
     expected = _expected(head, x, centroids)
 
-    perturbed = keras.models.clone_model(head)
     rng = np.random.default_rng(0)
-    perturbed.set_weights([w + rng.normal(0, 0.02, w.shape) for w in head.get_weights()])
+    perturbed = replace(head, kernel=head.kernel + rng.normal(0, 0.02, head.kernel.shape))
     broken = export(backbone_path, perturbed, centroids, metadata, tmp_path / "head.onnx")
     with pytest.raises(ExportMismatch, match="probabilities differ") as caught:
         check_parity(broken, images, *expected)
@@ -281,6 +277,29 @@ def test_parity_catches_a_broken_head_or_unknown_score(export_inputs, tmp_path):
     broken = export(backbone_path, head, shifted, metadata, tmp_path / "ood.onnx")
     with pytest.raises(ExportMismatch, match="unknown scores differ"):
         check_parity(broken, images, *expected)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("temperature", [1.0, 0.05, 2.5])
+def test_onnx_nodes_compute_what_the_tf2onnx_head_computed(export_inputs, tmp_path, temperature):
+    """The linear head written as ONNX nodes gives the outputs of the head converted
+    from Keras with tf2onnx (the export before issue 25) within 1e-4, heatmap included."""
+    from isit.bundle import ModelBundle
+    from isit.imaging import preprocess_batch
+    from training.model.graph import export
+    from training.model.head import keras_linear_head
+
+    backbone_path, images, _, head, centroids, metadata = export_inputs
+    nodes = export(backbone_path, head, centroids, metadata, tmp_path / "nodes.onnx", temperature)
+    converted = export(backbone_path, keras_linear_head(head), centroids, metadata,
+                       tmp_path / "tf2onnx.onnx", temperature)  # fmt: skip
+    batch = preprocess_batch(images, metadata.preprocess)
+    outputs = ["probabilities", "ood_score", "heatmap"]
+    new = ModelBundle(nodes).session.run(outputs, {"image": batch})
+    old = ModelBundle(converted).session.run(outputs, {"image": batch})
+    for name, a, b in zip(outputs, new, old, strict=True):
+        assert a.shape == b.shape, name
+        assert np.abs(a - b).max() <= 1e-4 * max(1.0, float(np.abs(b).max())), name
 
 
 @pytest.mark.slow

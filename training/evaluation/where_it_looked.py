@@ -69,15 +69,27 @@ def _run_batch(bundle: ModelBundle, sources: list[Path | bytes], spec: Any) -> n
 
 
 def where_it_looked(
-    model_path: Path, interp: Interpretation, *, progress: bool = False
+    model_path: Path,
+    interp: Interpretation,
+    known: dict[Path, np.ndarray] | None = None,
+    *,
+    progress: bool = False,
 ) -> WhereItLooked:
-    """The heatmaps of the chosen held-out photos (``progress``: a bar over them)."""
-    bundle = ModelBundle(model_path)
-    if not bundle.has_heatmap:
-        return WhereItLooked()
+    """The galleries' heatmaps and the shortcut rule; ``known``: heatmaps already
+    computed (the parity run's, by photo path), not run again; ``progress``: a bar."""
+    known = known or {}
     chosen = _chosen(interp)
-    maps = _run(bundle, [interp.sources[i] for i in chosen], progress)
-    by_photo = dict(zip(chosen, maps, strict=True))
+    todo = [i for i in chosen if not isinstance(interp.sources[i], Path)
+            or interp.sources[i] not in known]  # fmt: skip
+    if todo or not known:
+        bundle = ModelBundle(model_path)
+        if not bundle.has_heatmap:
+            return WhereItLooked()
+        sources = [interp.sources[i] for i in todo]
+        computed = dict(zip(todo, _run(bundle, sources, progress), strict=True))
+    else:
+        computed = {}
+    by_photo = {i: computed[i] if i in computed else known[interp.sources[i]] for i in chosen}
     own_class: dict[str, list[np.ndarray]] = {label: [] for label in interp.labels}
     for i, photo_maps in by_photo.items():
         label = interp.labels[int(interp.y_true[i])]

@@ -3,15 +3,17 @@
 Why not convert the whole Keras graph on every train: the backbone is frozen and was
 already exported once and checked against Keras when it was provisioned
 (:mod:`training.backbones.provision`), and the features the head was trained on came from
-that very file. So only the head (+ softmax + unknown score), a function of ``features``
-``[N, D]``, is converted with tf2onnx, and the two graphs are joined with
-``onnx.compose``: ``image -> backbone -> features -> head -> probabilities, ood_score``.
+that very file. The default linear head (a NumPy :class:`~training.model.head.LinearSolution`)
+is written as a handful of ONNX nodes after the backbone's ``features`` with
+``onnx.helper`` (:func:`join_linear_head`): ``image -> backbone -> features -> head ->
+probabilities, ood_score``, no TensorFlow involved. A Keras head (``--hidden``) is still
+converted with tf2onnx and joined with ``onnx.compose`` (:func:`convert_head`, :func:`merge`).
 
-The unknown score is part of the graph (output ``ood_score``), so the Function, the CLI
-and training all get it from the same computation; the core only compares it with the
-threshold in the metadata. After export, the file is loaded as the Function loads it and
-run on real image bytes; its answers must match what the evaluation reported (the Keras
-head on the cached features), or the export is refused.
+The unknown score is part of the graph (output ``ood_score``, :func:`add_unknown_score`),
+so the Function, the CLI and training all get it from the same computation; the core
+only compares it with the threshold in the metadata. After export, the file is loaded as
+the Function loads it and run on real image bytes; its answers must match what the
+evaluation reported (the head on the cached features), or the export is refused.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import onnx
+from onnx import TensorProto, helper, numpy_helper
 
 from isit.bundle import ModelBundle
 from isit.errors import IsitError
@@ -35,9 +38,13 @@ from isit.metadata import (
     PROBABILITIES,
     ModelMetadata,
 )
+from training.model.head import LinearSolution
 from training.model.heatmap import add_heatmap
+from training.model.temperature import EPSILON
+from training.onnx_file import name_batch_dims, write_onnx_atomically
 
 PARITY_TOLERANCE = 1e-4
+FEATURE_MAP = "feature_map"  # the parity run's extra output (never in model.onnx)
 OUTPUTS = (PROBABILITIES, OOD_SCORE)
 # The head's internal names get this prefix so they cannot collide with the backbone's.
 HEAD_PREFIX = "head/"
@@ -88,11 +95,14 @@ def head_function(
 def linear_kernel(head: Any) -> np.ndarray | None:
     """``K`` ``[D, C]`` of a head whose logits are ``features @ K + b``; None otherwise
     (a hidden layer: no exact heatmap)."""
-    dense = [layer for layer in head.layers if type(layer).__name__ == "Dense"]
+    if isinstance(head, LinearSolution):
+        return np.asarray(head.kernel, dtype=np.float32)
+    layers = getattr(head, "layers", None)
+    if layers is None:
+        return None
+    dense = [layer for layer in layers if type(layer).__name__ == "Dense"]
     others = [
-        layer
-        for layer in head.layers
-        if type(layer).__name__ not in ("Dense", "Softmax", "InputLayer")
+        layer for layer in layers if type(layer).__name__ not in ("Dense", "Softmax", "InputLayer")
     ]
     if len(dense) != 1 or others:
         return None
@@ -177,6 +187,89 @@ def unique_opset_imports(model: onnx.ModelProto) -> None:
     model.opset_import.extend(onnx.helper.make_opsetid(d, v) for d, v in versions.items())
 
 
+# ------------------------------------------------------------------ the linear head in ONNX
+
+
+def _constant(graph: onnx.GraphProto, name: str, value: Any) -> str:
+    """A float32 initializer of ``graph``; returns its name."""
+    array = np.ascontiguousarray(value, dtype=np.float32)
+    graph.initializer.append(numpy_helper.from_array(array, name))
+    return name
+
+
+def _node(graph: onnx.GraphProto, op: str, inputs: list[str], output: str, **attrs: Any) -> str:
+    """Append ``op(inputs) -> output`` (the node named after its output); returns it."""
+    graph.node.append(helper.make_node(op, inputs, [output], name=output, **attrs))
+    return output
+
+
+def _reduce(graph: onnx.GraphProto, op: str, x: str, output: str, opset: int, **attrs: Any) -> str:
+    """``op`` over axis 1: ``axes`` is an input from opset 18 on, an attribute before."""
+    if opset >= 18:
+        axes = graph.initializer.add()
+        axes.CopyFrom(numpy_helper.from_array(np.array([1], np.int64), output + "/axes"))
+        return _node(graph, op, [x, axes.name], output, **attrs)
+    return _node(graph, op, [x], output, axes=[1], **attrs)
+
+
+def _add_probabilities(
+    graph: onnx.GraphProto, kernel: np.ndarray, bias: np.ndarray, temperature: float
+) -> None:
+    """``probabilities`` = softmax(features @ K + b), then the temperature as
+    :func:`training.model.temperature.apply_temperature` applies it (clipped log)."""
+    p = HEAD_PREFIX
+    logits = _node(graph, "MatMul", [FEATURES, _constant(graph, p + "kernel", kernel)], p + "z")
+    logits = _node(graph, "Add", [logits, _constant(graph, p + "bias", bias)], p + "logits")
+    if temperature == 1.0:
+        _node(graph, "Softmax", [logits], PROBABILITIES, axis=1)
+        return
+    raw = _node(graph, "Softmax", [logits], p + "raw_probabilities", axis=1)
+    clipped = _node(graph, "Max", [raw, _constant(graph, p + "epsilon", EPSILON)], p + "clipped")
+    log = _node(graph, "Log", [clipped], p + "log_probabilities")
+    scaled = _node(graph, "Div", [log, _constant(graph, p + "temperature", temperature)],
+                   p + "tempered")  # fmt: skip
+    _node(graph, "Softmax", [scaled], PROBABILITIES, axis=1)
+
+
+def add_unknown_score(graph: onnx.GraphProto, centroids: np.ndarray, opset: int) -> None:
+    """``ood_score`` = 1 - max cosine of the square-rooted ``features`` to the unit-length
+    class ``centroids``, op for op as :func:`training.model.unknown.ood_scores`."""
+    p = HEAD_PREFIX + "unknown/"
+    positive = _node(graph, "Max", [FEATURES, _constant(graph, p + "zero", 0.0)], p + "relu")
+    root = _node(graph, "Sqrt", [positive], p + "root")  # training.model.unknown.embed
+    norm = _reduce(graph, "ReduceL2", root, p + "norm", opset, keepdims=1)
+    norm = _node(graph, "Max", [norm, _constant(graph, p + "tiny", 1e-12)], p + "norm_safe")
+    unit = _node(graph, "Div", [root, norm], p + "unit")
+    towards = _constant(graph, p + "centroids_t", np.asarray(centroids, np.float32).T)
+    similarity = _node(graph, "MatMul", [unit, towards], p + "similarity")
+    nearest = _reduce(graph, "ReduceMax", similarity, p + "nearest", opset, keepdims=0)
+    _node(graph, "Sub", [_constant(graph, p + "one", 1.0), nearest], OOD_SCORE)
+
+
+def join_linear_head(
+    backbone: onnx.ModelProto, head: LinearSolution, centroids: np.ndarray, temperature: float
+) -> onnx.ModelProto:
+    """The backbone graph (changed in place and returned) with the head's nodes after its
+    ``features``; outputs ``probabilities`` ``[N, C]`` and ``ood_score`` ``[N]``."""
+    graph, opset = backbone.graph, _default_opset(backbone)
+    if [i.name for i in graph.input] != [INPUT_NAME] or FEATURES not in {
+        o.name for o in graph.output
+    }:
+        raise ExportMismatch(f"The backbone ONNX must map {INPUT_NAME!r} to {FEATURES!r}.")
+    kernel, bias = np.asarray(head.kernel), np.asarray(head.bias)
+    _add_probabilities(graph, kernel, bias, temperature)
+    add_unknown_score(graph, centroids, opset)
+    del graph.output[:]
+    classes = kernel.shape[1]
+    graph.output.extend([
+        helper.make_tensor_value_info(PROBABILITIES, TensorProto.FLOAT, ["N", classes]),
+        helper.make_tensor_value_info(OOD_SCORE, TensorProto.FLOAT, ["N"]),
+    ])  # fmt: skip
+    del backbone.metadata_props[:]
+    backbone.producer_name = "isit"
+    return backbone
+
+
 def _check_backbone(backbone: onnx.ModelProto, metadata: ModelMetadata) -> None:
     """The backbone file must be the one the features (and so the head) came from."""
     found = ModelMetadata.from_props({p.key: p.value for p in backbone.metadata_props})
@@ -201,16 +294,21 @@ def export(
     path: str | os.PathLike[str],
     temperature: float = 1.0,
 ) -> Path:
-    """Join the provisioned backbone ONNX and the converted head, attach the classifier
+    """Join the provisioned backbone ONNX and the head (a :class:`LinearSolution`:
+    written as ONNX nodes; a Keras model: converted with tf2onnx), attach the classifier
     metadata, check the model and write it atomically to ``path``."""
-    from training.tf_convert import name_batch_dims, order_outputs, write_onnx_atomically
-
     backbone = onnx.load(str(backbone_path))
     _check_backbone(backbone, metadata)
-    feature_dim = metadata.backbone.feature_dim
-    opset = _default_opset(backbone)
-    model = merge(backbone, convert_head(head, centroids, feature_dim, opset, temperature))
-    order_outputs(model, OUTPUTS)  # merge_models keeps the head's output order
+    if isinstance(head, LinearSolution):
+        model = join_linear_head(backbone, head, centroids, temperature)
+    else:
+        from training.tf_convert import order_outputs
+
+        feature_dim = metadata.backbone.feature_dim
+        converted = convert_head(head, centroids, feature_dim, _default_opset(backbone),
+                                 temperature)  # fmt: skip
+        model = merge(backbone, converted)
+        order_outputs(model, OUTPUTS)  # merge_models keeps the head's output order
     name_batch_dims(model)
     kernel = linear_kernel(head)
     if kernel is not None:  # an exact class activation map (see training.model.heatmap)
@@ -230,7 +328,7 @@ def check_parity(
 ) -> dict[str, float]:
     """Load ``path`` as the Function would, run ``images`` (file bytes) through the core's
     preprocessing and compare with the expected ``probabilities`` and ``ood_scores``
-    (the Keras head and :func:`training.model.unknown.ood_scores` on the images' cached features).
+    (the head and :func:`training.model.unknown.ood_scores` on the images' cached features).
 
     Raises :class:`ExportMismatch` when any value differs by more than ``tolerance``.
     """
@@ -242,13 +340,23 @@ def check_parity(
         p, s = bundle.run(batch)
         got_p.append(p)
         got_ood.append(s)
-    n = len(images)
-    if n:
-        onnx_p, onnx_ood = np.concatenate(got_p), np.concatenate(got_ood)
-        prob_diff = float(np.abs(onnx_p - probabilities).max())
-        ood_diff = float(np.abs(onnx_ood - ood_scores).max())
-    else:
-        prob_diff = ood_diff = 0.0
+    if not images:
+        return {"max_probability_diff": 0.0, "max_ood_diff": 0.0, "n": 0}
+    return _compare(np.concatenate(got_p), np.concatenate(got_ood), probabilities, ood_scores,
+                    tolerance)  # fmt: skip
+
+
+def _compare(
+    onnx_p: np.ndarray,
+    onnx_ood: np.ndarray,
+    probabilities: np.ndarray,
+    ood_scores: np.ndarray,
+    tolerance: float,
+) -> dict[str, float]:
+    """The largest differences, or :class:`ExportMismatch` beyond ``tolerance``."""
+    n = len(onnx_p)
+    prob_diff = float(np.abs(onnx_p - probabilities).max())
+    ood_diff = float(np.abs(onnx_ood - ood_scores).max())
     if not prob_diff <= tolerance:
         raise ExportMismatch(
             f"The exported model's probabilities differ from the trained model's by "
@@ -275,19 +383,49 @@ def check_heatmap_parity(
     map, and the map's spatial mean against the head's logits on the cached features
     (``mean(heatmap) + b == logits``). Raises :class:`ExportMismatch` beyond
     ``tolerance``; ``{}`` when the model has no heatmap."""
+    outputs = run_with_feature_map(path, images) if linear_kernel(head) is not None else None
+    if outputs is None or HEATMAP not in outputs:
+        return {}
+    return _heatmap_parity(outputs, head, features, tolerance)
+
+
+def run_with_feature_map(
+    path: str | os.PathLike[str], images: Sequence[bytes], chunk: int = 32
+) -> dict[str, np.ndarray] | None:
+    """Every output of the model file at ``path`` (read back from disk) on ``images``,
+    plus the backbone's pooled feature map (``FEATURE_MAP``, NCHW), in one pass: what the
+    parity checks compare; None when the backbone's feature map is not found."""
     import onnxruntime as ort
 
     from training.model.heatmap import with_feature_map_output
 
-    kernel = linear_kernel(head)
     model = onnx.load(str(path))
-    if kernel is None or HEATMAP not in {o.name for o in model.graph.output} or not images:
-        return {}
-    probe, layout = with_feature_map_output(model)
+    try:
+        probe, layout = with_feature_map_output(model)
+    except ValueError:
+        return None
+    spec = ModelMetadata.from_props({p.key: p.value for p in model.metadata_props}).preprocess
     session = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
-    batch = preprocess_batch(images, ModelBundle(path).metadata.preprocess)
-    heat, fmap = session.run([HEATMAP, probe.graph.output[-1].name], {INPUT_NAME: batch})
-    fmap = fmap if layout == "NCHW" else np.transpose(fmap, (0, 3, 1, 2))
+    names = [o.name for o in session.get_outputs()]
+    parts: list[list[np.ndarray]] = [[] for _ in names]
+    for start in range(0, len(images), chunk):
+        batch = preprocess_batch(images[start : start + chunk], spec)
+        for part, value in zip(parts, session.run(names, {INPUT_NAME: batch}), strict=True):
+            part.append(np.asarray(value))
+    if not images:
+        return None
+    found = {name: np.concatenate(part) for name, part in zip(names, parts, strict=True)}
+    fmap = found.pop(names[-1])
+    found[FEATURE_MAP] = fmap if layout == "NCHW" else np.transpose(fmap, (0, 3, 1, 2))
+    return found
+
+
+def _heatmap_parity(
+    outputs: dict[str, np.ndarray], head: Any, features: np.ndarray, tolerance: float
+) -> dict[str, float]:
+    kernel = linear_kernel(head)
+    assert kernel is not None
+    heat, fmap = outputs[HEATMAP], outputs[FEATURE_MAP]
     shown = contrastive(kernel).astype(np.float64)
     expected = np.einsum("ndhw,dc->nchw", fmap.astype(np.float64), shown)
     map_diff = float(np.abs(heat - expected).max())
@@ -306,3 +444,25 @@ def check_heatmap_parity(
             f"{logit_diff:.2e} (logits); the export is broken. Please report this."
         )
     return {"max_heatmap_diff": map_diff, "max_heatmap_logit_diff": logit_diff}
+
+
+def check_export(
+    path: str | os.PathLike[str],
+    images: Sequence[bytes],
+    head: Any,
+    features: np.ndarray,
+    expected: tuple[np.ndarray, np.ndarray],
+    tolerance: float = PARITY_TOLERANCE,
+) -> tuple[dict[str, float], np.ndarray | None]:
+    """:func:`check_parity` and :func:`check_heatmap_parity` from ONE run of the model
+    file on ``images`` (the backbone is most of the cost); returns the parity figures
+    and the photos' heatmaps (None without a heatmap). Without an exact heatmap (a
+    hidden layer) only :func:`check_parity` runs."""
+    outputs = run_with_feature_map(path, images) if linear_kernel(head) is not None else None
+    if outputs is None or HEATMAP not in outputs:
+        return check_parity(path, images, *expected, tolerance), None
+    probabilities, ood_scores = expected
+    parity = _compare(outputs[PROBABILITIES], outputs[OOD_SCORE], probabilities, ood_scores,
+                      tolerance)  # fmt: skip
+    parity.update(_heatmap_parity(outputs, head, features, tolerance))
+    return parity, outputs[HEATMAP]

@@ -1,4 +1,4 @@
-"""The trainable part: a small Keras head on cached backbone features.
+"""The trainable part: a small head on cached backbone features.
 
 Default (``hidden=0``): standardised multinomial logistic regression, solved exactly.
 - Features are standardised (mean 0, variance 1 per feature, from the training photos):
@@ -7,12 +7,13 @@ Default (``hidden=0``): standardised multinomial logistic regression, solved exa
 - The regularisation strength C is chosen by inner stratified group 5-fold on the
   training photos only (duplicates grouped when ``groups`` is given), by out-of-fold
   accuracy (ties: the lower log loss), over :data:`C_GRID` with warm starts
-  (scikit-learn lbfgs: milliseconds per fit). Why accuracy over 5 folds: on the hard
+  (scikit-learn's lbfgs objective, called directly: milliseconds per fit). Why
+  accuracy over 5 folds: on the hard
   folders of ``bench/bench_heads.py`` it kept level with a tuned LogisticRegressionCV
   where 3 folds and a (temperature-calibrated) log loss fell behind.
-- The solution is loaded into a Keras ``Dense`` + softmax with the standardisation folded
+- The solution stays a NumPy :class:`LinearSolution` with the standardisation folded
   into its weights (``W / s``, ``b - (m / s) W``): the exported graph is one matrix
-  product, exactly as before, and tf2onnx converts it as today.
+  product, written as ONNX nodes (:mod:`training.model.graph`), with no TensorFlow.
 
 Why: on hard folders a head trained with Adam, a fixed L2 of 1e-4, dropout and early
 stopping on a small validation slice lost to a plain tuned logistic regression on the
@@ -35,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from training import settings
-from training.model.folds import grouped_folds
+from training.model.folds import grouped_folds, single_threaded
 from training.model.temperature import softmax
 
 # Inverse regularisation strengths tried (scikit-learn's C, on standardised features):
@@ -85,7 +86,9 @@ class HeadConfig:
 
 @dataclass
 class HeadResult:
-    model: Any  # keras.Model: features [N, D] -> probabilities [N, C]
+    # features [N, D] -> probabilities [N, C]: the exact path's LinearSolution (NumPy),
+    # the Keras path's keras.Model.
+    model: Any
     # Exact path: "C" (the grid), "cv_error_rate" (the inner-CV error rate of each C: what
     # chose it) and "chosen_C" ([the C the model uses]: ties are broken by log loss).
     history: dict[str, list[float]] = field(default_factory=dict)
@@ -136,12 +139,6 @@ def _standardiser(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, np.where(scale > 1e-6, scale, 1.0)
 
 
-def _logistic(c: float, max_iter: int, tol: float) -> Any:
-    from sklearn.linear_model import LogisticRegression
-
-    return LogisticRegression(C=c, max_iter=max_iter, tol=tol, warm_start=True)
-
-
 def _row_space(xs: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """``(z, basis)`` with ``xs = z @ basis`` and orthonormal ``basis`` rows, when there
     are fewer photos than features (else ``(xs, None)``).
@@ -172,24 +169,52 @@ def _fit_path(
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """(coef, intercept) for each C of ``grid`` (ascending), each warm-started from the
     previous one: later, weaker-penalty fits start close to their optimum."""
-    import warnings
-
-    from sklearn.exceptions import ConvergenceWarning
-    from threadpoolctl import threadpool_limits
-
-    path = []
-    # One thread: these problems are small, and BLAS/OpenMP threads fighting over a
-    # shared CPU made each fit ten times slower.
-    with warnings.catch_warnings(), threadpool_limits(1):
-        # A weak penalty on separable data converges slowly; the last iterate is kept.
-        warnings.simplefilter("ignore", ConvergenceWarning)
+    with single_threaded():
         z, basis = _row_space(xs)
-        model = _logistic(grid[0], max_iter, tol)
-        for c in grid:
-            model.set_params(C=c)
-            model.fit(z, y, sample_weight=w)
-            coef = model.coef_ if basis is None else model.coef_ @ basis
-            path.append((coef.copy(), model.intercept_.copy()))
+        path = _lbfgs_path(np.ascontiguousarray(z), y, w, grid, max_iter, tol)
+    return [(coef if basis is None else coef @ basis, b) for coef, b in path]
+
+
+def _lbfgs_path(
+    z: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    grid: tuple[float, ...],
+    max_iter: int,
+    tol: float,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """scikit-learn's ``LogisticRegression(C, tol, max_iter, warm_start=True).fit`` along
+    ``grid``, called at its core: the same objective (its ``LinearModelLoss``: binomial
+    for two classes, else multinomial; penalty ``1 / (C * sum(w))``), the same L-BFGS-B
+    options and warm starts, so the same iterates and solutions. Why not the estimator:
+    its input checks and label encoding cost more than the solve on these small
+    problems, and they run hundreds of times per cross-validation."""
+    from scipy import optimize
+    from sklearn._loss.loss import HalfBinomialLoss, HalfMultinomialLoss
+    from sklearn.linear_model._linear_loss import LinearModelLoss
+
+    classes = np.unique(y)
+    k, d = len(classes), z.shape[1]
+    if k < 2:
+        raise ValueError("the solver needs photos of at least 2 classes")
+    # In the features' precision, as scikit-learn fits float32 or float64 features.
+    dtype = z.dtype if z.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+    sw = np.array(w, dtype=dtype)
+    if k == 2:
+        loss = LinearModelLoss(HalfBinomialLoss(), fit_intercept=True)
+        target, w0 = (y == classes[1]).astype(dtype), np.zeros(d + 1, dtype)
+    else:
+        loss = LinearModelLoss(HalfMultinomialLoss(n_classes=k), fit_intercept=True)
+        target, w0 = np.searchsorted(classes, y).astype(dtype), np.zeros(k * (d + 1), dtype)
+    options = {"maxiter": max_iter, "maxls": 50, "gtol": tol, "ftol": 64 * np.finfo(float).eps}
+    path = []
+    for c in grid:
+        w0 = optimize.minimize(
+            loss.loss_gradient, w0, method="L-BFGS-B", jac=True, options=options,
+            args=(z, target, sw, 1.0 / (c * float(sw.sum())), 1),
+        ).x.astype(dtype)  # fmt: skip
+        full = w0[None, :] if k == 2 else w0.reshape((k, -1), order="F")
+        path.append((full[:, :-1].copy(), full[:, -1].copy()))
     return path
 
 
@@ -335,7 +360,8 @@ def build_head(
 
 
 def keras_linear_head(solution: LinearSolution, n_classes: int | None = None) -> Any:
-    """The exact solution as the Keras head that is exported (float32 weights)."""
+    """The exact solution as a Keras head (float32 weights): what was exported before the
+    head became ONNX nodes; tests compare the two exports."""
     feature_dim, classes = solution.kernel.shape
     model = build_head(feature_dim, n_classes or classes, HeadConfig(hidden=0))
     model.get_layer(LOGITS).set_weights(
@@ -398,7 +424,7 @@ class HeadTrainer:
         if oof is not None and oof.shape[1] < self.n_classes:  # top classes absent here
             oof = np.pad(oof, ((0, 0), (0, self.n_classes - oof.shape[1])))
         return HeadResult(
-            model=keras_linear_head(solution, self.n_classes),
+            model=solution,  # NumPy: exported as ONNX nodes, no TensorFlow on this path
             history=history,
             chosen_c=c,
             calibration=None if oof is None else (oof, y),
@@ -469,7 +495,12 @@ class _KerasTrainer:
 
 
 def predict_proba(model: Any, x: np.ndarray) -> np.ndarray:
-    """Head probabilities for features (no dropout), float32."""
+    """Head probabilities for features (no dropout), float32, as model.onnx computes
+    them: a :class:`LinearSolution` in float32 with float32 weights (the exported
+    graph's), a Keras model called directly."""
+    if isinstance(model, LinearSolution):
+        kernel, bias = model.kernel.astype(np.float32), model.bias.astype(np.float32)
+        return softmax(np.asarray(x, np.float32) @ kernel + bias)
     if len(x) == 0:
         return np.zeros((0, int(model.output_shape[-1])), dtype=np.float32)
     # A direct call: no per-model predict function to trace, and the arrays are small.

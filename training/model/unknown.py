@@ -37,6 +37,7 @@ import numpy as np
 from isit.errors import IsitError
 from isit.imaging import decode
 from isit.metadata import UNKNOWN_METHOD
+from training.model.folds import single_threaded
 
 METHOD = UNKNOWN_METHOD  # named in the core: the model file's metadata says it
 TARGET_ACCEPTANCE = 0.96
@@ -101,7 +102,8 @@ def _clusters_of(
         k = min(clusters, len(idx) // 5)
         found = np.zeros(len(idx), np.int64)
         if k >= 2:
-            found = KMeans(k, n_init=2, random_state=seed).fit(unit[idx]).labels_
+            with single_threaded():  # a few hundred rows: threads only fight
+                found = KMeans(k, n_init=2, random_state=seed).fit(unit[idx]).labels_
         labels[idx] = int(c) * (clusters + 1) + found
     first = {}
     for i, g in enumerate(groups):

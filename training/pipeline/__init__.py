@@ -6,7 +6,8 @@
 
 Each stage is a plain function in its own module (``training.pipeline.<stage>``), timed
 by one wrapper (metrics.json ``timings``). The CLI calls :func:`train` (imported
-lazily: `isit check` loads no TensorFlow); stages never import the CLI.
+lazily); stages never import the CLI. TensorFlow is imported only for a hidden-layer
+head (or to provision a backbone), never on the default path.
 """
 
 from __future__ import annotations
@@ -69,7 +70,8 @@ def cross_validate_if_needed(
 
 
 def _import_keras() -> None:
-    """TensorFlow and Keras, quietly (timed on its own: seconds, not the head's fault)."""
+    """TensorFlow and Keras, quietly, for a hidden-layer head only (timed on its own:
+    seconds, not the head's fault); the linear head needs neither."""
     from training.tf_runtime import import_keras
 
     import_keras()
@@ -138,7 +140,8 @@ def _train_into(
     features = timer.run(
         "features", compute_features, data, backbone, config, progress, features_dir
     )
-    timer.run("import tensorflow", _import_keras)
+    if config.hidden:
+        timer.run("import tensorflow", _import_keras)
     cv = timer.run("cross-validation", cross_validate_if_needed, data, features, config, show)
     head = timer.run("head", fit_head, data, features, config, cv)
     rule = timer.run("unknown", calibrate_unknown, data, features, config)
@@ -149,8 +152,9 @@ def _train_into(
         "export", export_and_check, staging, metadata, backbone, head, data, features, show=show
     )
     where = timer.run(
-        "heatmaps", where_it_looked, exported.model_path, held.interpretation, progress=show
-    )
+        "heatmaps", where_it_looked, exported.model_path, held.interpretation,
+        exported.heatmaps, progress=show,
+    )  # fmt: skip
     # The report and the result name where the model will be, not where it is written.
     exported = replace(exported, model_path=out / exported.model_path.name)
     run = Run(data, backbone, features, head, rule, held, exported, config, tuple(issues), where)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from training.model import unknown as ood
-from training.model.folds import grouped_folds
+from training.model.folds import grouped_folds, single_threaded
 from training.model.head import HeadConfig, HeadResult, HeadTrainer, predict_proba
 from training.model.temperature import apply_temperature, fit_temperature
 from training.settings import CV_REPEATS, TrainConfig
@@ -175,13 +175,14 @@ def cross_validate(
     )
     trainer = HeadTrainer(x.shape[1], n_classes, head_config(config))
     folds = 0
-    for r in range(repeats):
-        split = grouped_folds(y, groups, config.folds, config.seed + r)
-        folds = len(split)
-        for fit_idx, held_idx in split:
-            _fold(acc, trainer, (x, y, groups), fit_idx, held_idx, augmented, config.seed + r)
-            if on_fold is not None:
-                on_fold()
+    with single_threaded():  # small problems: BLAS threads only fight over the CPU
+        for r in range(repeats):
+            split = grouped_folds(y, groups, config.folds, config.seed + r)
+            folds = len(split)
+            for fit_idx, held_idx in split:
+                _fold(acc, trainer, (x, y, groups), fit_idx, held_idx, augmented, config.seed + r)
+                if on_fold is not None:
+                    on_fold()
     return CrossValidated(
         raw_probabilities=(acc.raw / repeats).astype(np.float32),
         probabilities=(acc.calibrated / repeats).astype(np.float32),

@@ -8,9 +8,11 @@ whose answers must match what the evaluation computed from cached features.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from isit.imaging import read_image_bytes
 from isit.metadata import ModelMetadata, UnknownSpec
@@ -30,6 +32,9 @@ class Exported:
     model_path: Path
     metadata: ModelMetadata
     parity: dict[str, float]
+    # The parity photos' heatmaps ([C, h, w] by photo path) from the parity run, so the
+    # galleries (training.pipeline.look) need not run those photos again.
+    heatmaps: dict[Path, np.ndarray] = field(default_factory=dict)
 
 
 def model_metadata(
@@ -77,12 +82,12 @@ def export_and_check(
     *,
     show: bool = False,
 ) -> Exported:
-    """Write model.onnx, then check its answers and heatmaps against the training side
-    (``show``: a bar over the three steps, each a few seconds)."""
-    from training.model.graph import check_heatmap_parity, check_parity, export
+    """Write model.onnx, then check it on real photo bytes: probabilities, unknown scores
+    and heatmap, from one run (``show``: a bar over the two steps)."""
+    from training.model.graph import check_export, export
     from training.progress import stage_bar
 
-    with stage_bar(3, "export", show) as bar:
+    with stage_bar(2, "export", show) as bar:
         model_path = export(
             backbone.path,
             head.model,
@@ -94,8 +99,8 @@ def export_and_check(
         bar.update()
         samples, x = _parity_photos(data, features)
         images = [read_image_bytes(s.path) for s in samples]
-        parity = check_parity(model_path, images, head.probabilities(x), head.ood_scores(x))
+        expected = (head.probabilities(x), head.ood_scores(x))
+        parity, maps = check_export(model_path, images, head.model, x, expected)
         bar.update()
-        parity.update(check_heatmap_parity(model_path, images, head.model, x))
-        bar.update()
-    return Exported(model_path, metadata, parity)
+    heatmaps = {} if maps is None else {s.path: m for s, m in zip(samples, maps, strict=True)}
+    return Exported(model_path, metadata, parity, heatmaps)

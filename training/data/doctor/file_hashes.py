@@ -138,12 +138,9 @@ def fingerprint_decoded(
     width, height = decoded.original_size
     if (img.width > img.height) != (width > height) and img.width != img.height:
         width, height = height, width  # EXIF rotated it by 90 degrees
-    if min(width, height) < min_side:
-        return Unreadable(
-            "too_small",
-            f"Only {width}x{height} pixels, skipped: photos need at least "
-            f"{min_side} pixels on the shorter side. Use a larger version.",
-        )
+    small = too_small(width, height, min_side)
+    if small is not None:
+        return small
     rgb = np.asarray(img)  # the same bytes as img.tobytes(), shared with the facts
     pixels = hashlib.sha256(f"{img.width}x{img.height}:".encode())
     pixels.update(rgb)
@@ -159,6 +156,17 @@ def fingerprint_decoded(
         phashes=hashes,
         thumb=thumb,
         facts=photo_facts(data, rgb, np.asarray(grey)) if facts else None,
+    )
+
+
+def too_small(width: int, height: int, min_side: int) -> Unreadable | None:
+    """The problem of a photo under ``min_side`` pixels on its shorter side, else None."""
+    if min(width, height) >= min_side:
+        return None
+    return Unreadable(
+        "too_small",
+        f"Only {width}x{height} pixels, skipped: photos need at least "
+        f"{min_side} pixels on the shorter side. Use a larger version.",
     )
 
 
@@ -189,12 +197,22 @@ def fingerprint_files(
     workers: int | None = None,
     progress: bool | None = None,
     facts: bool = True,
+    cache: bool = True,
 ) -> Iterator[Fingerprint | Unreadable]:
-    """Fingerprints in the order of ``paths``; several processes for long lists."""
-    jobs = [(str(p), min_side, facts) for p in paths]
-    workers = default_workers() if workers is None else max(1, workers)
+    """Fingerprints in the order of ``paths``; several processes for long lists. With
+    ``cache``, a file unchanged since an earlier check (same path, size, mtime, inode)
+    is not read again (:mod:`training.data.doctor.check_cache`); ``facts``: with the
+    shortcut audit's facts (a cached entry without them is examined again)."""
+    from training.data.doctor.check_cache import CheckCache, file_key
+
+    names = [str(p) for p in paths]
+    store = CheckCache() if cache else None
+    keys = [file_key(n) for n in names] if store else [None] * len(names)
+    known = [store.get(k) if store else None for k in keys]
+    known = [fp if fp is None or fp.facts is not None or not facts else None for fp in known]
+    todo = [i for i, fp in enumerate(known) if fp is None]
     bar = tqdm(
-        total=len(jobs),
+        total=len(names),
         unit="img",
         desc="checking",
         disable=not show_progress(progress),
@@ -202,15 +220,32 @@ def fingerprint_files(
         dynamic_ncols=True,
     )
     try:
-        if workers == 1 or len(jobs) < 64:
-            results: Iterable[Fingerprint | Unreadable] = map(_job, jobs)
-            for result in results:
-                bar.update()
+        bar.update(len(names) - len(todo))
+        jobs = [(names[i], min_side, facts) for i in todo]
+        fresh = iter(_fingerprint_all(jobs, workers, bar))
+        for i, fp in enumerate(known):
+            if fp is None:
+                result = next(fresh)
+                if store and isinstance(result, Fingerprint):
+                    store.put(keys[i], result)
                 yield result
-            return
-        with ProcessPoolExecutor(workers, mp_context=_pool_context()) as pool:
-            for result in pool.map(_job, jobs, chunksize=16):
-                bar.update()
-                yield result
+            else:
+                yield too_small(fp.width, fp.height, min_side) or fp
     finally:
         bar.close()
+
+
+def _fingerprint_all(
+    jobs: list[tuple[str, int, bool]], workers: int | None, bar: tqdm
+) -> Iterator[Fingerprint | Unreadable]:
+    """Fingerprints of ``jobs`` in order: here for a few, in worker processes for many."""
+    workers = default_workers() if workers is None else max(1, workers)
+    if workers == 1 or len(jobs) < 64:
+        for result in map(_job, jobs):
+            bar.update()
+            yield result
+        return
+    with ProcessPoolExecutor(workers, mp_context=_pool_context()) as pool:
+        for result in pool.map(_job, jobs, chunksize=16):
+            bar.update()
+            yield result
