@@ -83,3 +83,22 @@ def test_the_minimum_side_still_applies_to_cached_photos(tmp_path, decodes):
     strict = check_dataset(data, progress=False, workers=1, min_side=200)
     assert decodes == []
     assert {p.kind for p in strict.problems} == {"too_small"}
+
+
+def test_the_shortcut_audit_says_the_same_from_the_cache(tmp_path, decodes):
+    """The cache keeps each photo's shortcut facts too: a framed class is named again
+    by a second check that decodes nothing."""
+    from PIL import Image
+    from shortcut_planting import framed
+
+    data = tmp_path / "data"
+    write_photos(data / "cats", 30, seed=1)
+    write_photos(data / "dogs", 30, seed=2)
+    for path in sorted((data / "cats").glob("*.jpg")):
+        framed(Image.open(path).convert("RGB"), share=0.1).save(path, quality=90)
+    first = check_dataset(data, progress=False, workers=1)
+    decodes.clear()
+    second = check_dataset(data, progress=False, workers=1)
+    assert decodes == []
+    named = [w.to_json() for w in first.shortcut_warnings]
+    assert named and [w.to_json() for w in second.shortcut_warnings] == named
