@@ -547,12 +547,11 @@ def best_guess_ok(task: Task) -> np.ndarray:
 
 
 def wilson(k: int, n: int) -> tuple[float, float]:
-    from scipy.stats import binomtest
+    """The product's 95% Wilson interval (training.evaluation.proportions)."""
+    from training.evaluation.proportions import proportion
 
-    if n == 0:
-        return (0.0, 1.0)
-    ci = binomtest(int(k), int(n)).proportion_ci(confidence_level=0.95, method="wilson")
-    return float(ci.low), float(ci.high)
+    found = proportion(int(k), int(n))
+    return found.low, found.high
 
 
 def prop(k: int, n: int) -> str:

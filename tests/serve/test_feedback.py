@@ -22,7 +22,7 @@ from feedback_helpers import (
     folder_items,
     reset_feedback_state,
 )
-from function_helpers import ROOT, SETTINGS, call
+from function_helpers import ROOT, call
 
 from isit.photo_feedback import FeedbackSettings, Limiter, TooManyRequests
 
@@ -31,11 +31,11 @@ RED = modelgen.photo("red", seed=1)
 
 
 @pytest.fixture
-def api(monkeypatch, colour_model_path, tmp_path):
+def api(api, tmp_path):
     """Feedback on, into a folder; a fresh instance's counts."""
-    for name in (*SETTINGS, *FEEDBACK_SETTINGS):
+    monkeypatch = api
+    for name in FEEDBACK_SETTINGS:
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("MODEL_PATH", str(colour_model_path))
     monkeypatch.setenv("FEEDBACK_STORAGE", f"file:{tmp_path / 'inbox'}")
     reset_feedback_state()
     yield monkeypatch

@@ -12,7 +12,6 @@ import modelgen
 import pytest
 from function_helpers import (
     ROOT,
-    SETTINGS,
     call,
     jpeg_with_size,
     multipart,
@@ -50,13 +49,6 @@ def run_python_json(code: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-@pytest.fixture
-def api(monkeypatch, colour_model_path):
-    """Default app settings with the served model."""
-    for name in SETTINGS:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("MODEL_PATH", str(colour_model_path))
-    return monkeypatch
 
 
 @pytest.fixture(scope="module")

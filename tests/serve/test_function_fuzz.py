@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections
 
 import pytest
-from function_helpers import SETTINGS, call, fuzz_cases
+from function_helpers import call, fuzz_cases
 
 from isit.http_errors import STATUS_BY_CODE, status_for
 
@@ -14,12 +14,6 @@ FUZZ_COUNT = 2400
 ACCEPTABLE = {200, 204, 400, 405, 413, 415, 422}
 
 
-@pytest.fixture
-def api(monkeypatch, colour_model_path):
-    for name in SETTINGS:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("MODEL_PATH", str(colour_model_path))
-    return monkeypatch
 
 
 def check_reply(reply, case) -> None:

@@ -9,19 +9,9 @@ import time
 import hostile
 import modelgen
 import pytest
-from function_helpers import SETTINGS, call, multipart, reset_function_state
+from function_helpers import SETTINGS, call, multipart
 
 from devhost.server import DevHost, make_server
-
-
-@pytest.fixture
-def api(monkeypatch, colour_model_path):
-    for name in SETTINGS:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("MODEL_PATH", str(colour_model_path))
-    reset_function_state()
-    yield
-    reset_function_state()
 
 
 def _form(parts: int, image: bytes, boundary: str = "B") -> bytes:
