@@ -12,7 +12,11 @@ import pytest
 
 from training.cli import main
 from training.data.sampledata import CLASSES, generate
-from training.evaluation.label_review import likely_mistakes
+from training.evaluation.label_review import (
+    combined_mistakes,
+    likely_mistakes,
+    neighbour_votes,
+)
 
 
 def test_confident_learning_flags_disputed_labels_most_suspicious_first():
@@ -27,6 +31,73 @@ def test_confident_learning_flags_disputed_labels_most_suspicious_first():
     assert found[:2] == ["p3", "p60"] and len(found) <= 3
     assert (issues[0].given, issues[0].looks_like) == ("a", "b")
     assert issues[0].probability > 0.9 and issues[0].given_probability < 0.1
+
+
+def _two_looks(seed: int, per_look: int = 100, dims: int = 32):
+    """Feature vectors of two classes with two looks each (e.g. the helmet close up and
+    the whole figure): four blobs, the looks of one class no closer to each other than to
+    the other class's."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 1, (4, dims)) * 1.2
+    look = np.repeat(np.arange(4), per_look)
+    x = centres[look] + rng.normal(0, 1, (len(look), dims))
+    return np.maximum(x + 3.0, 0.0), look // 2  # pooled features are non-negative
+
+
+def _plant_labels(y, share, rng):
+    moved = rng.choice(len(y), size=round(share * len(y)), replace=False)
+    noisy = y.copy()
+    noisy[moved] = 1 - noisy[moved]
+    return noisy, set(moved.tolist())
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_combined_review_finds_planted_mistakes_in_a_two_look_folder(seed):
+    from training.model.head import choose_c
+    from training.pipeline.review import out_of_fold_probabilities, refit_out_of_fold
+
+    x, y = _two_looks(seed)
+    rng = np.random.default_rng(seed + 10)
+    noisy, planted = _plant_labels(y, 0.05, rng)
+    groups = np.arange(len(y))
+    c, _ = choose_c(x, noisy, groups)
+    p = out_of_fold_probabilities(x, noisy, groups, 2, c)
+    names = [str(i) for i in range(len(y))]
+
+    def refit(keep):
+        return refit_out_of_fold(x, noisy, groups, 2, c, keep)
+
+    issues = combined_mistakes(p, x, noisy, groups, ("a", "b"), names, [b""] * len(y), refit)
+    listed = {int(i.name) for i in issues}
+    assert len(listed & planted) >= 0.9 * len(planted), (sorted(listed), sorted(planted))
+    assert len(listed - planted) <= 0.02 * (len(y) - len(planted)), sorted(listed - planted)
+    first = issues[0]  # most suspicious first, and told which class it looks like
+    assert first.looks_like != first.given and first.probability > first.given_probability
+
+
+def test_combined_review_works_without_a_refit_and_keeps_the_issue_type():
+    x, y = _two_looks(5)
+    noisy, planted = _plant_labels(y, 0.05, np.random.default_rng(6))
+    p = np.eye(2)[y] * 0.8 + 0.1  # a head that knows the truth
+    issues = combined_mistakes(p, x, noisy, None, ("a", "b"), [str(i) for i in range(400)],
+                               [b""] * 400)  # fmt: skip
+    assert {int(i.name) for i in issues} == planted
+    assert issues[0].to_dict()["given"] in ("a", "b")
+
+
+def test_neighbours_never_count_the_photo_nor_its_copies():
+    x = np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.1], [0.0, 1.0], [0.1, 1.0], [0.0, 1.1]])
+    y = np.array([0, 1, 1, 0, 0, 0])
+    votes = neighbour_votes(x, y, 2, groups=np.array([0, 0, 1, 2, 3, 4]), k=1)
+    assert votes[0].tolist() == [0.0, 1.0]  # its copy (row 1) is not its neighbour: row 2
+    votes = neighbour_votes(x, y, 2, voters=np.array([1, 0, 0, 1, 1, 1], bool), k=2)
+    assert votes[2].tolist() == [1.0, 0.0]  # rows 1 and 2 do not vote
+
+
+def test_too_few_photos_give_no_combined_issues():
+    p = np.full((3, 2), 0.5)
+    assert combined_mistakes(p, np.ones((3, 4)), np.array([0, 1, 1]), None, ("a", "b"),
+                             ["p0", "p1", "p2"], [b""] * 3) == []  # fmt: skip
 
 
 def _plant_mistakes(root, share, seed=0):

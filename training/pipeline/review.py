@@ -4,7 +4,9 @@ One review for `isit train` (:func:`review_labels`) and `isit check DATA --model
 MODEL.onnx` (:func:`review_folder`): every photo is scored by an exact head that never
 saw it nor its copies (cross-validation's out-of-fold probabilities when the run has
 them, else grouped folds of the exact head), and confident learning lists the photos
-whose folder is unlikely (:func:`training.evaluation.label_review.likely_mistakes`).
+whose folder is unlikely (:func:`training.evaluation.label_review.likely_mistakes`),
+joined by the nearest photos' folders and a refit without the first round's suspects
+(:func:`training.evaluation.label_review.combined_mistakes`).
 The folds' regularisation follows the head's own rule: the C given (the trained head's),
 else chosen by inner cross-validation.
 """
@@ -17,7 +19,7 @@ import numpy as np
 
 from isit.bundle import load_bundle
 from training.data.doctor import DatasetReport
-from training.evaluation.label_review import LabelIssue, likely_mistakes
+from training.evaluation.label_review import LabelIssue, combined_mistakes
 from training.model.folds import out_of_fold
 from training.model.head import choose_c, fit_linear
 from training.pipeline.crossvalidate import CrossValidated
@@ -42,6 +44,29 @@ def out_of_fold_probabilities(
     return out_of_fold(fit_and_score, y, groups, folds=FOLDS, seed=SEED)
 
 
+def refit_out_of_fold(
+    x: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    n_classes: int,
+    c: float,
+    keep: np.ndarray,
+) -> np.ndarray | None:
+    """Every photo's probabilities from the exact head of the grouped fold that held it
+    out, fitted only on the ``keep`` photos of the other folds (the label review's
+    second round: heads that never learnt from the suspects)."""
+    keep = np.asarray(keep, bool)
+
+    def fit_and_score(fit_idx: np.ndarray, held_idx: np.ndarray) -> np.ndarray:
+        fit_idx = fit_idx[keep[fit_idx]]
+        if len(np.unique(y[fit_idx])) < n_classes:  # a class lost: no fair refit
+            return np.full((len(held_idx), n_classes), np.nan)
+        return fit_linear(x[fit_idx], y[fit_idx], n_classes, c).predict_proba(x[held_idx])
+
+    p = out_of_fold(fit_and_score, y, groups, folds=FOLDS, seed=SEED)
+    return None if p is None or np.isnan(p).any() else p
+
+
 def review(
     data: TrainingData,
     features: Features,
@@ -50,21 +75,31 @@ def review(
 ) -> list[LabelIssue]:
     """Likely label mistakes among every photo of ``data``: from ``probabilities`` (out
     of fold, one row per photo) when given, else :func:`out_of_fold_probabilities` at
-    ``c``."""
+    ``c``; with the nearest photos' folders and a refit without the first round's
+    suspects (:func:`combined_mistakes`)."""
     samples = data.every_photo
-    y = features.all_y()
+    x, y = features.all_x(), features.all_y()
+    groups = data.groups(samples)
+    if c is None:  # one choice for the folds and the refit
+        c, _ = choose_c(x, y, groups)
     if probabilities is None:
-        probabilities = out_of_fold_probabilities(
-            features.all_x(), y, data.groups(samples), len(data.labels), c
-        )
+        probabilities = out_of_fold_probabilities(x, y, groups, len(data.labels), c)
     if probabilities is None:
         return []
-    return likely_mistakes(
+    n_classes, chosen = len(data.labels), c
+
+    def refit(keep: np.ndarray) -> np.ndarray | None:
+        return refit_out_of_fold(x, y, groups, n_classes, chosen, keep)
+
+    return combined_mistakes(
         np.asarray(probabilities),
+        x,
         y,
+        groups,
         data.labels,
         [s.relative for s in samples],
         [s.path for s in samples],
+        refit,
     )
 
 
