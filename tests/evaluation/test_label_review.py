@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from training.evaluation.label_review import (
     combined_mistakes,
     likely_mistakes,
     neighbour_votes,
+    with_nearest_photos,
 )
 
 
@@ -94,6 +96,35 @@ def test_neighbours_never_count_the_photo_nor_its_copies():
     assert votes[2].tolist() == [1.0, 0.0]  # rows 1 and 2 do not vote
 
 
+def test_each_suspect_gets_its_nearest_photos_of_both_classes_never_its_copies():
+    x, y = _two_looks(7, per_look=20)
+    noisy, _ = _plant_labels(y, 0.05, np.random.default_rng(8))
+    groups = np.arange(len(y))
+    groups[1] = groups[0]  # photo 1 is a copy of photo 0
+    names = [str(i) for i in range(len(y))]
+    p = np.eye(2)[y] * 0.8 + 0.1
+    issues = combined_mistakes(p, x, noisy, groups, ("a", "b"), names, [b""] * len(y))
+    shown = with_nearest_photos([*issues, replace(issues[0], name="0")], x, noisy, groups,
+                                ["a", "b"], names, [b""] * len(y), per_class=3)  # fmt: skip
+    for issue in shown:
+        i = int(issue.name)
+        labels = [label for _, _, label in issue.neighbours]
+        assert labels == [issue.given] * 3 + [issue.looks_like] * 3
+        near = [int(name) for name, _, _ in issue.neighbours]
+        assert i not in near and all(groups[j] != groups[i] for j in near)
+        assert all(("ab"[noisy[j]]) == label for j, (_, _, label) in zip(near, issue.neighbours,
+                                                                     strict=True))  # fmt: skip
+    # The nearest in the class it looks like are nearer than anything else of that class.
+    z = x - x.mean(axis=0)
+    z /= np.linalg.norm(z, axis=1, keepdims=True)
+    first = shown[0]
+    i = int(first.name)
+    other = [int(n) for n, _, label in first.neighbours if label == first.looks_like]
+    rest = [j for j in range(len(y)) if "ab"[noisy[j]] == first.looks_like and j not in other
+            and groups[j] != groups[i]]  # fmt: skip
+    assert min(z[other] @ z[i]) >= max(z[rest] @ z[i])
+
+
 def test_too_few_photos_give_no_combined_issues():
     p = np.full((3, 2), 0.5)
     assert combined_mistakes(p, np.ones((3, 4)), np.array([0, 1, 1]), None, ("a", "b"),
@@ -151,8 +182,12 @@ def test_train_lists_likely_mistakes_in_metrics_and_report(sample_dataset_dir, t
     assert len(listed & planted) >= 0.8 * len(planted)
     html = result.report_path.read_text("utf-8")
     assert "photos may be in the wrong folder" in html
-    # The gallery comes first thing after the headline.
+    # The gallery comes first thing after the headline, each suspect beside its nearest
+    # photos in its folder and in the class it looks like.
     assert html.index("may be in the wrong folder") < html.index("Per class")
+    first = result.metrics.label_issues[0]
+    assert len(first.neighbours) == 6
+    assert f"nearest in {first.given}/" in html and f"nearest in {first.looks_like}/" in html
 
 
 def test_the_headline_counts_in_words_people_write():

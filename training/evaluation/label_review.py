@@ -16,7 +16,7 @@ pull). The suspicion: how much the witnesses, on average, prefer another class.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,7 @@ NEIGHBOURS = 10  # nearest photos asked for their folder
 # Listed above this suspicion: on average over the witnesses, another class is preferred
 # to the folder's by this much (a share of the votes or of the probability).
 FLAG_SUSPICION = 0.2
+SHOWN_NEIGHBOURS = 3  # per class, beside each suspect in the report
 
 # photos to learn from (boolean mask) -> every photo's out-of-fold probabilities, or None
 Refit = Callable[[np.ndarray], "np.ndarray | None"]
@@ -41,6 +42,9 @@ class LabelIssue:
     looks_like: str  # the class its out-of-fold prediction prefers
     probability: float  # of looks_like
     given_probability: float  # of the folder's class
+    # The nearest photos in its folder's class, then in the class it looks like, for a
+    # person to compare side by side: (name, source, label). Not in metrics.json.
+    neighbours: tuple[tuple[str, Path | bytes, str], ...] = ()
 
     def to_dict(self) -> JsonObject:
         return {
@@ -110,6 +114,37 @@ def _confident_flags(p: np.ndarray, y: np.ndarray) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return np.asarray(find_label_issues(y, p), dtype=bool)
+
+
+def with_nearest_photos(
+    issues: Sequence[LabelIssue],
+    x: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    labels: Sequence[str],
+    names: Sequence[str],
+    sources: Sequence[Path | bytes],
+    per_class: int = SHOWN_NEIGHBOURS,
+) -> list[LabelIssue]:
+    """Each issue with its ``per_class`` nearest photos (the cosine of
+    :func:`neighbour_votes`) in its folder's class and in the class it looks like,
+    never itself nor its copies."""
+    z = np.asarray(x, np.float64)
+    z = z - z.mean(axis=0)
+    z /= np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
+    row_of = {name: i for i, name in enumerate(names)}
+    found = []
+    for issue in issues:
+        i = row_of[issue.name]
+        sim = z @ z[i]
+        sim[groups == groups[i]] = -np.inf
+        near: list[tuple[str, Path | bytes, str]] = []
+        for label in (issue.given, issue.looks_like):
+            pool = np.flatnonzero((y == labels.index(label)) & np.isfinite(sim))
+            for j in pool[np.argsort(-sim[pool], kind="stable")][:per_class]:
+                near.append((names[j], sources[j], label))
+        found.append(replace(issue, neighbours=tuple(near)))
+    return found
 
 
 def neighbour_votes(

@@ -19,7 +19,7 @@ import numpy as np
 
 from isit.bundle import load_bundle
 from training.data.doctor import DatasetReport
-from training.evaluation.label_review import LabelIssue, combined_mistakes
+from training.evaluation.label_review import LabelIssue, combined_mistakes, with_nearest_photos
 from training.model.folds import out_of_fold
 from training.model.head import choose_c, fit_linear
 from training.pipeline.crossvalidate import CrossValidated
@@ -91,16 +91,11 @@ def review(
     def refit(keep: np.ndarray) -> np.ndarray | None:
         return refit_out_of_fold(x, y, groups, n_classes, chosen, keep)
 
-    return combined_mistakes(
-        np.asarray(probabilities),
-        x,
-        y,
-        groups,
-        data.labels,
-        [s.relative for s in samples],
-        [s.path for s in samples],
-        refit,
+    names, sources = [s.relative for s in samples], [s.path for s in samples]
+    issues = combined_mistakes(
+        np.asarray(probabilities), x, y, groups, data.labels, names, sources, refit
     )
+    return with_nearest_photos(issues, x, y, groups, list(data.labels), names, sources)
 
 
 def review_labels(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from training.evaluation.label_review import wrong_folder_headline
+from training.evaluation.label_review import LabelIssue, wrong_folder_headline
 from training.evaluation.report import plots
 from training.evaluation.report.dataset_shortcuts import dataset_shortcuts
 from training.evaluation.report.page import display_label, esc, gallery, pct, table
@@ -16,6 +16,8 @@ from training.evaluation.report.words import plural, probe_words, were
 from training.model.unknown import TARGET_ACCEPTANCE
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from training.evaluation.interpretation import Interpretation
     from training.evaluation.report import ReportInput
 
@@ -129,23 +131,29 @@ def label_issues(data: ReportInput) -> str:
     issues = data.metrics.label_issues
     if not issues:
         return ""
-    items = [
-        (
-            issue.source,
-            f"in <b>{esc(issue.given)}</b>, looks like <b>{esc(issue.looks_like)}</b> "
-            f"({pct(issue.probability)})<br><small>{esc(issue.name)}</small>",
-        )
-        for issue in issues[:LABEL_ISSUES_SHOWN]
-    ]
-    more = len(issues) - len(items)
+    shown = issues[:LABEL_ISSUES_SHOWN]
+    more = len(issues) - len(shown)
     return (
         f"<h2>{wrong_folder_headline(len(issues))}</h2>"
         "<p>Each was scored by a model that never saw it, and the class it looks like is "
-        "far likelier than its folder's. Check them; move any that are misfiled and train "
-        "again (isit never moves your files).</p>"
-        + gallery(items)
+        "far likelier than its folder's. Beside each: the photos most like it in its own "
+        "folder and in the class it looks like. Check them; move any that are misfiled and "
+        "train again (isit never moves your files).</p>"
+        + "".join(gallery(_suspect_row(issue)) for issue in shown)
         + (f"<p class='muted'>and {more} more: see metrics.json</p>" if more > 0 else "")
     )
+
+
+def _suspect_row(issue: LabelIssue) -> list[tuple[Path | bytes, str]]:
+    """The suspect, then its nearest photos in both classes, side by side."""
+    suspect = (
+        issue.source,
+        f"in <b>{esc(issue.given)}</b>, looks like <b>{esc(issue.looks_like)}</b> "
+        f"({pct(issue.probability)})<br><small>{esc(issue.name)}</small>",
+    )
+    near = [(source, f"<small>nearest in {esc(label)}/: {esc(name)}</small>")
+            for name, source, label in issue.neighbours]  # fmt: skip
+    return [suspect, *near]
 
 
 def facts(data: ReportInput) -> str:
