@@ -37,7 +37,8 @@ from training.model.folds import out_of_fold  # noqa: E402
 from training.model.head import choose_c, fit_linear  # noqa: E402
 from training.pipeline.review import out_of_fold_probabilities  # noqa: E402
 
-DATA = Path("/work/shared/data/vader_elsa")
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = (SHARED / "vader_elsa", SHARED / "crow" / "train")
 SHARES = (0.05, 0.10)
 GOAL_RECALL, GOAL_FALSE = 0.90, 0.02
 
@@ -114,11 +115,18 @@ def cell(hit: int, n: int, false: int, ok: int, digits: int = 0) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("folders", nargs="*", type=Path, default=list(DATA))
     args = parser.parse_args()
-    paths, y, labels = load(DATA)
+    for folder in args.folders:
+        measure(folder, args.seeds)
+
+
+def measure(folder: Path, seeds: int) -> None:
+    """The per-seed table and the totals of one folder."""
+    paths, y, labels = load(folder)
     x = Features("efficientnet_lite0")(paths).astype(np.float64)
     groups = groups_of(paths)
-    print(f"\n{DATA.name}: {len(y)} photos, {len(labels)} classes, seeds {args.seeds}")
+    print(f"\n{folder}: {len(y)} photos, {len(labels)} classes, seeds {seeds}")
     print("out-of-fold input: one C (check --model) / C per outer fold (train-like)")
     print("| input | planted | seed | before: named | before: false "
           "| after: named | after: false |")
@@ -127,7 +135,7 @@ def main() -> None:
     for train_like in (False, True):
         kind = "C per fold" if train_like else "one C"
         for share in SHARES:
-            for seed in range(args.seeds):
+            for seed in range(seeds):
                 t = time.perf_counter()
                 r = one_run(x, y, groups, labels, share, seed, train_like)
                 cells = []
