@@ -13,24 +13,17 @@ from pathlib import Path
 
 import modelgen
 import pytest
+from chromium import BROWSER_TESTS
 from feedback_helpers import FEEDBACK_SETTINGS, folder_items, reset_feedback_state
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]
 SITE = ROOT / "site"
 ARTIFACTS = ROOT / "test-artifacts" / "site"
-CHROMIUM = Path("/usr/bin/chromium")
 CLASSIFY = re.compile(r"/api/classify(\?|$)")
 FEEDBACK = re.compile(r"/api/feedback$")
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason=f"Chromium not found at {CHROMIUM}: install it with "
-        "`apt-get install chromium` (.ci/run does) to run the browser tests",
-    ),
-]
+pytestmark = BROWSER_TESTS
 
 
 def red_photo(size: tuple[int, int] = (1600, 1200)) -> bytes:
@@ -64,16 +57,6 @@ def inbox(server, tmp_path, monkeypatch):
     reset_feedback_state()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox", "--disable-gpu"]
-        )
-        yield chromium
-        chromium.close()
 
 
 class Sent:

@@ -16,20 +16,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from chromium import BROWSER_TESTS
 from PIL import Image, ImageOps
 
 ROOT = Path(__file__).resolve().parents[2]
 SITE = ROOT / "site"
 ARTIFACTS = ROOT / "test-artifacts" / "site"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 # The page asks for ?explain=1; a glob ending in "classify" would not match that URL.
 CLASSIFY = re.compile(r"/api/classify(\?|$)")
 RESULT_DONE = (
@@ -37,14 +29,7 @@ RESULT_DONE = (
     "#result[data-state=error]"
 )
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason=f"Chromium not found at {CHROMIUM}: install it with "
-        "`apt-get install chromium` (.ci/run does) to run the browser tests",
-    ),
-]
+pytestmark = BROWSER_TESTS
 
 
 def human(label: str) -> str:
@@ -96,16 +81,6 @@ def model_info(server):
         return json.load(response)
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield chromium
-        chromium.close()
 
 
 class Console:

@@ -372,23 +372,6 @@ def _compare(
     return {"max_probability_diff": prob_diff, "max_ood_diff": ood_diff, "n": n}
 
 
-def check_heatmap_parity(
-    path: str | os.PathLike[str],
-    images: Sequence[bytes],
-    head: Any,
-    features: np.ndarray,
-    tolerance: float = PARITY_TOLERANCE,
-) -> dict[str, float]:
-    """The exported ``heatmap`` against NumPy: ``M . K`` from the backbone's own feature
-    map, and the map's spatial mean against the head's logits on the cached features
-    (``mean(heatmap) + b == logits``). Raises :class:`ExportMismatch` beyond
-    ``tolerance``; ``{}`` when the model has no heatmap."""
-    outputs = run_with_feature_map(path, images) if linear_kernel(head) is not None else None
-    if outputs is None or HEATMAP not in outputs:
-        return {}
-    return _heatmap_parity(outputs, head, features, tolerance)
-
-
 def run_with_feature_map(
     path: str | os.PathLike[str], images: Sequence[bytes], chunk: int = 32
 ) -> dict[str, np.ndarray] | None:
@@ -454,10 +437,11 @@ def check_export(
     expected: tuple[np.ndarray, np.ndarray],
     tolerance: float = PARITY_TOLERANCE,
 ) -> tuple[dict[str, float], np.ndarray | None]:
-    """:func:`check_parity` and :func:`check_heatmap_parity` from ONE run of the model
-    file on ``images`` (the backbone is most of the cost); returns the parity figures
-    and the photos' heatmaps (None without a heatmap). Without an exact heatmap (a
-    hidden layer) only :func:`check_parity` runs."""
+    """:func:`check_parity`, and the exported ``heatmap`` against NumPy (``M . K`` from
+    the backbone's own feature map; its spatial mean against the head's logits on the
+    cached features), from ONE run of the model file on ``images`` (the backbone is
+    most of the cost); returns the parity figures and the photos' heatmaps. Without an
+    exact heatmap (a hidden layer) only :func:`check_parity` runs (heatmaps None)."""
     outputs = run_with_feature_map(path, images) if linear_kernel(head) is not None else None
     if outputs is None or HEATMAP not in outputs:
         return check_parity(path, images, *expected, tolerance), None

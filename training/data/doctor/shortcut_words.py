@@ -24,7 +24,6 @@ THING_AND_ADVICE = {
         "Remove the frames (crop them off), or add photos with frames to {others}.",
     ),
     "bars_tb": ("the bars", "Crop the bars off, or add photos with such bars to {others}."),
-    "bars_lr": ("the bars", "Crop the bars off, or add photos with such bars to {others}."),
     "format": (
         "the file format",
         "Save every photo in one format (e.g. convert them all to JPEG), or put photos of "
@@ -59,6 +58,7 @@ THING_AND_ADVICE = {
         "{others}.",
     ),
 }
+THING_AND_ADVICE["bars_lr"] = THING_AND_ADVICE["bars_tb"]  # side bars: the same words
 FAMILY_NAMES = {
     "frame": "frames",
     "bars_tb": "bars above and below",
