@@ -92,6 +92,7 @@ def fetch_package(name: str, root: Path) -> Path | None:
             return None
     tmp = target.with_suffix(".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
+    tmp.parent.mkdir(parents=True, exist_ok=True)  # dpkg-deb -x makes one level only
     subprocess.run(["dpkg-deb", "-x", str(found[-1]), str(tmp)], check=True)
     tmp.rename(target)
     return target
