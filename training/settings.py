@@ -33,6 +33,10 @@ UNCERTAIN_MARGIN = 0.2
 # points at 90% accuracy) or any class under MIN_TEST_PER_CLASS (its recall +-11 points).
 MIN_TEST_PHOTOS = 100
 MIN_TEST_PER_CLASS = 30
+# `isit train --fine-tune` (issue 28): the last FINE_TUNE_STAGES stages of the backbone
+# train with the head, at most FINE_TUNE_MAX_EPOCHS epochs (docs/benchmarks.md).
+FINE_TUNE_STAGES = 1
+FINE_TUNE_MAX_EPOCHS = 12
 CV_REPEATS = 2  # repetitions of the k-fold (other fold assignments) averaged per photo
 # TensorFlow's C++ log level while isit runs (2 = errors only); --verbose shows all.
 TF_LOG_LEVEL = "2"
