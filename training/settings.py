@@ -35,7 +35,9 @@ MIN_TEST_PHOTOS = 100
 MIN_TEST_PER_CLASS = 30
 # `isit train --fine-tune` (issue 28): the last FINE_TUNE_STAGES stages of the backbone
 # train with the head, at most FINE_TUNE_MAX_EPOCHS epochs (docs/benchmarks.md).
+FINE_TUNE = False
 FINE_TUNE_STAGES = 1
+FLIPS = False  # test-time flips: every answer averaged over the photo and its mirror
 FINE_TUNE_MAX_EPOCHS = 12
 CV_REPEATS = 2  # repetitions of the k-fold (other fold assignments) averaged per photo
 # TensorFlow's C++ log level while isit runs (2 = errors only); --verbose shows all.
@@ -81,6 +83,9 @@ class TrainConfig:
     title: str | None = None  # the page's question ("Is it Mila?"); default: from the labels
     probes: bool = True  # measure rejection of unrelated photos
     uncertain_margin: float = UNCERTAIN_MARGIN
+    fine_tune: bool = FINE_TUNE  # train the backbone's last stage(s) too (training/finetune)
+    fine_tune_stages: int = FINE_TUNE_STAGES
+    flips: bool = FLIPS
 
     def __post_init__(self) -> None:
         problems = []
@@ -100,6 +105,10 @@ class TrainConfig:
             problems.append("name must be 1 to 100 characters")
         if not 0.0 <= self.uncertain_margin < 1.0:
             problems.append(f"uncertain_margin must be in [0, 1) (got {self.uncertain_margin!r})")
+        if self.fine_tune_stages not in (1, 2):
+            problems.append(f"fine_tune_stages must be 1 or 2 (got {self.fine_tune_stages!r})")
+        if self.fine_tune and self.hidden:
+            problems.append("fine-tuning trains a linear head: drop hidden")
         if self.title is not None and (not self.title.strip() or len(self.title) > 120):
             problems.append("title must be 1 to 120 characters")
         if problems:

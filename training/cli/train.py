@@ -88,6 +88,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="UNITS",
         help="add a hidden layer of UNITS (default: none, a linear head)",
     )
+    add_fine_tune_flags(parser)
     parser.add_argument(
         "--name", help="the model's name, shown by the API (default: the folder's name)"
     )
@@ -108,6 +109,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_fine_tune_flags(parser: argparse.ArgumentParser) -> None:
+    """--fine-tune, --fine-tune-stages and --flips (issue 28; README "Hard folders")."""
+    parser.add_argument(
+        "--fine-tune",
+        action=argparse.BooleanOptionalAction,
+        default=settings.FINE_TUNE,
+        help="also train the backbone's last stage on your photos (about a minute more for "
+        "500 photos; helps most when classes differ in meaning more than in look)",
+    )
+    parser.add_argument(
+        "--fine-tune-stages",
+        type=int,
+        choices=(1, 2),
+        default=settings.FINE_TUNE_STAGES,
+        help=f"how many of the last stages --fine-tune trains (default "
+        f"{settings.FINE_TUNE_STAGES}; 2 is several times slower)",
+    )
+    parser.add_argument(
+        "--flips",
+        action=argparse.BooleanOptionalAction,
+        default=settings.FLIPS,
+        help="average every answer over the photo and its mirror image (twice the "
+        "backbone's time per photo when serving)",
+    )
+
+
 def config_from(args: argparse.Namespace) -> settings.TrainConfig:
     """The validated configuration; its complaints name the command-line options."""
     try:
@@ -120,6 +147,9 @@ def config_from(args: argparse.Namespace) -> settings.TrainConfig:
             include_conflicts=args.include_conflicts,
             name=args.name,
             title=args.title,
+            fine_tune=args.fine_tune,
+            fine_tune_stages=args.fine_tune_stages,
+            flips=args.flips,
         )
     except settings.ConfigError as exc:
         fields = "epochs|augment|hidden|seed|backbone|name|title"

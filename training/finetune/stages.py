@@ -66,7 +66,9 @@ class Split:
         x = activations.reshape((-1, *self.cut_shape))
         out = [np.asarray(self.tail(x[i : i + batch_size], training=False))
                for i in range(0, len(x), batch_size)]  # fmt: skip
-        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 0), np.float32)
+        if not out:
+            return np.zeros((0, int(self.tail.output.shape[-1])), np.float32)
+        return np.concatenate(out).astype(np.float32)
 
 
 def split_backbone(backbone: BackboneDef, stages: int) -> Split:

@@ -39,10 +39,13 @@ def view_entries(entries: Sequence[Entry], view: int) -> list[Entry]:
 def cached_views(
     extractor: FeatureExtractor,
     entries: Sequence[Entry],
-    view: int = 0,
+    view: int | None = 0,
     progress: bool | None = False,
     desc: str = "views",
 ) -> np.ndarray:
-    """``[N, D]`` outputs of ``extractor`` for ``view`` of each entry, from the cache."""
+    """``[N, D]`` outputs of ``extractor`` for ``view`` of each entry (None: each
+    entry's own view), from the cache."""
+    if not entries:
+        return np.zeros((0, extractor.feature_dim), np.float32)
     cache = ViewCache(extractor, progress=progress)
-    return cache.get(view_entries(entries, view), desc)
+    return cache.get(list(entries) if view is None else view_entries(entries, view), desc)

@@ -17,13 +17,14 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from training.evaluation.metrics import Metrics
 from training.evaluation.report import write_metrics, write_report
 from training.evaluation.where_it_looked import where_it_looked
 from training.outputs import TRAIN_FILES, staged_outputs
 from training.pipeline.crossvalidate import CrossValidated, cross_validate
-from training.pipeline.featurize import Features, compute_features, resolve_backbone
+from training.pipeline.featurize import Backbone, Features, compute_features, resolve_backbone
 from training.pipeline.fit import fit_head
 from training.pipeline.held_out import evaluate_held_out
 from training.pipeline.load import TrainingData, load_training_data
@@ -33,6 +34,9 @@ from training.pipeline.threshold import calibrate_unknown
 from training.pipeline.timing import StageTimer, show_progress, stage_bar, stage_lines
 from training.pipeline.write import Run, metrics_of, report_of, write_held_out_file
 from training.settings import TrainConfig
+
+if TYPE_CHECKING:
+    from training.finetune.protocol import Tuning
 
 
 @dataclass(frozen=True)
@@ -49,15 +53,22 @@ class TrainResult:
 
 
 def cross_validate_if_needed(
-    data: TrainingData, features: Features, config: TrainConfig, show: bool = False
+    data: TrainingData,
+    features: Features,
+    config: TrainConfig,
+    show: bool = False,
+    tuning: Tuning | None = None,
 ) -> CrossValidated | None:
     """Out-of-fold answers for every photo when the headline needs them, else None
-    (``show``: a bar over the folds)."""
+    (``show``: a bar over the folds). With ``tuning``, every fold fine-tunes on its own
+    training photos (once over the folds: each fine-tuning costs seconds)."""
     if not data.headline_by_cross_validation:
         return None
     from training.settings import CV_REPEATS
 
-    with stage_bar(config.folds * CV_REPEATS, "cross-validation", show, "fold") as bar:
+    repeats = 1 if tuning is not None else CV_REPEATS
+    hook = tuning.fold_features if tuning is not None else None
+    with stage_bar(config.folds * repeats, "cross-validation", show, "fold") as bar:
         return cross_validate(
             features.all_x(),
             features.all_y(),
@@ -65,7 +76,9 @@ def cross_validate_if_needed(
             len(data.labels),
             config,
             (features.x_aug, features.aug_index),
+            repeats=repeats,
             on_fold=bar.update,
+            fold_features=hook,
         )
 
 
@@ -75,6 +88,18 @@ def _import_keras() -> None:
     from training.tf_runtime import import_keras
 
     import_keras()
+
+
+def _prepare_tuning(*args: object) -> Tuning:
+    from training.finetune.protocol import prepare
+
+    return prepare(*args)  # type: ignore[arg-type]
+
+
+def _finish_tuning(*args: object) -> tuple[Backbone, Features]:
+    from training.finetune.protocol import finish
+
+    return finish(*args)  # type: ignore[arg-type]
 
 
 def train(
@@ -140,9 +165,18 @@ def _train_into(
     features = timer.run(
         "features", compute_features, data, backbone, config, progress, features_dir
     )
-    if config.hidden:
+    if config.hidden or config.fine_tune:
         timer.run("import tensorflow", _import_keras)
-    cv = timer.run("cross-validation", cross_validate_if_needed, data, features, config, show)
+    tuning = None
+    if config.fine_tune or config.flips:
+        tuning = timer.run("fine-tune views", _prepare_tuning, data, backbone, features, config,
+                           progress)  # fmt: skip
+    cv = timer.run(
+        "cross-validation", cross_validate_if_needed, data, features, config, show, tuning
+    )
+    if tuning is not None:
+        backbone, features = timer.run("fine-tune", _finish_tuning, tuning, data, backbone,
+                                       features, cv is not None)  # fmt: skip
     head = timer.run("head", fit_head, data, features, config, cv)
     rule = timer.run("unknown", calibrate_unknown, data, features, config)
     held = timer.run("evaluate", evaluate_held_out, data, features, head, rule, cv)

@@ -25,6 +25,8 @@ from training.model.head import HeadConfig, HeadResult, HeadTrainer, predict_pro
 from training.model.temperature import apply_temperature, fit_temperature
 from training.settings import CV_REPEATS, TrainConfig
 
+# A fold's own features (x, x_aug) from the indices of its training photos.
+FoldFeatures = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 STOP_SHARE = 0.15  # of a fold's training photos, held for early stopping and temperature
 
 
@@ -165,10 +167,13 @@ def cross_validate(
     augmented: tuple[np.ndarray, np.ndarray],
     repeats: int = CV_REPEATS,
     on_fold: Callable[[], object] | None = None,
+    fold_features: FoldFeatures | None = None,
 ) -> CrossValidated:
     """``augmented``: ``(x_aug, index into x of the photo each view came from)``; a fold
     trains on the views of its own training photos only. ``on_fold``: called after each
-    fold (a progress bar's update)."""
+    fold (a progress bar's update). ``fold_features(fit_idx)``: the fold's own ``(x,
+    x_aug)`` (a backbone fine-tuned on ``fit_idx`` only: training.finetune) instead of
+    ``x`` and ``augmented``'s."""
     n = len(y)
     acc = _Accumulator(
         np.zeros((n, n_classes)), np.zeros((n, n_classes)), np.zeros(n), np.zeros(n), []
@@ -180,7 +185,11 @@ def cross_validate(
             split = grouped_folds(y, groups, config.folds, config.seed + r)
             folds = len(split)
             for fit_idx, held_idx in split:
-                _fold(acc, trainer, (x, y, groups), fit_idx, held_idx, augmented, config.seed + r)
+                rows, views = (x, y, groups), augmented
+                if fold_features is not None:
+                    fx, fx_aug = fold_features(fit_idx)
+                    rows, views = (fx, y, groups), (fx_aug, augmented[1])
+                _fold(acc, trainer, rows, fit_idx, held_idx, views, config.seed + r)
                 if on_fold is not None:
                     on_fold()
     return CrossValidated(

@@ -33,6 +33,7 @@ class Backbone:
     definition: BackboneDef
     path: Path  # the provisioned backbone ONNX the features come from
     extractor: FeatureExtractor
+    tuning: str = ""  # fine-tuning / flips, in the report's words (training.finetune)
 
     @property
     def name(self) -> str:

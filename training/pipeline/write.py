@@ -85,6 +85,7 @@ def report_of(run: Run, metrics: Metrics) -> ReportInput:
             "classes": ", ".join(data.labels),
             "backbone (the pretrained network that reads each photo)": run.backbone.name,
             **_head_fact(run.head),
+            **({"fine-tuning": run.backbone.tuning} if run.backbone.tuning else {}),
             "augmented views per photo": str(run.config.augment),
             "training time": f"{metrics.run.train_seconds:.1f} s" if metrics.run else "",
             "model file": str(run.exported.model_path),
