@@ -28,7 +28,7 @@ class TuneConfig:
     patience: int = 3  # epochs without a lower stopping loss before stopping
     learning_rate: float = 1e-4
     batch_size: int = 32
-    warm_c: float = 0.1  # the starting softmax layer's regularisation (standardised features)
+    warm_c: float = 0.01  # the starting softmax layer's regularisation (standardised features)
     seed: int = settings.SEED
 
 
