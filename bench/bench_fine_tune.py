@@ -51,7 +51,8 @@ def _entries(paths) -> list[Entry]:
 def tasks(folders: list[str]) -> list[Task]:
     out = []
     for name in folders:
-        if name == "vader_elsa":
+        restyled_dir = hardlib.HARD_ROOT / bench_unknown.SHIFTED_SETS["restyled"]
+        if name == "vader_elsa" and bench_unknown.IN_DIST.is_dir() and restyled_dir.is_dir():
             folder = hardlib.load_folder(bench_unknown.IN_DIST)
             restyled = _entries(bench_unknown.shifted_paths(folder, "restyled"))
             elsewhere = _entries(bench_unknown.shifted_paths(folder, "elsewhere"))
@@ -231,6 +232,9 @@ def main() -> int:
     if args.quick:
         args.folders, args.stages = ["tux_food"], [1]
         tune_config = TuneConfig(max_epochs=4)
+    if not (hardlib.HARD_ROOT / "unrelated").is_dir():
+        print(f"skipped: no hard folders under {hardlib.HARD_ROOT} (run bench/hardsets.py)")
+        return 0
     ms = latency()
     unrelated = unrelated_entries()
     rows = []
