@@ -170,8 +170,9 @@ def run_task(task: Task, stages: list[int], unrelated: list[Entry], tune_config)
     return tallies
 
 
-def latency(runs: int = 30, rounds: int = 3) -> dict[bool, float]:
-    """flips -> median ms for one image on one core (best of interleaved rounds)."""
+def latency(runs: int = 30, rounds: int = 3, threads: int = 1) -> dict[bool, float]:
+    """flips -> median ms for one image on ``threads`` cores (best of interleaved rounds;
+    a fine-tuned backbone has the frozen one's graph, so its latency)."""
     import onnx
     import onnxruntime as ort
 
@@ -180,7 +181,7 @@ def latency(runs: int = 30, rounds: int = 3) -> dict[bool, float]:
 
     path = provision(BACKBONE)
     options = ort.SessionOptions()
-    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
     models = {False: onnx.load(str(path)), True: add_flips(onnx.load(str(path)))}
     image = np.random.default_rng(0).normal(0, 1, (1, 224, 224, 3)).astype(np.float32)
     sessions = {k: ort.InferenceSession(m.SerializeToString(), options) for k, m in models.items()}
@@ -236,6 +237,9 @@ def main() -> int:
         print(f"skipped: no hard folders under {hardlib.HARD_ROOT} (run bench/hardsets.py)")
         return 0
     ms = latency()
+    two = latency(threads=2)
+    print(f"latency, one image on 2 threads: {two[False]:.1f} ms, with flips {two[True]:.1f} ms "
+          f"({two[True] / two[False]:.2f}x)", flush=True)  # fmt: skip
     unrelated = unrelated_entries()
     rows = []
     for task in tasks(args.folders):
