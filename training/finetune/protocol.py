@@ -63,7 +63,8 @@ class Tuning:
         other = self.split.features(mirrors) if self.split is not None else mirrors
         return (out + other) / 2
 
-    def _all(self) -> tuple[np.ndarray, np.ndarray]:
+    def all_features(self) -> tuple[np.ndarray, np.ndarray]:
+        """(every photo's features, the augmented views') through the current tail."""
         mirrors = self.mirrors if self.config.flips else None
         return self.features(self.photos, mirrors), self.features(self.augmented)
 
@@ -89,7 +90,7 @@ class Tuning:
         through a tail fine-tuned on the photos ``fit_idx`` only."""
         if self.split is not None:
             self.tune_on(fit_idx)
-        return self._all()
+        return self.all_features()
 
 
 def _stopping_split(
@@ -212,7 +213,7 @@ def finish(
     """The final tail, its backbone ONNX, and every split's features through it."""
     _final_tail(tuning, data, cross_validated)
     path = _export(tuning, backbone)
-    x, x_aug = tuning._all()
+    x, x_aug = tuning.all_features()
     n_train, n_val = len(data.train), len(data.val)
     flips = tuning.config.flips
     probes = tuning.features(tuning.probes, tuning.probe_mirrors if flips else None)
