@@ -332,8 +332,12 @@ def candidates(quick: bool) -> dict[str, tuple[Fit, ...]]:
     for k in (1, 3) if quick else SQRT_KNN_K:
         c[f"knn{k} sqrt"] = (knn(k),)
     if not quick:
-        for k in (1, 5):
+        for k in (1, 2, 5):
             c[f"knn{k} raw"] = (knn(k, emb_raw),)
+        c["knn1 raw+centroid sqrt"] = (knn(1, emb_raw), centroid())
+        c["knn1 sqrt+centroid sqrt"] = (knn(1), centroid())
+        c["proto32 raw"] = (proto(32, embed=emb_raw),)
+        c["proto128 raw"] = (proto(128, embed=emb_raw),)
         for p in (8, 32, 64):
             c[f"proto{p} sqrt"] = (proto(p),)
         c["proto32 sqrt, 3rd"] = (proto(32, 3),)
