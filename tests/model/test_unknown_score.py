@@ -114,8 +114,8 @@ def test_a_large_folder_keeps_cluster_centres_up_to_the_cap():
     rng = np.random.default_rng(4)
     x, y, groups, looks = _two_classes_with_a_minority_look(rng)
     capped = ood.fit_reference(x, y, groups, cap=40)
-    assert 2 <= len(capped) <= 40 + 16  # at least one centre per cluster
-    assert set(capped.owners) == set(ood.look_alike_clusters(x, y, groups))
+    clusters = ood.look_alike_clusters(x, y, groups)
+    assert len(np.unique(clusters)) <= len(capped) <= 40 + len(np.unique(clusters))
     loco = ood.leave_one_cluster_out_scores(x, y, groups, cap=40)
     assert np.all(loco > 0) and len(loco) == len(x)
     # The capped reference and its own threshold still accept every look and reject

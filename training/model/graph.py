@@ -227,7 +227,8 @@ def add_unknown_score(graph: onnx.GraphProto, reference: np.ndarray, opset: int)
     towards = _node(graph, "Cast", [p + "reference_t16"], p + "reference_t", to=TensorProto.FLOAT)
     similarity = _node(graph, "MatMul", [unit, towards], p + "similarity")
     nearest = _reduce(graph, "ReduceMax", similarity, p + "nearest", opset, keepdims=0)
-    _node(graph, "Sub", [_constant(graph, p + "one", 1.0), nearest], OOD_SCORE)
+    distance = _node(graph, "Sub", [_constant(graph, p + "one", 1.0), nearest], p + "distance")
+    _node(graph, "Relu", [distance], OOD_SCORE)  # float16 rows: a copy may come out at -1e-5
 
 
 def _set_outputs(graph: onnx.GraphProto, classes: int) -> None:

@@ -67,7 +67,6 @@ class Reference:
     """What the unknown score compares with, as model.onnx stores it."""
 
     rows: np.ndarray  # [R, D] float16, unit length: training photos or cluster centres
-    owners: np.ndarray  # [R] the look-alike cluster each row stands for
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -79,33 +78,38 @@ def fit_reference(
 ) -> Reference:
     """Every training photo (exact copies once), or past ``cap`` rows, k-means centres of
     each look-alike cluster, as many per cluster as its share of the photos."""
-    clusters = look_alike_clusters(features, y, groups, seed=seed)
-    return _reference_of(embed(features), clusters, np.asarray(groups), cap, seed)
+    groups = np.asarray(groups)
+    if len(np.unique(groups)) <= cap:  # the common case: no clusters needed
+        clusters = np.zeros(len(groups), np.int64)
+    else:
+        clusters = look_alike_clusters(features, y, groups, seed=seed)
+    rows, _ = _rows_and_owners(embed(features), clusters, groups, cap, seed)
+    return Reference(rows)
 
 
-def _reference_of(
+def _rows_and_owners(
     unit: np.ndarray, clusters: np.ndarray, groups: np.ndarray, cap: int, seed: int
-) -> Reference:
+) -> tuple[np.ndarray, np.ndarray]:
+    """The reference rows (float16) and the look-alike cluster each stands for."""
     _, first = np.unique(groups, return_index=True)
     keep = np.sort(first)  # a copy adds nothing a nearest-photo score could use
     unit, clusters = unit[keep], clusters[keep]
     if len(unit) <= cap:
-        return Reference(unit.astype(np.float16), clusters)
+        return unit.astype(np.float16), clusters
     from sklearn.cluster import KMeans
 
     rows, owners = [], []
     for label in np.unique(clusters):
         members = unit[clusters == label]
         k = max(1, int(cap * len(members) / len(unit)))
-        if k >= len(members):
-            centres = members
-        else:
+        centres = members
+        if k < len(members):
             with single_threaded():
-                centres = KMeans(k, n_init=1, max_iter=50, random_state=seed).fit(members)
-            centres = centres.cluster_centers_
+                fitted = KMeans(k, n_init=1, max_iter=50, random_state=seed).fit(members)
+            centres = fitted.cluster_centers_
         rows.append(l2_normalise(centres))
         owners.append(np.full(len(centres), label))
-    return Reference(np.concatenate(rows).astype(np.float16), np.concatenate(owners))
+    return np.concatenate(rows).astype(np.float16), np.concatenate(owners)
 
 
 def ood_scores(features: np.ndarray, reference: Reference) -> np.ndarray:
@@ -127,7 +131,7 @@ def _nearest_distance(
         similarity = unit[part] @ rows.T
         if query_owner is not None and row_owner is not None:
             similarity[query_owner[part, None] == row_owner[None, :]] = -1.0
-        out[part] = 1.0 - similarity.max(axis=1)
+        out[part] = np.maximum(1.0 - similarity.max(axis=1), 0.0)  # float16 rows: >= 0
     return out
 
 
@@ -182,9 +186,8 @@ def leave_one_cluster_out_scores(
     groups = np.asarray(groups)
     clusters = look_alike_clusters(features, y, groups, seed=seed)
     unit = embed(features)
-    reference = _reference_of(unit, clusters, groups, cap, seed)
-    rows = reference.rows.astype(np.float32)
-    return _nearest_distance(unit, rows, clusters, reference.owners)
+    rows, owners = _rows_and_owners(unit, clusters, groups, cap, seed)
+    return _nearest_distance(unit, rows.astype(np.float32), clusters, owners)
 
 
 def choose_threshold(in_distribution_scores: np.ndarray, target: float) -> float:

@@ -117,33 +117,6 @@ def ood_png(held_out: np.ndarray, probes: np.ndarray | None, threshold: float) -
     return png_uri(fig)
 
 
-def tradeoff_png(
-    held_out: np.ndarray, probes: np.ndarray, points: Sequence[tuple[float, float]],
-    threshold: float,
-) -> str:
-    """Your held-out photos accepted against unrelated photos rejected, for every
-    threshold; ``points``: (acceptance target, its threshold) marked, the chosen in red."""
-    import matplotlib.pyplot as plt
-
-    cuts = np.unique(np.concatenate([held_out, probes, [threshold]]))
-    accepted = (held_out[None, :] <= cuts[:, None]).mean(axis=1)
-    rejected = (probes[None, :] > cuts[:, None]).mean(axis=1)
-    fig, ax = plt.subplots(figsize=(5, 4))
-    ax.plot(rejected, accepted, color="grey", label="every threshold")
-    for target, cut in points:
-        x, y = float((probes > cut).mean()), float((held_out <= cut).mean())
-        chosen = abs(cut - threshold) < 1e-9
-        ax.plot(x, y, "o", color="red" if chosen else "black")
-        ax.annotate(f"{target:g}" + (" (this model)" if chosen else ""), (x, y),
-                    textcoords="offset points", xytext=(6, -10))  # fmt: skip
-    ax.set_xlabel("unrelated photos rejected (probes)")
-    ax.set_ylabel("your held-out photos accepted")
-    ax.set_xlim(-0.02, 1.02)
-    ax.set_ylim(-0.02, 1.02)
-    ax.legend(loc="lower left")
-    return png_uri(fig)
-
-
 def reliability_png(raw: np.ndarray, calibrated: np.ndarray, y: np.ndarray, bins: int = 10) -> str:
     """Confidence against accuracy, before and after temperature scaling."""
     import matplotlib.pyplot as plt

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from training.evaluation.label_review import LabelIssue, wrong_folder_headline
+from training.evaluation.proportions import proportion
 from training.evaluation.report import plots
 from training.evaluation.report.dataset_shortcuts import dataset_shortcuts
 from training.evaluation.report.page import display_label, esc, gallery, pct, table
@@ -307,18 +308,21 @@ def _tradeoff(data: ReportInput) -> str:
     probes = data.probes
     if not probes or not len(probes.ood) or not data.unknown_points:
         return ""
-    unknown = data.metrics.unknown
-    chart = plots.tradeoff_png(
-        data.interpretation.ood, probes.ood, data.unknown_points, unknown.threshold
-    )
+    held, threshold = data.interpretation.ood, data.metrics.unknown.threshold
+    rows = []
+    for target, cut in data.unknown_points:
+        accepted = proportion(int((held <= cut).sum()), len(held))
+        rejected = proportion(int((probes.ood > cut).sum()), len(probes.ood))
+        mark = " (this model)" if cut == threshold else ""
+        rows.append([f"{target:g}{mark}", f"{cut:.4f}", accepted.text(), rejected.text()])
+    header = ["--unknown-acceptance", "threshold", "your held-out photos accepted",
+              "unrelated photos rejected"]  # fmt: skip
     return (
         "<p><b>The trade-off.</b> A higher threshold refuses fewer of your photos and lets "
-        "more unrelated ones through. Each point is the threshold another "
-        "<code>isit train --unknown-acceptance</code> would choose, placed by your held-out "
-        "photos and the unrelated photos (one threshold for all, so it differs a little from "
-        "the figures above).</p>"
-        f"<img class='plot' src='{chart}' alt='held-out photos accepted against unrelated "
-        "photos rejected'>"
+        "more unrelated ones through. The threshold another <code>isit train "
+        "--unknown-acceptance</code> would choose, and what it would have done here (one "
+        "threshold for every held-out photo, so the figures differ a little from those "
+        "above):</p>" + table(rows, header)
     )
 
 
