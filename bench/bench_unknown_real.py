@@ -215,6 +215,25 @@ def isit_now(x, y) -> Scorer:
     return lambda q: unknown.ood_scores(q, reference).astype(np.float64)
 
 
+def knn_per_class(x, y) -> Scorer:
+    """knn1 raw divided by the nearest photo's class scale (its own leave-one-cluster-out
+    95th percentile): a tight class gets a tight threshold."""
+    from training.model import unknown
+
+    loco = unknown.leave_one_cluster_out_scores(x, y, np.arange(len(y)))
+    classes = np.unique(y)
+    scale = {c: max(float(np.quantile(loco[y == c], 0.95)), 1e-6) for c in classes}
+    ref = emb_raw(x)
+    per_row = np.array([scale[c] for c in y])
+
+    def score(q):
+        sim = emb_raw(q) @ ref.T
+        best = sim.argmax(axis=1)
+        return (1.0 - sim.max(axis=1)) / per_row[best]
+
+    return score
+
+
 def centroid(embed=emb_sqrt) -> Fit:
     def fit(x, y):
         e = embed(x)
@@ -337,6 +356,7 @@ def candidates(quick: bool) -> dict[str, tuple[Fit, ...]]:
         for k in (1, 2, 5):
             c[f"knn{k} raw"] = (knn(k, emb_raw),)
         c["knn1 raw+centroid sqrt"] = (knn(1, emb_raw), centroid())
+        c["knn1 raw per-class scale"] = (knn_per_class,)
         c["knn1 sqrt+centroid sqrt"] = (knn(1), centroid())
         c["proto32 raw"] = (proto(32, embed=emb_raw),)
         c["proto128 raw"] = (proto(128, embed=emb_raw),)
