@@ -107,9 +107,9 @@ def _score(tally: Tally, x_fit, y_fit, g_fit, x_answer, y_answer, x_in, x_out, n
     head, _ = fit_fold_calibrated(x_fit, y_fit, HeadConfig(), n_classes=n_classes, groups=g_fit)
     tally.correct += int((head.predict_proba(x_answer).argmax(1) == y_answer).sum())
     tally.n += len(y_answer)
-    centroids = ood.class_centroids(x_fit, y_fit, n_classes)
-    tally.inclass.append(ood.ood_scores(x_in, centroids))
-    tally.unrelated.append(ood.ood_scores(x_out, centroids))
+    reference = ood.fit_reference(x_fit, y_fit, g_fit)  # isit's score: the nearest photo
+    tally.inclass.append(ood.ood_scores(x_in, reference))
+    tally.unrelated.append(ood.ood_scores(x_out, reference))
 
 
 def _fold_features(split, views: Views, fit_idx, y, groups, n_classes, tune_config):

@@ -40,7 +40,7 @@ OOD_SCORE = "ood_score"
 FEATURES = "features"
 # How the ``ood_score`` output is computed (training.model.unknown implements it): the
 # default of :class:`UnknownSpec` and what training writes.
-UNKNOWN_METHOD = "nearest_class_centroid_cosine_distance_sqrt_features"
+UNKNOWN_METHOD = "nearest_training_photo_cosine_distance"
 HEATMAP = "heatmap"  # optional classifier output [N, C, h, w]: class evidence per region
 KINDS = ("classifier", "backbone")
 # Bounds on what a model file may carry, checked before its metadata is parsed: a

@@ -28,6 +28,10 @@ OUTPUT_MIN_FREE_MB = 64
 # uncertain ("probably X"): with two classes, under 60% for the winner, right not much
 # more often than a coin flip between the two.
 UNCERTAIN_MARGIN = 0.2
+# The unknown threshold accepts this share of the training photos' leave-one-cluster-out
+# scores (training.model.unknown): chosen on the development sources of
+# bench/bench_unknown_real.py; `train --unknown-acceptance` picks another point.
+UNKNOWN_ACCEPTANCE = 0.95
 # The headline comes from cross-validation over every photo when the test split is too
 # small to say much: under MIN_TEST_PHOTOS photos (a 95% interval then spans about +-6
 # points at 90% accuracy) or any class under MIN_TEST_PER_CLASS (its recall +-11 points).
@@ -86,6 +90,7 @@ class TrainConfig:
     fine_tune: bool = FINE_TUNE  # train the backbone's last stage(s) too (training/finetune)
     fine_tune_stages: int = FINE_TUNE_STAGES
     flips: bool = FLIPS
+    unknown_acceptance: float = UNKNOWN_ACCEPTANCE
 
     def __post_init__(self) -> None:
         problems = []
@@ -109,6 +114,10 @@ class TrainConfig:
             problems.append(f"fine_tune_stages must be 1 or 2 (got {self.fine_tune_stages!r})")
         if self.fine_tune and self.hidden:
             problems.append("fine-tuning trains a linear head: drop hidden")
+        if not 0.5 <= self.unknown_acceptance <= 1.0:
+            problems.append(
+                f"unknown_acceptance must be in [0.5, 1] (got {self.unknown_acceptance!r})"
+            )
         if self.title is not None and (not self.title.strip() or len(self.title) > 120):
             problems.append("title must be 1 to 120 characters")
         if problems:

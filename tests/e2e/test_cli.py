@@ -261,3 +261,9 @@ def test_demo_trains_on_its_sample_photos(tmp_path, capsys):
         "triangles",
     ]
     assert (workdir / "report.html").is_file() and (workdir / "model" / "model.onnx").is_file()
+
+
+def test_train_refuses_an_unknown_acceptance_out_of_range(tmp_path, capsys):
+    assert main(["train", str(tmp_path), "--unknown-acceptance", "1.5"]) == 2
+    assert "--unknown-acceptance must be in [0.5, 1]" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()

@@ -1,4 +1,5 @@
-"""The training pieces on their own: metrics, unknown score, feature cache, sample data."""
+"""The training pieces on their own: metrics, the unknown rule, feature cache, sample data,
+export and parity (the unknown score itself: test_unknown_score.py)."""
 
 from __future__ import annotations
 
@@ -40,70 +41,6 @@ def test_best_guess_metrics_by_hand():
     assert m.per_class["b"].precision.value == pytest.approx(2 / 3)
 
 
-def test_threshold_accepts_at_least_the_target_share():
-    rng = np.random.default_rng(0)
-    target = ood.TARGET_ACCEPTANCE
-    for n in (7, 20, 101, 1000):
-        scores = rng.gamma(2.0, 1.0, n)
-        threshold = ood.choose_threshold(scores)
-        accepted = np.mean(scores <= threshold)
-        assert accepted >= target
-        # ...and not much more than needed (the smallest such threshold, up to rounding).
-        assert np.mean(scores < threshold / 1.01 - 1e-6) < target or n < 30
-
-
-def test_ood_score_grows_away_from_the_training_photos():
-    rng = np.random.default_rng(1)
-    centres = np.abs(rng.normal(0, 1, (3, 64))) * 3
-    y = np.repeat(np.arange(3), 30)
-    x = np.abs(centres[y] + rng.normal(0, 0.5, (90, 64))).astype(np.float32)
-    centroids = ood.class_centroids(x, y, 3)
-    assert np.allclose(np.linalg.norm(centroids, axis=1), 1.0)
-    near = ood.ood_scores(x, centroids)
-    far = ood.ood_scores(np.abs(rng.normal(0, 3, (20, 64))).astype(np.float32), centroids)
-    assert far.min() > np.quantile(near, 0.95)
-    # A class centroid is at distance 0; scale does not matter (cosine).
-    # (centroids live in the embedded space: features whose square root is a centroid.)
-    assert ood.ood_scores(centroids**2 * 7, centroids) == pytest.approx(np.zeros(3), abs=1e-6)
-    assert ood.ood_scores(x * 7, centroids) == pytest.approx(near, abs=1e-6)
-    # Leave-one-cluster-out scores: no photo is scored against a centroid that contains it
-    # (nor its look-alikes), so they are higher than in-sample ones, and a threshold on
-    # them accepts new photos of the classes while far-away ones stay out.
-    loco = ood.leave_one_cluster_out_scores(x, y, np.arange(90), 3)
-    assert loco.shape == (90,) and loco.mean() > near.mean()
-    threshold = ood.choose_threshold(loco)
-    new = np.abs(centres[y] + rng.normal(0, 0.5, (90, 64))).astype(np.float32)
-    assert np.mean(ood.ood_scores(new, centroids) <= threshold) >= 0.95
-    assert np.all(ood.ood_scores(np.abs(rng.normal(0, 3, (20, 64))), centroids) > threshold)
-
-
-def test_leave_one_cluster_out_imitates_photos_from_elsewhere():
-    """Each class has sub-styles (clusters); photos of a sub-style never seen in training
-    must be accepted when the threshold comes from leave-one-cluster-out scores, which
-    same-source out-of-fold scores (every sub-style seen) would refuse."""
-    rng = np.random.default_rng(3)
-    dim, styles = 128, ood.CALIBRATION_CLUSTERS
-    base = np.abs(rng.normal(0, 1, (2, dim))) * 2
-    offsets = rng.normal(0, 1.0, (2, styles + 1, dim))  # the last style is held back
-    y = np.repeat([0, 1], styles * 20)
-    style = np.tile(np.repeat(np.arange(styles), 20), 2)
-    x = np.abs(base[y] + offsets[y, style] + rng.normal(0, 0.3, (len(y), dim)))
-    centroids = ood.class_centroids(x, y, 2)
-    threshold = ood.choose_threshold(ood.leave_one_cluster_out_scores(x, y, np.arange(len(y)), 2))
-    y_new = np.repeat([0, 1], 50)
-    unseen = np.abs(base[y_new] + offsets[y_new, styles] + rng.normal(0, 0.3, (100, dim)))
-    assert np.mean(ood.ood_scores(unseen, centroids) <= threshold) >= 0.95
-    same_source = np.quantile(ood.ood_scores(x, centroids), ood.TARGET_ACCEPTANCE)
-    assert np.mean(ood.ood_scores(unseen, centroids) <= same_source) < 0.8  # the old way
-    unrelated = np.abs(rng.normal(0, 2.5, (100, dim)))
-    assert np.mean(ood.ood_scores(unrelated, centroids) > threshold) >= 0.95
-    # Copies share their cluster: one group's members are left out together.
-    groups = np.arange(len(y)).astype(str)
-    groups[1] = groups[150] = "copy"
-    labels = ood.look_alike_clusters(x, y, groups)
-    assert labels[1] == labels[150]
-
-
 def test_negatives_class_wins_means_unknown():
     probs = np.array([[0.9, 0.1, 0.0], [0.1, 0.2, 0.7]])
     scores = np.array([0.1, 0.1])
@@ -140,7 +77,7 @@ def test_one_unknown_rule_for_the_model_and_training(tmp_path, monkeypatch):
     # red and blue known; green far from every class; grey is "other": near, yet unknown.
     assert answered == [False, False, True, True]
     assert scores[2] > bundle.threshold > scores[3] and p[3].argmax() == 2
-    rule = UnknownRule(bundle.threshold, ("other",), (2,), 0, 0.0)
+    rule = UnknownRule(bundle.threshold, ("other",), (2,), np.zeros(0), 0.95, 0.0)
     assert rule.is_unknown(p, scores).tolist() == answered
     per_photo = np.array([0.0, 1.0, 1.0, 1.0])  # red over its own threshold
     assert rule.is_unknown(p, scores, per_photo).tolist() == [True, False, True, True]
@@ -201,7 +138,8 @@ def test_feature_cache_computes_once_per_view(trained_model, sample_dataset_dir,
 @pytest.fixture(scope="module")
 def export_inputs(sample_dataset_dir):
     """Real backbone features of 3 photos per class, an exact linear head fitted on them,
-    centroids and classifier metadata: what `train` hands to the export."""
+    the unknown score's reference rows and classifier metadata: what `train` hands to the
+    export."""
     from isit.feature_extractor import FeatureExtractor
     from isit.metadata import ModelMetadata, UnknownSpec
     from training.backbones.provision import provision
@@ -223,13 +161,14 @@ def export_inputs(sample_dataset_dir):
         labels=CLASSES,
         unknown=UnknownSpec(threshold=0.3, method=ood.METHOD),
     )
-    return backbone_path, images, x, head, ood.class_centroids(x, y, len(CLASSES)), metadata
+    reference = ood.fit_reference(x, y, np.arange(len(y)))
+    return backbone_path, images, x, head, reference, metadata
 
 
-def _expected(head, x, centroids):
+def _expected(head, x, reference):
     from training.model.head import predict_proba
 
-    return predict_proba(head, x), ood.ood_scores(x, centroids)
+    return predict_proba(head, x), ood.ood_scores(x, reference)
 
 
 @pytest.mark.slow
@@ -239,8 +178,8 @@ def test_export_joins_backbone_and_head_and_passes_parity(export_inputs, tmp_pat
     from isit.bundle import ModelBundle
     from training.model.graph import check_parity, export
 
-    backbone_path, images, x, head, centroids, metadata = export_inputs
-    path = export(backbone_path, head, centroids, metadata, tmp_path / "model.onnx")
+    backbone_path, images, x, head, reference, metadata = export_inputs
+    path = export(backbone_path, head, reference.rows, metadata, tmp_path / "model.onnx")
     model = onnx.load(str(path))
     onnx.checker.check_model(model)
     assert [i.name for i in model.graph.input] == ["image"]
@@ -251,29 +190,31 @@ def test_export_joins_backbone_and_head_and_passes_parity(export_inputs, tmp_pat
     ]  # issue 15
     assert ModelBundle(path).metadata == metadata
     assert not list(tmp_path.glob(".*.tmp"))  # the atomic write left nothing behind
-    parity = check_parity(path, images, *_expected(head, x, centroids))
+    parity = check_parity(path, images, *_expected(head, x, reference))
     assert parity["n"] == len(images)
     assert parity["max_probability_diff"] <= 1e-4 and parity["max_ood_diff"] <= 1e-4
 
 
 @pytest.mark.slow
 def test_parity_catches_a_broken_head_or_unknown_score(export_inputs, tmp_path):
-    """A model whose head weights (or centroids) are not the trained ones is refused."""
+    """A model whose head weights (or unknown reference) are not the trained ones is
+    refused."""
     from dataclasses import replace
 
     from training.model.graph import ExportMismatch, check_parity, export
 
-    backbone_path, images, x, head, centroids, metadata = export_inputs
-    expected = _expected(head, x, centroids)
+    backbone_path, images, x, head, reference, metadata = export_inputs
+    expected = _expected(head, x, reference)
 
     rng = np.random.default_rng(0)
     perturbed = replace(head, kernel=head.kernel + rng.normal(0, 0.02, head.kernel.shape))
-    broken = export(backbone_path, perturbed, centroids, metadata, tmp_path / "head.onnx")
+    broken = export(backbone_path, perturbed, reference.rows, metadata, tmp_path / "head.onnx")
     with pytest.raises(ExportMismatch, match="probabilities differ") as caught:
         check_parity(broken, images, *expected)
     assert caught.value.code == "export_mismatch"
 
-    shifted = ood.l2_normalise(centroids + rng.normal(0, 0.05, centroids.shape))
+    rows = reference.rows.astype(np.float32)
+    shifted = ood.l2_normalise(rows + rng.normal(0, 0.05, rows.shape))
     broken = export(backbone_path, head, shifted, metadata, tmp_path / "ood.onnx")
     with pytest.raises(ExportMismatch, match="unknown scores differ"):
         check_parity(broken, images, *expected)
@@ -289,9 +230,10 @@ def test_onnx_nodes_compute_what_the_tf2onnx_head_computed(export_inputs, tmp_pa
     from training.model.graph import export
     from training.model.head import keras_linear_head
 
-    backbone_path, images, _, head, centroids, metadata = export_inputs
-    nodes = export(backbone_path, head, centroids, metadata, tmp_path / "nodes.onnx", temperature)
-    converted = export(backbone_path, keras_linear_head(head), centroids, metadata,
+    backbone_path, images, _, head, reference, metadata = export_inputs
+    nodes = export(backbone_path, head, reference.rows, metadata, tmp_path / "nodes.onnx",
+                   temperature)  # fmt: skip
+    converted = export(backbone_path, keras_linear_head(head), reference.rows, metadata,
                        tmp_path / "tf2onnx.onnx", temperature)  # fmt: skip
     batch = preprocess_batch(images, metadata.preprocess)
     outputs = ["probabilities", "ood_score", "heatmap"]
@@ -309,8 +251,8 @@ def test_export_refuses_a_backbone_the_head_was_not_trained_on(export_inputs, tm
     from isit.metadata import BackboneInfo
     from training.model.graph import ExportMismatch, export
 
-    backbone_path, _, _, head, centroids, metadata = export_inputs
+    backbone_path, _, _, head, reference, metadata = export_inputs
     other = replace(metadata, backbone=BackboneInfo("efficientnet_lite0", "0" * 64, 1280))
     with pytest.raises(ExportMismatch, match="not the backbone the model was trained on"):
-        export(backbone_path, head, centroids, other, tmp_path / "model.onnx")
+        export(backbone_path, head, reference.rows, other, tmp_path / "model.onnx")
     assert not (tmp_path / "model.onnx").exists()

@@ -98,6 +98,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "from the class names)",
     )
     parser.add_argument(
+        "--unknown-acceptance",
+        type=float,
+        default=settings.UNKNOWN_ACCEPTANCE,
+        metavar="SHARE",
+        help="the unknown threshold accepts this share of your photos held out by look-alike "
+        f"cluster (default {settings.UNKNOWN_ACCEPTANCE}; higher refuses fewer of your "
+        "photos and more unrelated ones get in: the report shows the trade-off)",
+    )
+    parser.add_argument(
         "--include-conflicts",
         action="store_true",
         help="also train on images that appear in more than one class folder",
@@ -150,10 +159,12 @@ def config_from(args: argparse.Namespace) -> settings.TrainConfig:
             fine_tune=args.fine_tune,
             fine_tune_stages=args.fine_tune_stages,
             flips=args.flips,
+            unknown_acceptance=args.unknown_acceptance,
         )
     except settings.ConfigError as exc:
-        fields = "epochs|augment|hidden|seed|backbone|name|title"
-        raise UsageError(re.sub(rf"\b({fields}) must", r"--\1 must", exc.message)) from exc
+        fields = "epochs|augment|hidden|seed|backbone|name|title|unknown_acceptance"
+        message = re.sub(rf"\b({fields}) must", r"--\1 must", exc.message)
+        raise UsageError(message.replace("unknown_acceptance", "unknown-acceptance")) from exc
 
 
 def summary(result: TrainResult) -> list[str]:

@@ -96,6 +96,8 @@ class UnknownMetrics:
     method: str | None = None  # training only: how the threshold was chosen
     negative_labels: tuple[str, ...] | None = None  # training only
     calibration_n: int | None = None  # training only: scores the threshold was set on
+    acceptance_target: float | None = None  # training only: share of them accepted
+    reference_rows: int | None = None  # training only: photos the score compares with
     unknown_rate: float | None = None  # evaluation only: all photos answered unknown
 
     def to_dict(self) -> JsonObject:
@@ -112,6 +114,8 @@ class UnknownMetrics:
             "probe_rejected_interval": self.probes_rejected.to_dict(),
             "negative_labels": None if self.negative_labels is None else list(self.negative_labels),
             "calibration_n": self.calibration_n,
+            "acceptance_target": self.acceptance_target,
+            "reference_rows": self.reference_rows,
         }
         return {k: v for k, v in block.items() if v is not None}  # absent: not measured
 

@@ -56,23 +56,13 @@ class ExportMismatch(IsitError):
     code = "export_mismatch"
 
 
-def head_function(
-    head: Any, centroids: np.ndarray, feature_dim: int, temperature: float = 1.0
-) -> Any:
-    """A ``tf.function``: backbone ``features`` ``[N, D]`` -> {probabilities, ood_score}.
-
-    ``probabilities`` are the head's, temperature-scaled as
-    :func:`training.model.temperature.apply_temperature` does. ``ood_score`` mirrors
-    :func:`training.model.unknown.ood_scores` op for op (cosine distance of the square-rooted
-    features to the nearest of the unit-length class ``centroids``); constants are built
-    inside the function so the converter folds them into the graph instead of adding
-    inputs.
-    """
+def head_function(head: Any, feature_dim: int, temperature: float = 1.0) -> Any:
+    """A ``tf.function``: backbone ``features`` ``[N, D]`` -> ``probabilities``, the head's,
+    temperature-scaled as :func:`training.model.temperature.apply_temperature` does
+    (the unknown score is added afterwards as ONNX nodes, :func:`add_unknown_score`)."""
     import tensorflow as tf
 
     from training.model.temperature import EPSILON
-
-    centroids = np.ascontiguousarray(centroids, dtype=np.float32)
 
     @tf.function(input_signature=[tf.TensorSpec([None, feature_dim], tf.float32, name=FEATURES)])
     def serve(features: Any) -> dict[str, Any]:
@@ -80,14 +70,7 @@ def head_function(
         if temperature != 1.0:
             logits = tf.math.log(tf.maximum(probabilities, EPSILON)) / np.float32(temperature)
             probabilities = tf.nn.softmax(logits, axis=1)
-        root = tf.sqrt(tf.maximum(features, 0.0))  # training.model.unknown.embed
-        norms = tf.maximum(tf.norm(root, axis=1, keepdims=True), 1e-12)
-        similarity = tf.matmul(root / norms, tf.constant(centroids), transpose_b=True)
-        score = 1.0 - tf.reduce_max(similarity, axis=1)
-        return {
-            PROBABILITIES: tf.identity(probabilities, name=PROBABILITIES),
-            OOD_SCORE: tf.identity(score, name=OOD_SCORE),
-        }
+        return {PROBABILITIES: tf.identity(probabilities, name=PROBABILITIES)}
 
     return serve
 
@@ -120,14 +103,14 @@ def _default_opset(model: onnx.ModelProto) -> int:
 
 
 def convert_head(
-    head: Any, centroids: np.ndarray, feature_dim: int, opset: int, temperature: float = 1.0
+    head: Any, feature_dim: int, opset: int, temperature: float = 1.0
 ) -> onnx.ModelProto:
-    """The head as an ONNX graph: input ``features``, outputs ``probabilities``, ``ood_score``."""
+    """The head as an ONNX graph: input ``features``, output ``probabilities``."""
     import tf2onnx
 
     from training.tf_convert import quiet_tf2onnx
 
-    serve = head_function(head, centroids, feature_dim, temperature)
+    serve = head_function(head, feature_dim, temperature)
     with quiet_tf2onnx():
         try:
             model, _ = tf2onnx.convert.from_function(
@@ -137,16 +120,17 @@ def convert_head(
             raise ExportMismatch(f"The head could not be converted to ONNX: {exc}") from exc
     inputs = [i.name for i in model.graph.input]
     outputs = {o.name for o in model.graph.output}
-    if inputs != [FEATURES] or outputs != set(OUTPUTS):
+    if inputs != [FEATURES] or outputs != {PROBABILITIES}:
         raise ExportMismatch(
             f"tf2onnx made a head with inputs {inputs} and outputs {sorted(outputs)}; "
-            f"expected [{FEATURES!r}] and {list(OUTPUTS)}."
+            f"expected [{FEATURES!r}] and [{PROBABILITIES!r}]."
         )
     return model
 
 
 def merge(backbone: onnx.ModelProto, head: onnx.ModelProto) -> onnx.ModelProto:
-    """``image -> features`` then ``features -> probabilities, ood_score``, as ONE graph.
+    """``image -> features`` then ``features -> probabilities``, as ONE graph (its outputs:
+    ``probabilities`` and the backbone's ``features``, for :func:`add_unknown_score`).
 
     Both arguments are changed (metadata cleared, IR versions aligned); pass fresh loads.
     """
@@ -166,7 +150,7 @@ def merge(backbone: onnx.ModelProto, head: onnx.ModelProto) -> onnx.ModelProto:
             head,
             io_map=[(FEATURES, HEAD_PREFIX + FEATURES)],
             inputs=[INPUT_NAME],
-            outputs=list(OUTPUTS),
+            outputs=[PROBABILITIES, FEATURES],
             producer_name="isit",
         )
     except (ValueError, onnx.checker.ValidationError) as exc:
@@ -231,23 +215,32 @@ def _add_probabilities(
     _node(graph, "Softmax", [scaled], PROBABILITIES, axis=1)
 
 
-def add_unknown_score(graph: onnx.GraphProto, centroids: np.ndarray, opset: int) -> None:
-    """``ood_score`` = 1 - max cosine of the square-rooted ``features`` to the unit-length
-    class ``centroids``, op for op as :func:`training.model.unknown.ood_scores`."""
+def add_unknown_score(graph: onnx.GraphProto, reference: np.ndarray, opset: int) -> None:
+    """``ood_score`` = 1 - the largest cosine of ``features`` to a ``reference`` row (unit
+    length, stored as float16), op for op as :func:`training.model.unknown.ood_scores`."""
     p = HEAD_PREFIX + "unknown/"
-    positive = _node(graph, "Max", [FEATURES, _constant(graph, p + "zero", 0.0)], p + "relu")
-    root = _node(graph, "Sqrt", [positive], p + "root")  # training.model.unknown.embed
-    norm = _reduce(graph, "ReduceL2", root, p + "norm", opset, keepdims=1)
+    norm = _reduce(graph, "ReduceL2", FEATURES, p + "norm", opset, keepdims=1)
     norm = _node(graph, "Max", [norm, _constant(graph, p + "tiny", 1e-12)], p + "norm_safe")
-    unit = _node(graph, "Div", [root, norm], p + "unit")
-    towards = _constant(graph, p + "centroids_t", np.asarray(centroids, np.float32).T)
+    unit = _node(graph, "Div", [FEATURES, norm], p + "unit")
+    rows = np.ascontiguousarray(np.asarray(reference, np.float16).T)  # [D, R]
+    graph.initializer.append(numpy_helper.from_array(rows, p + "reference_t16"))
+    towards = _node(graph, "Cast", [p + "reference_t16"], p + "reference_t", to=TensorProto.FLOAT)
     similarity = _node(graph, "MatMul", [unit, towards], p + "similarity")
     nearest = _reduce(graph, "ReduceMax", similarity, p + "nearest", opset, keepdims=0)
-    _node(graph, "Sub", [_constant(graph, p + "one", 1.0), nearest], OOD_SCORE)
+    distance = _node(graph, "Sub", [_constant(graph, p + "one", 1.0), nearest], p + "distance")
+    _node(graph, "Relu", [distance], OOD_SCORE)  # float16 rows: a copy may come out at -1e-5
+
+
+def _set_outputs(graph: onnx.GraphProto, classes: int) -> None:
+    del graph.output[:]
+    graph.output.extend([
+        helper.make_tensor_value_info(PROBABILITIES, TensorProto.FLOAT, ["N", classes]),
+        helper.make_tensor_value_info(OOD_SCORE, TensorProto.FLOAT, ["N"]),
+    ])  # fmt: skip
 
 
 def join_linear_head(
-    backbone: onnx.ModelProto, head: LinearSolution, centroids: np.ndarray, temperature: float
+    backbone: onnx.ModelProto, head: LinearSolution, reference: np.ndarray, temperature: float
 ) -> onnx.ModelProto:
     """The backbone graph (changed in place and returned) with the head's nodes after its
     ``features``; outputs ``probabilities`` ``[N, C]`` and ``ood_score`` ``[N]``."""
@@ -258,16 +251,25 @@ def join_linear_head(
         raise ExportMismatch(f"The backbone ONNX must map {INPUT_NAME!r} to {FEATURES!r}.")
     kernel, bias = np.asarray(head.kernel), np.asarray(head.bias)
     _add_probabilities(graph, kernel, bias, temperature)
-    add_unknown_score(graph, centroids, opset)
-    del graph.output[:]
-    classes = kernel.shape[1]
-    graph.output.extend([
-        helper.make_tensor_value_info(PROBABILITIES, TensorProto.FLOAT, ["N", classes]),
-        helper.make_tensor_value_info(OOD_SCORE, TensorProto.FLOAT, ["N"]),
-    ])  # fmt: skip
+    add_unknown_score(graph, reference, opset)
+    _set_outputs(graph, kernel.shape[1])
     del backbone.metadata_props[:]
     backbone.producer_name = "isit"
     return backbone
+
+
+def _join_keras_head(
+    backbone: onnx.ModelProto, head: Any, reference: np.ndarray, metadata: ModelMetadata,
+    temperature: float,
+) -> onnx.ModelProto:
+    """A Keras head (``--hidden``) converted with tf2onnx, joined to the backbone, then the
+    unknown score as ONNX nodes on the backbone's ``features``."""
+    opset = _default_opset(backbone)
+    converted = convert_head(head, metadata.backbone.feature_dim, opset, temperature)
+    model = merge(backbone, converted)
+    add_unknown_score(model.graph, reference, opset)
+    _set_outputs(model.graph, len(metadata.labels))
+    return model
 
 
 def _check_backbone(backbone: onnx.ModelProto, metadata: ModelMetadata) -> None:
@@ -289,7 +291,7 @@ def _check_backbone(backbone: onnx.ModelProto, metadata: ModelMetadata) -> None:
 def export(
     backbone_path: str | os.PathLike[str],
     head: Any,
-    centroids: np.ndarray,
+    reference: np.ndarray,
     metadata: ModelMetadata,
     path: str | os.PathLike[str],
     temperature: float = 1.0,
@@ -300,15 +302,9 @@ def export(
     backbone = onnx.load(str(backbone_path))
     _check_backbone(backbone, metadata)
     if isinstance(head, LinearSolution):
-        model = join_linear_head(backbone, head, centroids, temperature)
+        model = join_linear_head(backbone, head, reference, temperature)
     else:
-        from training.tf_convert import order_outputs
-
-        feature_dim = metadata.backbone.feature_dim
-        converted = convert_head(head, centroids, feature_dim, _default_opset(backbone),
-                                 temperature)  # fmt: skip
-        model = merge(backbone, converted)
-        order_outputs(model, OUTPUTS)  # merge_models keeps the head's output order
+        model = _join_keras_head(backbone, head, reference, metadata, temperature)
     name_batch_dims(model)
     kernel = linear_kernel(head)
     if kernel is not None:  # an exact class activation map (see training.model.heatmap)

@@ -4,8 +4,8 @@ Used for the headline when the test split is too small to say much
 (:meth:`training.pipeline.load.TrainingData.headline_by_cross_validation`). Each fold runs
 the whole training recipe on the other folds' photos: a head (its regularisation chosen
 by inner cross-validation on them), a temperature fitted on its inner out-of-fold
-predictions, centroids, and an unknown threshold from their own leave-one-cluster-out
-scores.
+predictions, the unknown score's reference photos, and an unknown threshold from their
+own leave-one-cluster-out scores.
 So a held-out photo's calibrated answer and its "not sure" are what a model trained
 without it would have said. The k-fold is
 repeated with other fold assignments (``CV_REPEATS``) and each photo's numbers are
@@ -41,7 +41,7 @@ class CrossValidated:
 
     raw_probabilities: np.ndarray  # [N, C] head outputs before temperature scaling
     probabilities: np.ndarray  # [N, C] calibrated by each fold's own temperature
-    ood: np.ndarray  # [N] unknown score against the fold's centroids
+    ood: np.ndarray  # [N] unknown score against the fold's reference photos
     thresholds: np.ndarray  # [N] the fold's own unknown threshold
     best_epochs: tuple[int, ...]  # early-stopping epoch of every fold's head
     folds: int
@@ -135,6 +135,7 @@ def _fold(
     held_idx: np.ndarray,
     augmented: tuple[np.ndarray, np.ndarray],
     seed: int,
+    unknown_acceptance: float,
 ) -> None:
     """Train the recipe on ``fit_idx``, answer ``held_idx``, add the answers to ``acc``."""
     x, y, groups = rows
@@ -147,14 +148,14 @@ def _fold(
             trainer.config, rows, augmented, fit_idx, x[held_idx], n_classes
         )
         best_epoch = 0
-    centroids = ood.class_centroids(x[fit_idx], y[fit_idx], n_classes)
+    reference = ood.fit_reference(x[fit_idx], y[fit_idx], groups[fit_idx], seed=seed)
     calibration = ood.leave_one_cluster_out_scores(
-        x[fit_idx], y[fit_idx], groups[fit_idx], n_classes, seed=seed
+        x[fit_idx], y[fit_idx], groups[fit_idx], seed=seed
     )
     acc.raw[held_idx] += raw
     acc.calibrated[held_idx] += apply_temperature(raw, temperature)
-    acc.ood[held_idx] += ood.ood_scores(x[held_idx], centroids)
-    acc.thresholds[held_idx] += ood.choose_threshold(calibration)
+    acc.ood[held_idx] += ood.ood_scores(x[held_idx], reference)
+    acc.thresholds[held_idx] += ood.choose_threshold(calibration, unknown_acceptance)
     acc.best_epochs.append(best_epoch)
 
 
@@ -189,7 +190,8 @@ def cross_validate(
                 if fold_features is not None:
                     fx, fx_aug = fold_features(fit_idx)
                     rows, views = (fx, y, groups), (fx_aug, augmented[1])
-                _fold(acc, trainer, rows, fit_idx, held_idx, views, config.seed + r)
+                _fold(acc, trainer, rows, fit_idx, held_idx, views,
+                      config.seed + r, config.unknown_acceptance)  # fmt: skip
                 if on_fold is not None:
                     on_fold()
     return CrossValidated(

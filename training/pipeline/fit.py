@@ -1,5 +1,5 @@
-"""Head: the Keras head the exported model carries, its temperature, and the
-class centroids the unknown score measures distances to.
+"""Head: the head the exported model carries, its temperature, and the reference
+photos the unknown score measures distances to.
 
 With a test split, the head learns from the training photos (and their augmented
 views), stops early on the validation photos, and its temperature is fitted on them.
@@ -26,7 +26,7 @@ from training.settings import TrainConfig
 @dataclass(frozen=True)
 class FittedHead:
     model: Any  # keras.Model: features [N, D] -> probabilities [N, C] (before temperature)
-    centroids: np.ndarray  # [C, D] unit class directions (the unknown score's reference)
+    reference: ood.Reference  # what the unknown score measures distances to
     temperature: float  # applied to the head's probabilities, inside model.onnx too
     temperature_fitted_on: str
     epochs_run: int
@@ -42,7 +42,7 @@ class FittedHead:
         return apply_temperature(self.raw_probabilities(x), self.temperature)
 
     def ood_scores(self, x: np.ndarray) -> np.ndarray:
-        return ood.ood_scores(x, self.centroids)
+        return ood.ood_scores(x, self.reference)
 
 
 def _fit_on_training_split(
@@ -72,7 +72,7 @@ def _fit_on_training_split(
         fitted_on = f"inner out-of-fold predictions of {len(y)} training photos"
     return FittedHead(
         model=result.model,
-        centroids=ood.class_centroids(x, y, n_classes),
+        reference=ood.fit_reference(x, y, groups, seed=config.seed),
         temperature=temperature,
         temperature_fitted_on=fitted_on,
         epochs_run=result.epochs_run,
@@ -96,7 +96,7 @@ def _fit_on_everything(
     )
     return FittedHead(
         model=result.model,
-        centroids=ood.class_centroids(x_all, y_all, n_classes),
+        reference=ood.fit_reference(x_all, y_all, groups, seed=config.seed),
         temperature=fit_temperature(cv.raw_probabilities, y_all),
         temperature_fitted_on=f"out-of-fold predictions of {len(y_all)} photos",
         epochs_run=result.epochs_run,

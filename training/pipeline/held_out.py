@@ -55,7 +55,9 @@ class HeldOutEvaluation:
         return served_metrics(self.kind, self.outcomes, self.best_guess, self.unknown)
 
 
-def _unknown(rule: UnknownRule, accepted: Proportion, probes: ProbeResult) -> UnknownMetrics:
+def _unknown(
+    rule: UnknownRule, accepted: Proportion, probes: ProbeResult, reference_rows: int
+) -> UnknownMetrics:
     return UnknownMetrics(
         threshold=rule.threshold,
         uncertain_margin=rule.uncertain_margin,
@@ -64,6 +66,8 @@ def _unknown(rule: UnknownRule, accepted: Proportion, probes: ProbeResult) -> Un
         method=rule.method,
         negative_labels=tuple(rule.negative_labels),
         calibration_n=rule.calibration_n,
+        acceptance_target=rule.target,
+        reference_rows=reference_rows,
     )
 
 
@@ -123,7 +127,7 @@ def evaluate_held_out(
         kind,
         interpretation.outcomes(rule.negative_idx),
         interpretation.best_guess(),
-        _unknown(rule, interpretation.acceptance(rule.negative_idx), probes),
+        _unknown(rule, interpretation.acceptance(rule.negative_idx), probes, len(head.reference)),
         probes,
         raw,
     )

@@ -91,7 +91,7 @@ def export_and_check(
         model_path = export(
             backbone.path,
             head.model,
-            head.centroids,
+            head.reference.rows,
             metadata,
             out_dir / "model.onnx",
             temperature=head.temperature,

@@ -14,15 +14,33 @@ from training.pipeline.fit import FittedHead
 from training.pipeline.load import TrainingData
 from training.settings import TrainConfig
 
+# The acceptance targets the report marks on the unknown trade-off (and the model's own).
+REPORTED_TARGETS = (0.9, 0.95, 0.98, 0.99)
+
 
 @dataclass(frozen=True)
 class UnknownRule:
     threshold: float
     negative_labels: tuple[str, ...]
     negative_idx: tuple[int, ...]
-    calibration_n: int
+    calibration: np.ndarray  # the leave-one-cluster-out scores the threshold was set on
+    target: float  # the share of them it accepts
     uncertain_margin: float
     method: str = ood.METHOD
+
+    @property
+    def calibration_n(self) -> int:
+        return len(self.calibration)
+
+    def threshold_at(self, target: float) -> float:
+        """The threshold another ``--unknown-acceptance`` would have chosen."""
+        return ood.choose_threshold(self.calibration, target)
+
+    def reported_points(self) -> tuple[tuple[float, float], ...]:
+        """(target, threshold) for the report's trade-off: a few, and this rule's own."""
+        targets = sorted({*REPORTED_TARGETS, self.target})
+        return tuple((t, self.threshold if t == self.target else self.threshold_at(t))
+                     for t in targets)  # fmt: skip
 
     def is_unknown(
         self, probabilities: np.ndarray, scores: np.ndarray, thresholds: np.ndarray | None = None
@@ -37,11 +55,11 @@ class UnknownRule:
 
 
 def calibrate_unknown(data: TrainingData, features: Features, config: TrainConfig) -> UnknownRule:
-    """The threshold accepting at least 96% of leave-one-cluster-out unknown scores (each
-    photo scored against centroids that never saw it nor its look-alikes, duplicates
-    grouped): of the train + validation photos with a test split (the test photos take
-    no part, so their acceptance is an honest measurement), of every photo with
-    cross-validation."""
+    """The threshold accepting ``config.unknown_acceptance`` of leave-one-cluster-out
+    unknown scores (each photo scored against training photos other than it and its
+    look-alikes, duplicates grouped): of the train + validation photos with a test split
+    (the test photos take no part, so their acceptance is an honest measurement), of
+    every photo with cross-validation."""
     if data.headline_by_cross_validation:
         x, y = features.all_x(), features.all_y()
         groups = data.groups(data.every_photo)
@@ -49,14 +67,13 @@ def calibrate_unknown(data: TrainingData, features: Features, config: TrainConfi
         x = np.concatenate([features.x_train, features.x_val])
         y = np.concatenate([features.y_train, features.y_val])
         groups = data.groups(data.train + data.val)
-    calibration = ood.leave_one_cluster_out_scores(
-        x, y, groups, len(data.labels), seed=config.seed
-    )
+    calibration = ood.leave_one_cluster_out_scores(x, y, groups, seed=config.seed)
     return UnknownRule(
-        threshold=ood.choose_threshold(calibration),
+        threshold=ood.choose_threshold(calibration, config.unknown_acceptance),
         negative_labels=data.negative_labels,
         negative_idx=tuple(data.negative_idx),
-        calibration_n=len(calibration),
+        calibration=calibration,
+        target=config.unknown_acceptance,
         uncertain_margin=config.uncertain_margin,
     )
 

@@ -78,6 +78,7 @@ def report_of(run: Run, metrics: Metrics) -> ReportInput:
         raw_probabilities=run.held.raw_probabilities,
         where=run.where,
         dataset_shortcuts=data.shortcuts,
+        unknown_points=run.rule.reported_points(),
         facts={
             "photos (train / validation / test)": (
                 f"{len(data.train)} / {len(data.val)} / {len(data.test)}"

@@ -57,6 +57,8 @@ class ReportInput:
     raw_probabilities: np.ndarray | None = None  # before temperature scaling
     where: WhereItLooked | None = None  # heatmaps and shortcut warnings
     dataset_shortcuts: Sequence[ShortcutWarning] = ()  # the check's, with example photos
+    # (--unknown-acceptance, the threshold it gives): the unknown trade-off's marked points
+    unknown_points: Sequence[tuple[float, float]] = ()
 
     @property
     def labels(self) -> tuple[str, ...]:

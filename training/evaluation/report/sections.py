@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from training.evaluation.label_review import LabelIssue, wrong_folder_headline
+from training.evaluation.proportions import proportion
 from training.evaluation.report import plots
 from training.evaluation.report.dataset_shortcuts import dataset_shortcuts
 from training.evaluation.report.page import display_label, esc, gallery, pct, table
 from training.evaluation.report.words import plural, probe_words, were
-from training.model.unknown import TARGET_ACCEPTANCE
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -252,18 +252,16 @@ def unknown_photos(data: ReportInput) -> str:
     )
     parts = [
         "<h2>Unknown photos</h2>",
-        "<p>Every photo gets an <b>unknown score</b>: how far it is from the average photo "
-        "of the nearest class (0: just like your photos; higher: less like them). A photo "
+        "<p>Every photo gets an <b>unknown score</b>: how far it is from the most similar "
+        "of your training photos (0: a copy of one; higher: less like any of them). A photo "
         f"is answered <b>not sure</b> when its score is above <b>{unknown.threshold:.4f}</b>."
         " Of your held-out photos "
         f"<b>{unknown.accepted.interval()}</b> are accepted; of "
         f"{unknown.probes_rejected.n} unrelated photos that ship with scikit-image and "
         f"scikit-learn, <b>{unknown.probes_rejected.interval()}</b> are rejected.</p>",
-        f"<p>The threshold accepts {TARGET_ACCEPTANCE:.0%} of your photos when each cluster "
-        "of look-alike photos is left out, which imitates photos taken elsewhere. To refuse "
-        "more things like those accepted below, add a folder named <code>other</code> with "
-        "photos of them.</p>",
+        _threshold_words(unknown.acceptance_target),
         f"<img class='plot' src='{histogram}' alt='unknown scores'>",
+        _tradeoff(data),
     ]
     if probes:
         accepted = [
@@ -293,6 +291,39 @@ def unknown_photos(data: ReportInput) -> str:
             )
         )
     return "".join(parts)
+
+
+def _threshold_words(target: float | None) -> str:
+    share = f"{target:.0%}" if target is not None else "most"
+    return (
+        f"<p>The threshold accepts {share} of your photos when each cluster of look-alike "
+        "photos is left out and scored against the others, which imitates photos taken "
+        "elsewhere. To refuse more things like those accepted below, add a folder named "
+        "<code>other</code> with photos of them.</p>"
+    )
+
+
+def _tradeoff(data: ReportInput) -> str:
+    """The threshold's trade-off on this folder, and how to pick another point."""
+    probes = data.probes
+    if not probes or not len(probes.ood) or not data.unknown_points:
+        return ""
+    held, threshold = data.interpretation.ood, data.metrics.unknown.threshold
+    rows = []
+    for target, cut in data.unknown_points:
+        accepted = proportion(int((held <= cut).sum()), len(held))
+        rejected = proportion(int((probes.ood > cut).sum()), len(probes.ood))
+        mark = " (this model)" if cut == threshold else ""
+        rows.append([f"{target:g}{mark}", f"{cut:.4f}", accepted.text(), rejected.text()])
+    header = ["--unknown-acceptance", "threshold", "your held-out photos accepted",
+              "unrelated photos rejected"]  # fmt: skip
+    return (
+        "<p><b>The trade-off.</b> A higher threshold refuses fewer of your photos and lets "
+        "more unrelated ones through. The threshold another <code>isit train "
+        "--unknown-acceptance</code> would choose, and what it would have done here (one "
+        "threshold for every held-out photo, so the figures differ a little from those "
+        "above):</p>" + table(rows, header)
+    )
 
 
 def what_next(data: ReportInput) -> str:
