@@ -38,6 +38,9 @@ UNKNOWN_ACCEPTANCE = 0.95
 MIN_TEST_PHOTOS = 100
 MIN_TEST_PER_CLASS = 30
 CV_REPEATS = 2  # repetitions of the k-fold (other fold assignments) averaged per photo
+# Exact-head fits run at once, in forked processes (cross-validation's folds and the final
+# head; the label review's refits): at most the cores this process may use.
+FIT_WORKERS = 2
 # TensorFlow's C++ log level while isit runs (2 = errors only); --verbose shows all.
 TF_LOG_LEVEL = "2"
 # The loop (issue 27): `isit suggest` and `isit compare` write runs/suggest/<name>/ and
