@@ -148,9 +148,8 @@ def _train_into(
     held = timer.run("evaluate", evaluate_held_out, data, features, head, rule, cv)
     issues = timer.run("review", review_labels, data, features, head, cv)
     metadata = model_metadata(Path(data_dir), data, backbone, rule, held, config)
-    exported = timer.run(
-        "export", export_and_check, staging, metadata, backbone, head, data, features, show=show
-    )
+    exported = timer.run("export", export_and_check, staging, metadata, backbone, head, held,
+                         show=show)  # fmt: skip
     where = timer.run(
         "heatmaps", where_it_looked, exported.model_path, held.interpretation,
         exported.heatmaps, progress=show,
