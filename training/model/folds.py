@@ -168,16 +168,20 @@ def map_fits(
     *,
     workers: int = FIT_WORKERS,
     on_done: Callable[[], object] | None = None,
+    meanwhile: Callable[[], object] | None = None,
 ) -> list[T]:
     """``[job(0), ..., job(tasks - 1)]``, on forked worker processes when there are two
     cores or more (:func:`worker_count`), else here, one after another; ``on_done`` is
-    called as each answer arrives, in order. ``job`` must be pure NumPy/scikit-learn
-    (no TensorFlow, no onnxruntime session: neither survives a fork); its answers are
-    the same either way (one BLAS thread in both), so the caller may combine them in
-    task order as before."""
+    called as each answer arrives, in order; ``meanwhile()`` runs here while the workers
+    work (first, without workers). ``job`` must be pure NumPy/scikit-learn (no
+    TensorFlow, no onnxruntime session: neither survives a fork); its answers are the
+    same either way (one BLAS thread in both), so the caller may combine them in task
+    order as before."""
     global _job
     count = worker_count(tasks, workers)
     if count < 2:
+        if meanwhile is not None:
+            meanwhile()
         answers = []
         with single_threaded():
             for task in range(tasks):
@@ -189,8 +193,10 @@ def map_fits(
     try:
         context = multiprocessing.get_context("fork")
         with context.Pool(count, initializer=_start_worker) as pool:
-            answers = []
-            for answer in pool.imap(_run_job, range(tasks)):
+            answers, running = [], pool.imap(_run_job, range(tasks))
+            if meanwhile is not None:
+                meanwhile()
+            for answer in running:
                 answers.append(answer)
                 if on_done is not None:
                     on_done()

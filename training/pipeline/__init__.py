@@ -66,7 +66,16 @@ def cross_validate_if_needed(
             config,
             (features.x_aug, features.aug_index),
             on_fold=bar.update,
+            meanwhile=_import_later_stages,
         )
+
+
+def _import_later_stages() -> None:
+    """The export's and the review's modules (the onnx package alone takes half a
+    second), imported while the folds' workers run instead of after them."""
+    import cleanlab.filter  # noqa: F401
+
+    import training.model.graph  # noqa: F401
 
 
 def _import_keras() -> None:

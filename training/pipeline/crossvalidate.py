@@ -172,12 +172,14 @@ def cross_validate(
     repeats: int = CV_REPEATS,
     on_fold: Callable[[], object] | None = None,
     workers: int = FIT_WORKERS,
+    meanwhile: Callable[[], object] | None = None,
 ) -> CrossValidated:
     """``augmented``: ``(x_aug, index into x of the photo each view came from)``; a fold
     trains on the views of its own training photos only. ``on_fold``: called after each
     fold (a progress bar's update). The exact head's folds run on up to ``workers``
-    processes (:func:`training.model.folds.map_fits`); their answers are summed in fold
-    order, so they are the same as one after another."""
+    processes (:func:`training.model.folds.map_fits`, ``meanwhile()`` runs here as they
+    work); their answers are summed in fold order, so they are the same as one after
+    another."""
     trainer = HeadTrainer(x.shape[1], n_classes, head_config(config))
     splits = [
         (fit_idx, held_idx, config.seed + r)
@@ -192,7 +194,7 @@ def cross_validate(
 
     # Keras neither survives a fork nor needs one (it has its own threads).
     answers = map_fits(fold, len(splits), workers=1 if config.hidden else workers,
-                       on_done=on_fold)  # fmt: skip
+                       on_done=on_fold, meanwhile=meanwhile)  # fmt: skip
     n = len(y)
     raw, calibrated = np.zeros((n, n_classes)), np.zeros((n, n_classes))
     scores, thresholds = np.zeros(n), np.zeros(n)

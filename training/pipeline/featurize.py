@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from isit.errors import IsitError
 from isit.feature_extractor import FeatureExtractor
 from training import settings
 from training.backbones.registry import BackboneDef, get_backbone
@@ -48,6 +49,20 @@ def _writable(folder: Path) -> bool:
         return False
 
 
+def _opened(definition: BackboneDef, path: Path) -> Backbone | None:
+    """The cached backbone when onnxruntime opens it as ``definition``'s, else None (then
+    provisioning checks it again and rebuilds it). Why not provisioning's own check: it
+    parses the file with the onnx package, whose import alone costs half a second of
+    every run; the session is needed anyway."""
+    try:
+        extractor = FeatureExtractor(path)
+    except IsitError:
+        return None
+    if extractor.metadata.backbone.name != definition.name:
+        return None
+    return Backbone(definition, path, extractor)
+
+
 def resolve_backbone(name: str, log: Callable[[str], None]) -> Backbone:
     """Look ``name`` up (unknown names fail here, before any work) and provision it;
     into a temporary folder, for this run only, when the cache cannot be written."""
@@ -55,6 +70,9 @@ def resolve_backbone(name: str, log: Callable[[str], None]) -> Backbone:
 
     definition = get_backbone(name)
     cached = backbone_path(definition)
+    found = _opened(definition, cached) if cached.is_file() else None
+    if found is not None:
+        return found
     if cached.is_file() or _writable(cached.parent):
         path = provision(definition, log=log)
     else:  # the cache is only an optimisation: never a reason to stop
