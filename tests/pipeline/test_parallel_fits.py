@@ -62,3 +62,21 @@ def test_cross_validation_on_two_processes_gives_exactly_the_serial_answers():
         parallel.repeats,
         parallel.best_epochs,
     )
+
+
+def test_the_final_head_fitted_alongside_the_folds_is_the_one_fitted_after_them():
+    from training.model.head import HeadConfig, HeadTrainer
+
+    x, y, groups = _features(1)
+    augmented = (x[:0], np.arange(0))
+
+    def final():
+        return HeadTrainer(x.shape[1], 3, HeadConfig()).fit(x, y, groups=groups)
+
+    cv = cross_validate(x, y, groups, 3, TrainConfig(), augmented, alongside=final)
+    after = final()
+    assert cv.final_head is not None and cv.final_head.chosen_c == after.chosen_c
+    assert np.array_equal(cv.final_head.model.kernel, after.model.kernel)
+    plain = cross_validate(x, y, groups, 3, TrainConfig(), augmented)
+    assert plain.final_head is None
+    assert np.array_equal(plain.probabilities, cv.probabilities)  # the folds are unchanged

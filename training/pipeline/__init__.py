@@ -16,6 +16,7 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 from training.evaluation.metrics import Metrics
@@ -24,7 +25,7 @@ from training.evaluation.where_it_looked import where_it_looked
 from training.outputs import TRAIN_FILES, staged_outputs
 from training.pipeline.crossvalidate import CrossValidated, cross_validate
 from training.pipeline.featurize import Features, compute_features, resolve_backbone
-from training.pipeline.fit import fit_head
+from training.pipeline.fit import fit_head, head_on_everything
 from training.pipeline.held_out import evaluate_held_out
 from training.pipeline.load import TrainingData, load_training_data
 from training.pipeline.package import export_and_check, model_metadata
@@ -57,7 +58,10 @@ def cross_validate_if_needed(
         return None
     from training.settings import CV_REPEATS
 
-    with stage_bar(config.folds * CV_REPEATS, "cross-validation", show, "fold") as bar:
+    # The exact head needs nothing from the folds: it is fitted among them.
+    final = None if config.hidden else partial(head_on_everything, data, features, config)
+    fits = config.folds * CV_REPEATS + (final is not None)
+    with stage_bar(fits, "cross-validation", show, "fold") as bar:
         return cross_validate(
             features.all_x(),
             features.all_y(),
@@ -67,6 +71,7 @@ def cross_validate_if_needed(
             (features.x_aug, features.aug_index),
             on_fold=bar.update,
             meanwhile=_import_later_stages,
+            alongside=final,
         )
 
 

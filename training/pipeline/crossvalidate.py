@@ -44,6 +44,8 @@ class CrossValidated:
     best_epochs: tuple[int, ...]  # early-stopping epoch of every fold's head
     folds: int
     repeats: int
+    # The head on every photo, when it was fitted alongside the folds (``alongside``).
+    final_head: HeadResult | None = None
 
     def final_epochs(self) -> int:
         """Epochs for the head trained on every photo: the folds' median best epoch."""
@@ -173,13 +175,15 @@ def cross_validate(
     on_fold: Callable[[], object] | None = None,
     workers: int = FIT_WORKERS,
     meanwhile: Callable[[], object] | None = None,
+    alongside: Callable[[], HeadResult] | None = None,
 ) -> CrossValidated:
     """``augmented``: ``(x_aug, index into x of the photo each view came from)``; a fold
     trains on the views of its own training photos only. ``on_fold``: called after each
     fold (a progress bar's update). The exact head's folds run on up to ``workers``
     processes (:func:`training.model.folds.map_fits`, ``meanwhile()`` runs here as they
     work); their answers are summed in fold order, so they are the same as one after
-    another."""
+    another. ``alongside()``: the final head's fit, run with the folds (first: it is the
+    longest) and kept as ``final_head``."""
     trainer = HeadTrainer(x.shape[1], n_classes, head_config(config))
     splits = [
         (fit_idx, held_idx, config.seed + r)
@@ -187,14 +191,19 @@ def cross_validate(
         for fit_idx, held_idx in grouped_folds(y, groups, config.folds, config.seed + r)
     ]
 
-    def fold(task: int) -> _FoldAnswer:
-        fit_idx, held_idx, seed = splits[task]
+    extra = [alongside] if alongside is not None else []
+
+    def task(number: int) -> _FoldAnswer | HeadResult:
+        if number < len(extra):
+            return extra[number]()
+        fit_idx, held_idx, seed = splits[number - len(extra)]
         return _fold(trainer, (x, y, groups), fit_idx, held_idx, augmented, seed, n_classes,
                      config.unknown_acceptance)  # fmt: skip
 
     # Keras neither survives a fork nor needs one (it has its own threads).
-    answers = map_fits(fold, len(splits), workers=1 if config.hidden else workers,
-                       on_done=on_fold, meanwhile=meanwhile)  # fmt: skip
+    done = map_fits(task, len(extra) + len(splits), workers=1 if config.hidden else workers,
+                    on_done=on_fold, meanwhile=meanwhile)  # fmt: skip
+    answers = [a for a in done[len(extra) :] if isinstance(a, _FoldAnswer)]
     n = len(y)
     raw, calibrated = np.zeros((n, n_classes)), np.zeros((n, n_classes))
     scores, thresholds = np.zeros(n), np.zeros(n)
@@ -211,4 +220,5 @@ def cross_validate(
         best_epochs=tuple(a.best_epoch for a in answers),
         folds=len(splits) // repeats if repeats else 0,
         repeats=repeats,
+        final_head=done[0] if extra and isinstance(done[0], HeadResult) else None,
     )
