@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -80,3 +84,39 @@ def test_the_final_head_fitted_alongside_the_folds_is_the_one_fitted_after_them(
     plain = cross_validate(x, y, groups, 3, TrainConfig(), augmented)
     assert plain.final_head is None
     assert np.array_equal(plain.probabilities, cv.probabilities)  # the folds are unchanged
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for its new parent to reap it counts as gone)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+@two_cores
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="Linux /proc")
+def test_workers_die_with_a_killed_parent(tmp_path):
+    script = (
+        "import os, time\n"
+        "from training.model.folds import map_fits\n"
+        "def job(task):\n"
+        f"    open(os.path.join({str(tmp_path)!r}, str(os.getpid())), 'w').close()\n"
+        "    time.sleep(60)\n"
+        "map_fits(job, 4)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(tmp_path.iterdir())) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        workers = [int(p.name) for p in tmp_path.iterdir()]
+        assert len(workers) == 2
+    finally:
+        parent.kill()  # kill -9: no chance to stop its pool
+        parent.wait()
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in workers)

@@ -146,9 +146,23 @@ def worker_count(tasks: int, workers: int = FIT_WORKERS) -> int:
     return max(1, min(workers, cores or 1, tasks))
 
 
-def _start_worker() -> None:
+def _die_with_parent(parent: int) -> None:
+    """Linux: the worker is killed when the process that forked it dies (kill -9 included),
+    instead of finishing its fit for nobody."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the worker ends with its task
+        return
+    if os.getppid() != parent:  # the parent died before prctl: nobody will ask for more
+        os._exit(1)
+
+
+def _start_worker(parent: int) -> None:
     global _in_worker, _worker_limits
     _in_worker = True
+    _die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the parent's: it stops the pool
     # One BLAS/OpenMP thread: small fits, and OpenMP (k-means) is only safe after a fork
     # when it starts no threads of its own.
@@ -192,7 +206,7 @@ def map_fits(
     _job = job
     try:
         context = multiprocessing.get_context("fork")
-        with context.Pool(count, initializer=_start_worker) as pool:
+        with context.Pool(count, initializer=_start_worker, initargs=(os.getpid(),)) as pool:
             answers, running = [], pool.imap(_run_job, range(tasks))
             if meanwhile is not None:
                 meanwhile()
