@@ -76,8 +76,8 @@ def cross_validate_if_needed(
 
 
 def _import_later_stages() -> None:
-    """The export's and the review's modules (the onnx package alone takes half a
-    second), imported while the folds' workers run instead of after them."""
+    """The export's and the review's modules (onnx and cleanlab are slow to import),
+    imported while the folds' workers run instead of after them."""
     import cleanlab.filter  # noqa: F401
 
     import training.model.graph  # noqa: F401

@@ -52,8 +52,7 @@ def _writable(folder: Path) -> bool:
 def _opened(definition: BackboneDef, path: Path) -> Backbone | None:
     """The cached backbone when onnxruntime opens it as ``definition``'s, else None (then
     provisioning checks it again and rebuilds it). Why not provisioning's own check: it
-    parses the file with the onnx package, whose import alone costs half a second of
-    every run; the session is needed anyway."""
+    parses the file with the onnx package, slow to import; the session is needed anyway."""
     try:
         extractor = FeatureExtractor(path)
     except IsitError:

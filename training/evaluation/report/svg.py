@@ -1,8 +1,8 @@
 """Small SVG charts for the report, written directly: lines, markers, histogram bars,
 reference lines, a legend, a labelled matrix. Why not matplotlib: importing and drawing
-it cost about a second of every `isit train`, more than the rest of the report (issue
-25); these charts need none of its features. Each chart is an ``<img>`` data URI, so the
-page stays one self-contained file.
+it cost more than the rest of the report, on every `isit train` (issue 25,
+docs/benchmarks.md); these charts need none of its features. Each chart is an
+``<img>`` data URI, so the page stays one self-contained file.
 """
 
 from __future__ import annotations
