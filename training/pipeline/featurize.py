@@ -54,7 +54,7 @@ def _opened(definition: BackboneDef, path: Path) -> Backbone | None:
     provisioning checks it again and rebuilds it). Why not provisioning's own check: it
     parses the file with the onnx package, slow to import; the session is needed anyway."""
     try:
-        extractor = FeatureExtractor(path)
+        extractor = FeatureExtractor(path, settings.FEATURE_THREADS)
     except IsitError:
         return None
     if extractor.metadata.backbone.name != definition.name:
@@ -83,7 +83,7 @@ def resolve_backbone(name: str, log: Callable[[str], None]) -> Backbone:
         atexit.register(shutil.rmtree, temporary, ignore_errors=True)
         log(f"Provisioning backbone {definition.name} (takes seconds)...")
         path = export_backbone(definition, temporary / cached.name)
-    return Backbone(definition, path, FeatureExtractor(path))
+    return Backbone(definition, path, FeatureExtractor(path, settings.FEATURE_THREADS))
 
 
 @dataclass(frozen=True)
