@@ -120,3 +120,8 @@ def test_workers_die_with_a_killed_parent(tmp_path):
     while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(_alive(pid) for pid in workers)
+
+
+def test_no_fork_once_tensorflow_is_loaded(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorflow", object())
+    assert worker_count(10) == 1

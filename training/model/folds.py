@@ -12,6 +12,7 @@ import math
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -139,8 +140,11 @@ _worker_limits: Any = None
 
 def worker_count(tasks: int, workers: int = FIT_WORKERS) -> int:
     """Processes for ``tasks`` independent fits: ``workers``, at most the cores this
-    process may use and the tasks; 1 (run here) without fork or inside a worker."""
+    process may use and the tasks; 1 (run here) without fork, inside a worker, or once
+    TensorFlow is loaded (its threads do not survive a fork: a Keras head, fine-tuning)."""
     if _in_worker or "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    if "tensorflow" in sys.modules:
         return 1
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return max(1, min(workers, cores or 1, tasks))
