@@ -169,10 +169,12 @@ def _start_worker(parent: int) -> None:
     _die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the parent's: it stops the pool
     # One BLAS/OpenMP thread: small fits, and OpenMP (k-means) is only safe after a fork
-    # when it starts no threads of its own.
+    # when it starts no threads of its own. For the worker's life: single_threaded()
+    # blocks inside it then cost nothing (finding the pools again costs milliseconds).
     from threadpoolctl import threadpool_limits
 
     _worker_limits = threadpool_limits(1)
+    _single.depth = 1
 
 
 def _run_job(task: int) -> Any:
