@@ -54,7 +54,6 @@ class Chart:
     y_label: str = ""
     title: str = ""
     log_x: bool = False
-    legend_below: bool = False  # the legend in the lower left corner (else the upper left)
     parts: list[str] = field(default_factory=list)
     legend: list[tuple[str, str, str]] = field(default_factory=list)  # label, colour, style
 
@@ -147,8 +146,6 @@ class Chart:
 
     def _legend(self) -> list[str]:
         out, x, y = [], MARGIN[0] + 10, MARGIN[2] + 16
-        if self.legend_below:
-            y = self.height - MARGIN[3] - 17 * len(self.legend) + 8
         for label, colour, style in self.legend:
             if style == "bar":
                 out.append(f"<rect x='{x}' y='{y - 9}' width='16' height='9' fill='{colour}' "
