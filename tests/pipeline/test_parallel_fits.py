@@ -139,3 +139,14 @@ def test_workers_die_with_a_killed_parent(tmp_path):
     while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(_alive(pid) for pid in workers)
+
+
+def test_features_use_the_cores_other_processes_leave_free():
+    from training.pipeline.featurize import feature_threads
+    from training.settings import FEATURE_THREADS
+
+    assert feature_threads(cores=2, busy=0) == min(2, FEATURE_THREADS)  # idle: both
+    assert feature_threads(cores=2, busy=1) == 1  # another process holds a core
+    assert feature_threads(cores=2, busy=5) == 1  # at least one
+    assert feature_threads(cores=8, busy=0) == FEATURE_THREADS  # at most the setting
+    assert 1 <= feature_threads() <= FEATURE_THREADS  # this machine, now
