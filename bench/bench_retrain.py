@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.bench_retrain [--repeats 3] [--baseline COMMIT] [DATA_DIR ...]
 
-The baseline is the commit this work started from (``BASELINE``), checked out with
+The baseline is the code the issue measured against (``BASELINE``), checked out with
 ``git worktree add`` into a temporary folder and run with this venv (``PYTHONPATH``
 points each process at its own tree). Folders: ``../shared/data/vader_elsa`` when
 present, and a generated sample folder (``training.data.sampledata``), or the DATA_DIRs
@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BASELINE = "7962b107b619b5e8356b2e96937de9125d96e0bb"  # the commit branch `speed` started from
+BASELINE = "cd582c61ecd37c6d5e7e1cc4224b5549beaccd68"  # issue 25's "today" (2026-12-04 morning)
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "vader_elsa"
 GOALS = {"warm": 1 / 3, "cold": 1 / 2}
 

@@ -44,6 +44,13 @@ FINE_TUNE_STAGES = 1
 FLIPS = False  # test-time flips: every answer averaged over the photo and its mirror
 FINE_TUNE_MAX_EPOCHS = 12
 CV_REPEATS = 2  # repetitions of the k-fold (other fold assignments) averaged per photo
+# Exact-head fits run at once, in forked processes (cross-validation's folds and the final
+# head; the label review's refits): at most the cores this process may use.
+FIT_WORKERS = 2
+# onnxruntime threads computing features (while two threads decode the next photos): at
+# most this many, fewer when other processes are running (pipeline.featurize.feature_threads;
+# measured: docs/benchmarks.md "Training time").
+FEATURE_THREADS = 2
 # TensorFlow's C++ log level while isit runs (2 = errors only); --verbose shows all.
 TF_LOG_LEVEL = "2"
 # The loop (issue 27): `isit suggest` and `isit compare` write runs/suggest/<name>/ and

@@ -204,9 +204,6 @@ def _folder_metrics(interp: Interpretation, warnings=("few <photos>",)) -> Metri
 
 
 def test_report_renders_every_section_from_the_metrics():
-    import matplotlib
-
-    matplotlib.use("Agg")
     interp = _interpretation()
     html = render(
         ReportInput(
@@ -237,6 +234,7 @@ def test_report_renders_every_section_from_the_metrics():
     ):
         assert text in html
     assert html.count("data:image/jpeg;base64,") >= 5
+    assert html.count("data:image/svg+xml;base64,") >= 3  # confusion, reliability, curves
 
 
 def test_the_headline_is_one_sentence_in_the_cli_and_the_report():

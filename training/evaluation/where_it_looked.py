@@ -39,9 +39,9 @@ class WhereItLooked:
         return WhereSummary(self.available, self.warnings, self.evidence)
 
 
-def _chosen(interp: Interpretation) -> list[int]:
+def gallery_photos(interp: Interpretation) -> list[int]:
     """The report's gallery photos, and up to PER_CLASS photos of each class (the first
-    ones: the order is stable)."""
+    ones: the order is stable), as indices in ``interp``."""
     chosen = set(interp.most_confidently_wrong()) | set(interp.least_confident_right())
     for c in range(len(interp.labels)):
         chosen |= set(interp.top_by_class(c)) | set(interp.bottom_by_class(c))
@@ -71,16 +71,16 @@ def _run_batch(bundle: ModelBundle, sources: list[Path | bytes], spec: Any) -> n
 def where_it_looked(
     model_path: Path,
     interp: Interpretation,
-    known: dict[Path, np.ndarray] | None = None,
+    known: dict[int, np.ndarray] | None = None,
     *,
     progress: bool = False,
 ) -> WhereItLooked:
     """The galleries' heatmaps and the shortcut rule; ``known``: heatmaps already
-    computed (the parity run's, by photo path), not run again; ``progress``: a bar."""
+    computed (the export check's, by index in ``interp``), not run again; ``progress``:
+    a bar. The model file is opened only for photos ``known`` lacks."""
     known = known or {}
-    chosen = _chosen(interp)
-    todo = [i for i in chosen if not isinstance(interp.sources[i], Path)
-            or interp.sources[i] not in known]  # fmt: skip
+    chosen = gallery_photos(interp)
+    todo = [i for i in chosen if i not in known]
     if todo or not known:
         bundle = ModelBundle(model_path)
         if not bundle.has_heatmap:
@@ -89,7 +89,7 @@ def where_it_looked(
         computed = dict(zip(todo, _run(bundle, sources, progress), strict=True))
     else:
         computed = {}
-    by_photo = {i: computed[i] if i in computed else known[interp.sources[i]] for i in chosen}
+    by_photo = {i: computed[i] if i in computed else known[i] for i in chosen}
     own_class: dict[str, list[np.ndarray]] = {label: [] for label in interp.labels}
     for i, photo_maps in by_photo.items():
         label = interp.labels[int(interp.y_true[i])]

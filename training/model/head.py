@@ -139,15 +139,34 @@ def _standardiser(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, np.where(scale > 1e-6, scale, 1.0)
 
 
-def _row_space(xs: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """``(z, basis)`` with ``xs = z @ basis`` and orthonormal ``basis`` rows, when there
-    are fewer photos than features (else ``(xs, None)``).
+@dataclass(frozen=True)
+class _RowSpace:
+    """Orthonormal coordinates of the span of the training rows ``xs``, kept implicit:
+    ``basis = U^T xs / sqrt(L)`` from the Gram matrix ``xs xs^T = U L U^T`` is never
+    formed (it costs as much as the Gram matrix); rows and weights are mapped through
+    ``xs`` instead."""
+
+    xs: np.ndarray  # [N, D] the training rows
+    vectors: np.ndarray  # [N, rank] U
+    root: np.ndarray  # [rank] sqrt(L)
+
+    def coordinates(self, rows: np.ndarray) -> np.ndarray:
+        """``rows @ basis.T``: other rows (held-out photos) in the fit's coordinates."""
+        return (rows @ self.xs.T) @ self.vectors / self.root
+
+    def to_features(self, coef: np.ndarray) -> np.ndarray:
+        """``coef @ basis``: weights on the coordinates as weights on the features."""
+        return ((coef / self.root) @ self.vectors.T) @ self.xs
+
+
+def _row_space(xs: np.ndarray) -> tuple[np.ndarray, _RowSpace | None]:
+    """``(z, space)`` with ``xs = z @ basis`` (:class:`_RowSpace`), when there are fewer
+    photos than features (else ``(xs, None)``).
 
     Why: an L2-penalised linear model's optimal weights lie in the span of the training
     rows (the gradient of the loss is ``xs.T @ residual``, that of the penalty ``w/C``),
-    so fitting on ``z`` (N x rank) and mapping back with ``basis`` is the same solution,
-    found several times faster. From the Gram matrix: ``xs xs^T = U L U^T``,
-    ``z = U sqrt(L)``, ``basis = U^T xs / sqrt(L)``.
+    so fitting on ``z = U sqrt(L)`` (N x rank) and mapping back is the same solution,
+    found several times faster.
     """
     n, d = xs.shape
     if n >= d:
@@ -155,8 +174,7 @@ def _row_space(xs: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     eigenvalues, vectors = np.linalg.eigh(xs @ xs.T)
     keep = eigenvalues > eigenvalues.max() * 1e-10
     root = np.sqrt(eigenvalues[keep])
-    z = vectors[:, keep] * root
-    return z, (vectors[:, keep].T @ xs) / root[:, None]
+    return vectors[:, keep] * root, _RowSpace(xs, vectors[:, keep], root)
 
 
 def _fit_path(
@@ -166,13 +184,13 @@ def _fit_path(
     grid: tuple[float, ...],
     max_iter: int,
     tol: float = FINAL_TOL,
-) -> list[tuple[np.ndarray, np.ndarray]]:
+) -> tuple[list[tuple[np.ndarray, np.ndarray]], _RowSpace | None]:
     """(coef, intercept) for each C of ``grid`` (ascending), each warm-started from the
-    previous one: later, weaker-penalty fits start close to their optimum."""
+    previous one (later, weaker-penalty fits start close to their optimum); the coef on
+    the coordinates of the returned row space (None: on the features)."""
     with single_threaded():
-        z, basis = _row_space(xs)
-        path = _lbfgs_path(np.ascontiguousarray(z), y, w, grid, max_iter, tol)
-    return [(coef if basis is None else coef @ basis, b) for coef, b in path]
+        z, space = _row_space(xs)
+        return _lbfgs_path(np.ascontiguousarray(z), y, w, grid, max_iter, tol), space
 
 
 def _lbfgs_path(
@@ -273,7 +291,9 @@ def choose_c_out_of_fold(
         mean, scale = _standardiser(x[fit_idx])
         xs_fit, xs_held = (x[fit_idx] - mean) / scale, (x[held_idx] - mean) / scale
         w_fit = _sample_weights(y[fit_idx], n_classes)
-        path = _fit_path(xs_fit, y[fit_idx], w_fit, grid, config.max_iter, SELECT_TOL)
+        path, space = _fit_path(xs_fit, y[fit_idx], w_fit, grid, config.max_iter, SELECT_TOL)
+        if space is not None:  # score the held-out rows in the fit's own coordinates
+            xs_held = space.coordinates(xs_held)
         for k, (coef, intercept) in enumerate(path):
             kernel, bias = _full_coef(coef, intercept, n_classes, np.unique(y[fit_idx]))
             oof[k, held_idx] = LinearSolution(kernel, bias, grid[k]).decision_function(xs_held)
@@ -294,7 +314,9 @@ def fit_linear(
     x = np.asarray(x, np.float64)
     mean, scale = _standardiser(x)
     xs = (x - mean) / scale
-    ((coef, intercept),) = _fit_path(xs, y, _sample_weights(y, n_classes), (c,), max_iter)
+    ((coef, intercept),), space = _fit_path(xs, y, _sample_weights(y, n_classes), (c,), max_iter)
+    if space is not None:
+        coef = space.to_features(coef)
     kernel, bias = _full_coef(coef, intercept, n_classes, np.unique(y))
     kernel = kernel / scale[:, None]
     return LinearSolution(kernel, bias - mean @ kernel, c)

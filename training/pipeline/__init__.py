@@ -16,6 +16,7 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,7 +26,7 @@ from training.evaluation.where_it_looked import where_it_looked
 from training.outputs import TRAIN_FILES, staged_outputs
 from training.pipeline.crossvalidate import CrossValidated, cross_validate
 from training.pipeline.featurize import Backbone, Features, compute_features, resolve_backbone
-from training.pipeline.fit import fit_head
+from training.pipeline.fit import fit_head, head_on_everything
 from training.pipeline.held_out import evaluate_held_out
 from training.pipeline.load import TrainingData, load_training_data
 from training.pipeline.package import export_and_check, model_metadata
@@ -68,7 +69,13 @@ def cross_validate_if_needed(
 
     repeats = 1 if tuning is not None else CV_REPEATS
     hook = tuning.fold_features if tuning is not None else None
-    with stage_bar(config.folds * repeats, "cross-validation", show, "fold") as bar:
+    # The exact head needs nothing from the folds: it is fitted among them (not when the
+    # backbone is fine-tuned after them: its features change).
+    final = None
+    if not config.hidden and tuning is None:
+        final = partial(head_on_everything, data, features, config)
+    fits = config.folds * repeats + (final is not None)
+    with stage_bar(fits, "cross-validation", show, "fold") as bar:
         return cross_validate(
             features.all_x(),
             features.all_y(),
@@ -78,8 +85,18 @@ def cross_validate_if_needed(
             (features.x_aug, features.aug_index),
             repeats=repeats,
             on_fold=bar.update,
+            meanwhile=_import_later_stages,
+            alongside=final,
             fold_features=hook,
         )
+
+
+def _import_later_stages() -> None:
+    """The export's and the review's modules (onnx and cleanlab are slow to import),
+    imported while the folds' workers run instead of after them."""
+    import cleanlab.filter  # noqa: F401
+
+    import training.model.graph  # noqa: F401
 
 
 def _import_keras() -> None:
@@ -182,9 +199,8 @@ def _train_into(
     held = timer.run("evaluate", evaluate_held_out, data, features, head, rule, cv)
     issues = timer.run("review", review_labels, data, features, head, cv)
     metadata = model_metadata(Path(data_dir), data, backbone, rule, held, config)
-    exported = timer.run(
-        "export", export_and_check, staging, metadata, backbone, head, data, features, show=show
-    )
+    exported = timer.run("export", export_and_check, staging, metadata, backbone, head, held,
+                         show=show)  # fmt: skip
     where = timer.run(
         "heatmaps", where_it_looked, exported.model_path, held.interpretation,
         exported.heatmaps, progress=show,

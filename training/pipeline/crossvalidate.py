@@ -20,10 +20,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from training.model import unknown as ood
-from training.model.folds import grouped_folds, single_threaded
+from training.model.folds import grouped_folds, map_fits
 from training.model.head import HeadConfig, HeadResult, HeadTrainer, predict_proba
 from training.model.temperature import apply_temperature, fit_temperature
-from training.settings import CV_REPEATS, TrainConfig
+from training.settings import CV_REPEATS, FIT_WORKERS, TrainConfig
 
 # A fold's own features (x, x_aug) from the indices of its training photos.
 FoldFeatures = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
@@ -46,19 +46,24 @@ class CrossValidated:
     best_epochs: tuple[int, ...]  # early-stopping epoch of every fold's head
     folds: int
     repeats: int
+    # The head on every photo, when it was fitted alongside the folds (``alongside``).
+    final_head: HeadResult | None = None
 
     def final_epochs(self) -> int:
         """Epochs for the head trained on every photo: the folds' median best epoch."""
         return max(1, int(np.median(self.best_epochs))) if self.best_epochs else 1
 
 
-@dataclass
-class _Accumulator:
-    raw: np.ndarray
-    calibrated: np.ndarray
-    ood: np.ndarray
-    thresholds: np.ndarray
-    best_epochs: list[int]
+@dataclass(frozen=True)
+class _FoldAnswer:
+    """What one fold's model said about the photos it held out."""
+
+    held_idx: np.ndarray
+    raw: np.ndarray  # [held, C] head outputs
+    calibrated: np.ndarray  # [held, C] after the fold's temperature
+    ood: np.ndarray  # [held] unknown score against the fold's reference photos
+    threshold: float  # the fold's own unknown threshold
+    best_epoch: int
 
 
 def _split_for_stopping(
@@ -128,18 +133,17 @@ def _exact_fold(
 
 
 def _fold(
-    acc: _Accumulator,
     trainer: HeadTrainer,
     rows: tuple[np.ndarray, np.ndarray, np.ndarray],
     fit_idx: np.ndarray,
     held_idx: np.ndarray,
     augmented: tuple[np.ndarray, np.ndarray],
     seed: int,
+    n_classes: int,
     unknown_acceptance: float,
-) -> None:
-    """Train the recipe on ``fit_idx``, answer ``held_idx``, add the answers to ``acc``."""
+) -> _FoldAnswer:
+    """Train the recipe on ``fit_idx``, answer ``held_idx``."""
     x, y, groups = rows
-    n_classes = acc.raw.shape[1]
     if trainer.config.hidden:
         result, temperature = fit_recipe_head(trainer, rows, augmented, fit_idx, seed)
         raw, best_epoch = predict_proba(result.model, x[held_idx]), result.best_epoch
@@ -152,11 +156,14 @@ def _fold(
     calibration = ood.leave_one_cluster_out_scores(
         x[fit_idx], y[fit_idx], groups[fit_idx], seed=seed
     )
-    acc.raw[held_idx] += raw
-    acc.calibrated[held_idx] += apply_temperature(raw, temperature)
-    acc.ood[held_idx] += ood.ood_scores(x[held_idx], reference)
-    acc.thresholds[held_idx] += ood.choose_threshold(calibration, unknown_acceptance)
-    acc.best_epochs.append(best_epoch)
+    return _FoldAnswer(
+        held_idx,
+        raw,
+        apply_temperature(raw, temperature),
+        ood.ood_scores(x[held_idx], reference),
+        ood.choose_threshold(calibration, unknown_acceptance),
+        best_epoch,
+    )
 
 
 def cross_validate(
@@ -168,38 +175,61 @@ def cross_validate(
     augmented: tuple[np.ndarray, np.ndarray],
     repeats: int = CV_REPEATS,
     on_fold: Callable[[], object] | None = None,
+    workers: int = FIT_WORKERS,
+    meanwhile: Callable[[], object] | None = None,
+    alongside: Callable[[], HeadResult] | None = None,
     fold_features: FoldFeatures | None = None,
 ) -> CrossValidated:
     """``augmented``: ``(x_aug, index into x of the photo each view came from)``; a fold
     trains on the views of its own training photos only. ``on_fold``: called after each
-    fold (a progress bar's update). ``fold_features(fit_idx)``: the fold's own ``(x,
+    fold (a progress bar's update). The exact head's folds run on up to ``workers``
+    processes (:func:`training.model.folds.map_fits`, ``meanwhile()`` runs here as they
+    work); their answers are summed in fold order, so they are the same as one after
+    another. ``alongside()``: the final head's fit, run with the folds (first: it is the
+    longest) and kept as ``final_head``. ``fold_features(fit_idx)``: the fold's own ``(x,
     x_aug)`` (a backbone fine-tuned on ``fit_idx`` only: training.finetune) instead of
     ``x`` and ``augmented``'s."""
-    n = len(y)
-    acc = _Accumulator(
-        np.zeros((n, n_classes)), np.zeros((n, n_classes)), np.zeros(n), np.zeros(n), []
-    )
     trainer = HeadTrainer(x.shape[1], n_classes, head_config(config))
-    folds = 0
-    with single_threaded():  # small problems: BLAS threads only fight over the CPU
-        for r in range(repeats):
-            split = grouped_folds(y, groups, config.folds, config.seed + r)
-            folds = len(split)
-            for fit_idx, held_idx in split:
-                rows, views = (x, y, groups), augmented
-                if fold_features is not None:
-                    fx, fx_aug = fold_features(fit_idx)
-                    rows, views = (fx, y, groups), (fx_aug, augmented[1])
-                _fold(acc, trainer, rows, fit_idx, held_idx, views,
-                      config.seed + r, config.unknown_acceptance)  # fmt: skip
-                if on_fold is not None:
-                    on_fold()
+    splits = [
+        (fit_idx, held_idx, config.seed + r)
+        for r in range(repeats)
+        for fit_idx, held_idx in grouped_folds(y, groups, config.folds, config.seed + r)
+    ]
+
+    extra = [alongside] if alongside is not None else []
+
+    def task(number: int) -> _FoldAnswer | HeadResult:
+        if number < len(extra):
+            return extra[number]()
+        fit_idx, held_idx, seed = splits[number - len(extra)]
+        rows, views = (x, y, groups), augmented
+        if fold_features is not None:
+            fx, fx_aug = fold_features(fit_idx)
+            rows, views = (fx, y, groups), (fx_aug, augmented[1])
+        return _fold(trainer, rows, fit_idx, held_idx, views, seed, n_classes,
+                     config.unknown_acceptance)  # fmt: skip
+
+    # Keras (a hidden head, fine-tuning) neither survives a fork nor needs one (it has its
+    # own threads).
+    keras = config.hidden or fold_features is not None
+    done = map_fits(task, len(extra) + len(splits), workers=1 if keras else workers,
+                    on_done=on_fold, meanwhile=meanwhile)  # fmt: skip
+    answers = [a for a in done[len(extra) :] if isinstance(a, _FoldAnswer)]
+    n = len(y)
+    raw, calibrated = np.zeros((n, n_classes)), np.zeros((n, n_classes))
+    scores, thresholds = np.zeros(n), np.zeros(n)
+    for answer in answers:  # in fold order: the same sums as before the folds ran apart
+        raw[answer.held_idx] += answer.raw
+        calibrated[answer.held_idx] += answer.calibrated
+        scores[answer.held_idx] += answer.ood
+        thresholds[answer.held_idx] += answer.threshold
     return CrossValidated(
-        raw_probabilities=(acc.raw / repeats).astype(np.float32),
-        probabilities=(acc.calibrated / repeats).astype(np.float32),
-        ood=(acc.ood / repeats).astype(np.float32),
-        thresholds=(acc.thresholds / repeats).astype(np.float32),
-        best_epochs=tuple(acc.best_epochs),
-        folds=folds,
+        raw_probabilities=(raw / repeats).astype(np.float32),
+        probabilities=(calibrated / repeats).astype(np.float32),
+        ood=(scores / repeats).astype(np.float32),
+        thresholds=(thresholds / repeats).astype(np.float32),
+        best_epochs=tuple(a.best_epoch for a in answers),
+        folds=len(splits) // repeats if repeats else 0,
         repeats=repeats,
+        final_head=done[0] if extra and isinstance(done[0], HeadResult) else None,
     )

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from isit.errors import IsitError
 from isit.feature_extractor import FeatureExtractor
 from training import settings
 from training.backbones.registry import BackboneDef, get_backbone
@@ -49,6 +50,41 @@ def _writable(folder: Path) -> bool:
         return False
 
 
+def feature_threads(cores: int | None = None, busy: int | None = None) -> int:
+    """onnxruntime threads for computing features: this process's ``cores`` less those
+    ``busy`` running other processes now (Linux: /proc/loadavg), at most
+    ``settings.FEATURE_THREADS``, at least one. Why: on an idle machine a second thread
+    is faster; when another process holds a core, its idle spinning only fights the
+    decoders and that process."""
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    if busy is None:
+        busy = _others_running()
+    return max(1, min(settings.FEATURE_THREADS, cores - busy))
+
+
+def _others_running() -> int:
+    """Processes other than this one running at this moment (0 where unknown)."""
+    try:
+        running = Path("/proc/loadavg").read_text().split()[3].split("/")[0]
+        return max(0, int(running) - 1)
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def _opened(definition: BackboneDef, path: Path) -> Backbone | None:
+    """The cached backbone when onnxruntime opens it as ``definition``'s, else None (then
+    provisioning checks it again and rebuilds it). Why not provisioning's own check: it
+    parses the file with the onnx package, slow to import; the session is needed anyway."""
+    try:
+        extractor = FeatureExtractor(path, feature_threads())
+    except IsitError:
+        return None
+    if extractor.metadata.backbone.name != definition.name:
+        return None
+    return Backbone(definition, path, extractor)
+
+
 def resolve_backbone(name: str, log: Callable[[str], None]) -> Backbone:
     """Look ``name`` up (unknown names fail here, before any work) and provision it;
     into a temporary folder, for this run only, when the cache cannot be written."""
@@ -56,6 +92,9 @@ def resolve_backbone(name: str, log: Callable[[str], None]) -> Backbone:
 
     definition = get_backbone(name)
     cached = backbone_path(definition)
+    found = _opened(definition, cached) if cached.is_file() else None
+    if found is not None:
+        return found
     if cached.is_file() or _writable(cached.parent):
         path = provision(definition, log=log)
     else:  # the cache is only an optimisation: never a reason to stop
@@ -67,7 +106,7 @@ def resolve_backbone(name: str, log: Callable[[str], None]) -> Backbone:
         atexit.register(shutil.rmtree, temporary, ignore_errors=True)
         log(f"Provisioning backbone {definition.name} (takes seconds)...")
         path = export_backbone(definition, temporary / cached.name)
-    return Backbone(definition, path, FeatureExtractor(path))
+    return Backbone(definition, path, FeatureExtractor(path, feature_threads()))
 
 
 @dataclass(frozen=True)

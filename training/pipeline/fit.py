@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from training.model import unknown as ood
-from training.model.head import HeadTrainer, predict_proba
+from training.model.head import HeadResult, HeadTrainer, predict_proba
 from training.model.temperature import apply_temperature, fit_temperature
 from training.pipeline.crossvalidate import CrossValidated, fit_recipe_head, head_config
 from training.pipeline.featurize import Features
@@ -82,18 +82,30 @@ def _fit_on_training_split(
     )
 
 
-def _fit_on_everything(
-    data: TrainingData, features: Features, cv: CrossValidated, n_classes: int, config: TrainConfig
-) -> FittedHead:
+def head_on_everything(
+    data: TrainingData, features: Features, config: TrainConfig, epochs: int | None = None
+) -> HeadResult:
+    """The head learnt from every photo and their views (a cross-validated headline's);
+    ``epochs``: a Keras head's (the folds' median best epoch)."""
     x_all, y_all = features.all_x(), features.all_y()
     groups = data.groups(data.every_photo)
-    trainer = HeadTrainer(x_all.shape[1], n_classes, head_config(config, cv.final_epochs()))
+    trainer = HeadTrainer(x_all.shape[1], len(data.labels), head_config(config, epochs))
     # Views point at training photos, which come first in x_all.
-    result = trainer.fit(
+    return trainer.fit(
         np.concatenate([x_all, features.x_aug]),
         np.concatenate([y_all, features.y_aug]),
         groups=np.concatenate([groups, groups[features.aug_index]]),
     )
+
+
+def _fit_on_everything(
+    data: TrainingData, features: Features, cv: CrossValidated, config: TrainConfig
+) -> FittedHead:
+    """The head on every photo (fitted alongside the folds, or now), its temperature from
+    the folds' out-of-fold predictions."""
+    x_all, y_all = features.all_x(), features.all_y()
+    groups = data.groups(data.every_photo)
+    result = cv.final_head or head_on_everything(data, features, config, cv.final_epochs())
     return FittedHead(
         model=result.model,
         reference=ood.fit_reference(x_all, y_all, groups, seed=config.seed),
@@ -112,4 +124,4 @@ def fit_head(
     n_classes = len(data.labels)
     if cv is None:
         return _fit_on_training_split(data, features, n_classes, config)
-    return _fit_on_everything(data, features, cv, n_classes, config)
+    return _fit_on_everything(data, features, cv, config)

@@ -32,6 +32,7 @@ class HeldOutEvaluation:
     unknown: UnknownMetrics  # the rule, held-out photos accepted, unrelated ones rejected
     probes: ProbeResult
     raw_probabilities: np.ndarray  # the same photos before temperature scaling
+    features: np.ndarray  # [N, D] the same photos' cached features (the export's check)
 
     def calibration(self, head: FittedHead) -> Calibration:
         """The temperature and the calibration error it changed."""
@@ -115,12 +116,12 @@ def evaluate_held_out(
     fold's own threshold."""
     if cv is None:
         interpretation, kind = _test_split(data, features, head, rule), TEST_SPLIT
-        raw = head.raw_probabilities(features.x_test)
+        raw, x = head.raw_probabilities(features.x_test), features.x_test
     else:
         interpretation = _cross_validated(data, cv, rule)
         repeated = f", repeated {cv.repeats}x" if cv.repeats > 1 else ""
         kind = f"{cv.folds}-fold cross-validation{repeated}, duplicates grouped"
-        raw = cv.raw_probabilities
+        raw, x = cv.raw_probabilities, features.all_x()
     probes = score_probes(features, head, rule)
     return HeldOutEvaluation(
         interpretation,
@@ -130,4 +131,5 @@ def evaluate_held_out(
         _unknown(rule, interpretation.acceptance(rule.negative_idx), probes, len(head.reference)),
         probes,
         raw,
+        x,
     )

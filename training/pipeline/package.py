@@ -2,29 +2,31 @@
 
 The provisioned backbone ONNX (the features came from it) is joined with the converted
 head; the file is then loaded as the Function loads it and run on real photo bytes,
-whose answers must match what the evaluation computed from cached features.
+whose answers must match what the evaluation computed from cached features. Those
+photos are the report's gallery photos, so the same run gives their heatmaps.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from isit.imaging import read_image_bytes
 from isit.metadata import ModelMetadata, UnknownSpec
+from training.evaluation.where_it_looked import gallery_photos
 from training.model import learnt_from as fingerprints
-from training.pipeline.featurize import Backbone, Features
+from training.pipeline.featurize import Backbone
 from training.pipeline.fit import FittedHead
 from training.pipeline.held_out import HeldOutEvaluation
 from training.pipeline.load import TrainingData
 from training.pipeline.threshold import UnknownRule
 from training.settings import TrainConfig
 
-PARITY_PHOTOS = 64
+PARITY_PHOTOS = 64  # at least, when the galleries hold fewer photos
 
 
 @dataclass(frozen=True)
@@ -32,9 +34,9 @@ class Exported:
     model_path: Path
     metadata: ModelMetadata
     parity: dict[str, float]
-    # The parity photos' heatmaps ([C, h, w] by photo path) from the parity run, so the
-    # galleries (training.pipeline.look) need not run those photos again.
-    heatmaps: dict[Path, np.ndarray] = field(default_factory=dict)
+    # The parity photos' heatmaps ([C, h, w] by index in the held-out interpretation), so
+    # the galleries (training.evaluation.where_it_looked) need not run them again.
+    heatmaps: dict[int, np.ndarray] = field(default_factory=dict)
 
 
 def model_metadata(
@@ -64,12 +66,14 @@ def model_metadata(
     )
 
 
-def _parity_photos(data: TrainingData, features: Features) -> tuple[list[Any], Any]:
-    """The test photos (else validation, else training) and their cached features."""
-    for samples, x in ((data.test, features.x_test), (data.val, features.x_val)):
-        if samples:
-            return list(samples[:PARITY_PHOTOS]), x[:PARITY_PHOTOS]
-    return list(data.train[:PARITY_PHOTOS]), features.x_train[:PARITY_PHOTOS]
+def parity_photos(held: HeldOutEvaluation) -> list[int]:
+    """The held-out photos (indices in the interpretation) the export is checked on: the
+    report's gallery photos, which need their heatmaps anyway, then the first others up to
+    ``PARITY_PHOTOS``."""
+    chosen = gallery_photos(held.interpretation)
+    taken = set(chosen)
+    others = (i for i in range(len(held.features)) if i not in taken)
+    return chosen + list(itertools.islice(others, max(0, PARITY_PHOTOS - len(chosen))))
 
 
 def export_and_check(
@@ -77,13 +81,13 @@ def export_and_check(
     metadata: ModelMetadata,
     backbone: Backbone,
     head: FittedHead,
-    data: TrainingData,
-    features: Features,
+    held: HeldOutEvaluation,
     *,
     show: bool = False,
 ) -> Exported:
-    """Write model.onnx, then check it on real photo bytes: probabilities, unknown scores
-    and heatmap, from one run (``show``: a bar over the two steps)."""
+    """Write model.onnx, then check it on the bytes of the :func:`parity_photos`:
+    probabilities, unknown scores and heatmap, from one run (``show``: a bar over the two
+    steps)."""
     from training.model.graph import check_export, export
     from training.progress import stage_bar
 
@@ -97,10 +101,12 @@ def export_and_check(
             temperature=head.temperature,
         )
         bar.update()
-        samples, x = _parity_photos(data, features)
-        images = [read_image_bytes(s.path) for s in samples]
+        photos = parity_photos(held)
+        sources = [held.interpretation.sources[i] for i in photos]
+        images = [s if isinstance(s, bytes) else read_image_bytes(s) for s in sources]
+        x = held.features[photos]
         expected = (head.probabilities(x), head.ood_scores(x))
         parity, maps = check_export(model_path, images, head.model, x, expected)
         bar.update()
-    heatmaps = {} if maps is None else {s.path: m for s, m in zip(samples, maps, strict=True)}
+    heatmaps = {} if maps is None else dict(zip(photos, maps, strict=True))
     return Exported(model_path, metadata, parity, heatmaps)

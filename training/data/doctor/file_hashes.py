@@ -175,8 +175,10 @@ def _job(args: tuple[str, int, bool]) -> Fingerprint | Unreadable:
 
 
 def _pool_context() -> BaseContext:
-    """fork starts workers in milliseconds; spawn is safe when TensorFlow's threads run."""
-    threaded = any(name in sys.modules for name in ("tensorflow", "torch", "onnxruntime"))
+    """fork starts workers in milliseconds; spawn is safe when TensorFlow's threads run.
+    onnxruntime is not a reason: the workers never touch a session (and `isit train` has
+    it loaded before its check, whose workers would each import everything again)."""
+    threaded = any(name in sys.modules for name in ("tensorflow", "torch"))
     methods = get_all_start_methods()
     return get_context("fork" if "fork" in methods and not threaded else "spawn")
 

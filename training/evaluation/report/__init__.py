@@ -1,7 +1,7 @@
 """report.html: one self-contained page a person would rather look at than read, and
 metrics.json beside it for machines.
 
-Plots are matplotlib PNGs and thumbnails are JPEGs, both inlined as data URIs, so the
+Plots are SVG charts and thumbnails are JPEGs, both inlined as data URIs, so the
 file can be mailed or opened from anywhere. Every number comes from held-out images,
 through one :class:`training.evaluation.interpretation.Interpretation`; the page is rendered
 section by section (:mod:`training.evaluation.report.sections`).
@@ -80,9 +80,6 @@ def render(data: ReportInput) -> str:
 
 
 def write_report(data: ReportInput, path: str | os.PathLike[str]) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
     return atomic_write(path, render(data))
 
 

@@ -1,4 +1,5 @@
-"""The report's plots: matplotlib figures as inlined PNG data URIs."""
+"""The report's plots: small SVG charts (:mod:`training.evaluation.report.svg`) and
+heatmap images, inlined as data URIs."""
 
 from __future__ import annotations
 
@@ -6,40 +7,15 @@ import base64
 import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from training.evaluation.classification import reliability_bins
+from training.evaluation.report.svg import BLUE, GREY, ORANGE, RED, Chart, matrix
 
 
-def png_uri(fig: Any) -> str:
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=96, bbox_inches="tight")
-    plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
-
-
-def confusion_png(labels: Sequence[str], matrix: Sequence[Sequence[int]]) -> str:
-    import matplotlib.pyplot as plt
-
-    m = np.asarray(matrix)
-    size = 1.2 + 0.7 * len(labels)
-    fig, ax = plt.subplots(figsize=(size + 1, size))
-    ax.imshow(m, cmap="Blues")
-    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
-    ax.set_yticks(range(len(labels)), labels)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    top = m.max() if m.size else 0
-    for i in range(m.shape[0]):
-        for j in range(m.shape[1]):
-            colour = "white" if top and m[i, j] > top / 2 else "black"
-            ax.text(j, i, str(m[i, j]), ha="center", va="center", color=colour)
-    ax.set_title("confusion matrix")
-    return png_uri(fig)
+def confusion_svg(labels: Sequence[str], counts: Sequence[Sequence[int]]) -> str:
+    return matrix(labels, np.asarray(counts), "confusion matrix")
 
 
 # What chose C (training.model.head's history keys) -> how the plot names it.
@@ -67,74 +43,62 @@ class RegularisationCurve:
                    float(history["chosen_C"][0]))  # fmt: skip
 
 
-def regularisation_png(curve: RegularisationCurve) -> str:
+def regularisation_svg(curve: RegularisationCurve) -> str:
     """The exact head's choice: the inner-CV score of each regularisation strength C."""
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    ax.semilogx(curve.c, curve.scores, "o-")
-    ax.axvline(
-        curve.chosen_c, color="red", linestyle=":", label=f"chosen, C = {curve.chosen_c:.3g}"
-    )
-    ax.set_xlabel("C (weaker regularisation to the right)")
-    ax.set_ylabel(curve.quantity)
-    ax.legend()
-    return png_uri(fig)
+    top = max(max(curve.scores, default=0.0), 1e-6)
+    chart = Chart(500, 320, (min(curve.c), max(curve.c)), (0.0, top * 1.1),
+                  "C (weaker regularisation to the right)", curve.quantity, log_x=True)  # fmt: skip
+    chart.line(curve.c, curve.scores, BLUE, "-", "o")
+    chart.vline(curve.chosen_c, RED, ":", f"chosen, C = {curve.chosen_c:.3g}")
+    return chart.uri()
 
 
-def curves_png(history: Mapping[str, Sequence[float]]) -> str | None:
-    import matplotlib.pyplot as plt
-
+def curves_svg(history: Mapping[str, Sequence[float]]) -> str | None:
+    """The regularisation choice (exact head), else a Keras head's loss by epoch."""
     curve = RegularisationCurve.of(history)
     if curve is not None:
-        return regularisation_png(curve)
+        return regularisation_svg(curve)
     if not history.get("loss"):
         return None
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
-    for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
-        for key, style in ((metric, "-"), (f"val_{metric}", "--")):
-            if key in history:
-                ax.plot(range(1, len(history[key]) + 1), history[key], style, label=key)
-        ax.set_xlabel("epoch")
-        ax.set_title(metric)
-        ax.legend()
-    return png_uri(fig)
+    series = {k: history[k] for k in ("loss", "val_loss", "accuracy", "val_accuracy")
+              if history.get(k)}  # fmt: skip
+    top = max(max(v) for v in series.values())
+    chart = Chart(640, 320, (1.0, float(max(len(history["loss"]), 2))), (0.0, top * 1.05),
+                  "epoch", "loss and accuracy")  # fmt: skip
+    styles = {"loss": (BLUE, "-"), "val_loss": (BLUE, "--"), "accuracy": (ORANGE, "-"),
+              "val_accuracy": (ORANGE, "--")}  # fmt: skip
+    for key, values in series.items():
+        chart.line(range(1, len(values) + 1), values, *styles[key], label=key)
+    return chart.uri()
 
 
-def ood_png(held_out: np.ndarray, probes: np.ndarray | None, threshold: float) -> str:
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 3))
+def ood_svg(held_out: np.ndarray, probes: np.ndarray | None, threshold: float) -> str:
     values = [v for v in (held_out, probes) if v is not None and len(v)]
     top = max(float(np.max(v)) for v in values) if values else 1.0
     bins = np.linspace(0, max(top, threshold) * 1.05 + 1e-6, 40)
-    ax.hist(held_out, bins=bins, alpha=0.6, label="your held-out photos")
+    tallest = max((int(np.histogram(v, bins)[0].max()) for v in values), default=1)
+    chart = Chart(700, 300, (0.0, float(bins[-1])), (0.0, tallest * 1.1),
+                  "unknown score (higher = less like the training photos)")  # fmt: skip
+    chart.bars(bins, np.histogram(held_out, bins)[0], BLUE, "your held-out photos")
     if probes is not None and len(probes):
-        ax.hist(probes, bins=bins, alpha=0.6, label="unrelated photos (probes)")
-    ax.axvline(threshold, color="red", label=f"threshold {threshold:.3f}")
-    ax.set_xlabel("unknown score (higher = less like the training photos)")
-    ax.legend()
-    return png_uri(fig)
+        chart.bars(bins, np.histogram(probes, bins)[0], ORANGE, "unrelated photos (probes)")
+    chart.vline(threshold, RED, "-", f"threshold {threshold:.3f}")
+    return chart.uri()
 
 
-def reliability_png(raw: np.ndarray, calibrated: np.ndarray, y: np.ndarray, bins: int = 10) -> str:
+def reliability_svg(raw: np.ndarray, calibrated: np.ndarray, y: np.ndarray, bins: int = 10) -> str:
     """Confidence against accuracy, before and after temperature scaling."""
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4.2, 4))
-    ax.plot([0, 1], [0, 1], ":", color="grey", label="perfect")
-    for probabilities, style, name in ((raw, "o--", "before"), (calibrated, "s-", "after")):
+    chart = Chart(420, 400, (0.0, 1.02), (0.0, 1.02), "confidence of the answer", "share right",
+                  "reliability")  # fmt: skip
+    chart.line([0, 1], [0, 1], GREY, ":", label="perfect")
+    for probabilities, style, marker, name in ((raw, "--", "o", "before"),
+                                               (calibrated, "-", "s", "after")):  # fmt: skip
         if len(y):
             curve = reliability_bins(probabilities, y, bins)
             conf, acc = [c for _, c, _ in curve], [r for _, _, r in curve]
-            ax.plot(conf, acc, style, label=f"{name} temperature scaling")
-    ax.set_xlabel("confidence of the answer")
-    ax.set_ylabel("share right")
-    ax.set_xlim(0, 1.02)
-    ax.set_ylim(0, 1.02)
-    ax.legend(loc="upper left", fontsize=8)
-    ax.set_title("reliability")
-    return png_uri(fig)
+            colour = BLUE if name == "before" else ORANGE
+            chart.line(conf, acc, colour, style, marker, f"{name} temperature scaling")
+    return chart.uri()
 
 
 def average_heatmap_png(grid: np.ndarray) -> str:

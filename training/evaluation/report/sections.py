@@ -182,7 +182,7 @@ def per_class(data: ReportInput) -> str:
         )
         for label, v in guess.per_class.items()
     ]
-    matrix = plots.confusion_png(list(data.labels), guess.confusion)
+    matrix = plots.confusion_svg(list(data.labels), guess.confusion)
     return (
         "<h2>Per class</h2><div class='row'>"
         + table(rows, ("class", "photos", "precision", "recall", "F1"), "classes")
@@ -199,7 +199,7 @@ def calibration(data: ReportInput) -> str:
     if data.metrics.run is None or data.raw_probabilities is None:
         return ""
     block, interp = data.metrics.run.calibration, data.interpretation
-    plot = plots.reliability_png(data.raw_probabilities, interp.probabilities, interp.y_true)
+    plot = plots.reliability_svg(data.raw_probabilities, interp.probabilities, interp.y_true)
     return (
         "<h2>Do the scores mean what they say?</h2><div class='row'>"
         f"<img class='plot' src='{plot}' alt='reliability diagram'>"
@@ -247,7 +247,7 @@ def by_class_scores(data: ReportInput) -> str:
 
 def unknown_photos(data: ReportInput) -> str:
     unknown, probes = data.metrics.unknown, data.probes
-    histogram = plots.ood_png(
+    histogram = plots.ood_svg(
         data.interpretation.ood, probes.ood if probes else None, unknown.threshold
     )
     parts = [
@@ -352,7 +352,7 @@ def what_next(data: ReportInput) -> str:
 
 
 def training_curves(data: ReportInput) -> str:
-    curves = plots.curves_png(data.history)
+    curves = plots.curves_svg(data.history)
     if not curves:
         return ""
     curve = plots.RegularisationCurve.of(data.history)
