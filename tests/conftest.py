@@ -60,21 +60,10 @@ def served_examples(request, served_model_path):
     model never saw (drawn with another seed), and a flat grey one it must call unknown."""
     if SERVE_COLOURS:
         return request.getfixturevalue("colour_examples")
-    import io
-
     import modelgen
-    import numpy as np
+    from synthetic import new_shape_photos
 
-    from training.data.sampledata import draw_image
-
-    rng = np.random.default_rng(2026)
-    examples = []
-    for label in ("circles", "squares", "triangles"):
-        for fmt in ("JPEG", "PNG"):
-            buffer = io.BytesIO()
-            draw_image(rng, label, 64, 160).save(buffer, fmt)
-            examples.append((buffer.getvalue(), label))
-    return [*examples, (modelgen.photo("grey", noise=0), "unknown")]
+    return [*new_shape_photos(), (modelgen.photo("grey", noise=0), "unknown")]
 
 
 # ---------------------------------------------------------------- a really trained model
@@ -113,6 +102,21 @@ def trained_model(sample_dataset_dir, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def fine_tuned_model(tmp_path_factory):
+    """A model fine-tuned with test-time flips (issue 28) on a small sample folder: six
+    fine-tunings (5 folds and the model's) on 45 photos."""
+    from training.data.sampledata import generate
+    from training.pipeline import train
+    from training.settings import TrainConfig
+
+    data = generate(tmp_path_factory.mktemp("fine-tune-data") / "shapes", per_class=15,
+                    min_side=64, max_side=160, seed=7)  # fmt: skip
+    config = TrainConfig(seed=0, fine_tune=True, flips=True)
+    out = tmp_path_factory.mktemp("fine-tuned") / "model"
+    return train(data, out, config, quiet=True, progress=False)
+
+
+@pytest.fixture(scope="session")
 def trained_model_path(trained_model):
     """Path of the trained ``model.onnx`` (labels circles, squares, triangles)."""
     return trained_model.model_path
@@ -121,13 +125,13 @@ def trained_model_path(trained_model):
 # ---------------------------------------------------------------- what "slow" means
 # A test that needs a model trained by `training` is slow, whoever requests it (directly or
 # through `served_model_path`), so `make test-fast` (-m "not slow") never trains one.
-TRAINING_FIXTURE = "trained_model"
+TRAINING_FIXTURES = ("trained_model", "fine_tuned_model")
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if TRAINING_FIXTURE in getattr(item, "fixturenames", ()):
+        if set(TRAINING_FIXTURES) & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
 
 

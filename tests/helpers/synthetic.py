@@ -71,3 +71,21 @@ def write_photos(
         draw_photo(seed * 100_000 + i, size).save(path, quality=90)
         paths.append(path)
     return paths
+
+
+def new_shape_photos(seed: int = 2026) -> list[tuple[bytes, str]]:
+    """``[(image bytes, label), ...]``: two photos (JPEG, PNG) of each sample class drawn
+    with another seed than the training photos', so a model trained on them never saw
+    these."""
+    import io
+
+    from training.data.sampledata import CLASSES, draw_image
+
+    rng = np.random.default_rng(seed)
+    photos = []
+    for label in CLASSES:
+        for fmt in ("JPEG", "PNG"):
+            buffer = io.BytesIO()
+            draw_image(rng, label, 64, 160).save(buffer, fmt)
+            photos.append((buffer.getvalue(), label))
+    return photos
