@@ -241,8 +241,7 @@ def product_rule(x, y, groups, n_classes: int, negative: int | None):
     from training.settings import UNKNOWN_ACCEPTANCE
 
     reference = unknown.fit_reference(x, y, groups)
-    cal = unknown.leave_one_cluster_out_scores(x, y, groups)
-    threshold = unknown.choose_threshold(cal, UNKNOWN_ACCEPTANCE)
+    threshold = unknown.choose_threshold(reference.calibration, UNKNOWN_ACCEPTANCE)
     negatives = [] if negative is None else [negative]
 
     def is_unknown(q: np.ndarray) -> np.ndarray:

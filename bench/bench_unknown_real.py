@@ -220,7 +220,7 @@ def knn_per_class(x, y) -> Scorer:
     95th percentile): a tight class gets a tight threshold."""
     from training.model import unknown
 
-    loco = unknown.leave_one_cluster_out_scores(x, y, np.arange(len(y)))
+    loco = unknown.fit_reference(x, y, np.arange(len(y))).calibration
     classes = np.unique(y)
     scale = {c: max(float(np.quantile(loco[y == c], 0.95)), 1e-6) for c in classes}
     ref = emb_raw(x)

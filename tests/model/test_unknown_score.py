@@ -77,8 +77,7 @@ def test_a_minority_look_is_accepted_and_unrelated_photos_rejected():
     rng = np.random.default_rng(2)
     x, y, groups, looks = _two_classes_with_a_minority_look(rng)
     reference = ood.fit_reference(x, y, groups)
-    loco = ood.leave_one_cluster_out_scores(x, y, groups)
-    threshold = ood.choose_threshold(loco, UNKNOWN_ACCEPTANCE)
+    threshold = ood.choose_threshold(reference.calibration, UNKNOWN_ACCEPTANCE)
     for look in looks:
         new = _photos(rng, look, 40)
         assert np.mean(ood.ood_scores(new, reference) <= threshold) >= 0.95
@@ -100,7 +99,7 @@ def test_leave_one_cluster_out_never_scores_a_photo_against_its_own_cluster():
     groups[[1, 100]] = "copy"  # one photo in both classes: copies share a cluster
     clusters = ood.look_alike_clusters(x, y, groups)
     assert clusters[1] == clusters[100]
-    loco = ood.leave_one_cluster_out_scores(x, y, groups)
+    loco = ood.fit_reference(x, y, groups).calibration
     assert loco.shape == (len(x),) and np.all(loco > 1e-3)  # never its own copy
     unit = ood.embed(x)
     for i in (0, 1, 65, 100):
@@ -116,7 +115,7 @@ def test_a_large_folder_keeps_cluster_centres_up_to_the_cap():
     capped = ood.fit_reference(x, y, groups, cap=40)
     clusters = ood.look_alike_clusters(x, y, groups)
     assert len(np.unique(clusters)) <= len(capped) <= 40 + len(np.unique(clusters))
-    loco = ood.leave_one_cluster_out_scores(x, y, groups, cap=40)
+    loco = capped.calibration
     assert np.all(loco > 0) and len(loco) == len(x)
     # The capped reference and its own threshold still accept every look and reject
     # unrelated photos.

@@ -45,7 +45,6 @@ from training.onnx_file import name_batch_dims, write_onnx_atomically
 
 PARITY_TOLERANCE = 1e-4
 FEATURE_MAP = "feature_map"  # the parity run's extra output (never in model.onnx)
-OUTPUTS = (PROBABILITIES, OOD_SCORE)
 # The head's internal names get this prefix so they cannot collide with the backbone's.
 HEAD_PREFIX = "head/"
 

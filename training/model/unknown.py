@@ -64,9 +64,13 @@ def _cluster_space(features: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Reference:
-    """What the unknown score compares with, as model.onnx stores it."""
+    """What the unknown score compares with, as model.onnx stores it, and the scores its
+    threshold is chosen on."""
 
     rows: np.ndarray  # [R, D] float16, unit length: training photos or cluster centres
+    # [N] each fitted photo's leave-one-cluster-out score: against the rows of the other
+    # look-alike clusters only
+    calibration: np.ndarray
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -77,14 +81,21 @@ def fit_reference(
     seed: int = 0,
 ) -> Reference:
     """Every training photo (exact copies once), or past ``cap`` rows, k-means centres of
-    each look-alike cluster, as many per cluster as its share of the photos."""
+    each look-alike cluster, as many per cluster as its share of the photos; with each
+    photo's leave-one-cluster-out score.
+
+    Photos from elsewhere (other sites, cameras, crops) fall farther from the training
+    photos than your own held-out photos do; a cluster of look-alikes left out imitates
+    that, so the threshold chosen on these scores accepts them (see the module docstring).
+    """
     groups = np.asarray(groups)
-    if len(np.unique(groups)) <= cap:  # the common case: no clusters needed
-        clusters = np.zeros(len(groups), np.int64)
-    else:
-        clusters = look_alike_clusters(features, y, groups, seed=seed)
-    rows, _ = _rows_and_owners(embed(features), clusters, groups, cap, seed)
-    return Reference(rows)
+    if len(y) == 0:
+        return Reference(np.zeros((0, features.shape[1]), np.float16), np.zeros(0, np.float32))
+    clusters = look_alike_clusters(features, y, groups, seed=seed)
+    unit = embed(features)
+    rows, owners = _rows_and_owners(unit, clusters, groups, cap, seed)
+    calibration = _nearest_distance(unit, rows.astype(np.float32), clusters, owners)
+    return Reference(rows, calibration)
 
 
 def _rows_and_owners(
@@ -166,28 +177,6 @@ def _clusters_of(
     for i, g in enumerate(groups):
         first.setdefault(g, labels[i])
     return np.array([first[g] for g in groups], dtype=np.int64)
-
-
-def leave_one_cluster_out_scores(
-    features: np.ndarray,
-    y: np.ndarray,
-    groups: np.ndarray,
-    cap: int = REFERENCE_CAP,
-    seed: int = 0,
-) -> np.ndarray:
-    """Each photo's score against the reference rows of the other look-alike clusters.
-
-    Photos from elsewhere (other sites, cameras, crops) fall farther from the training
-    photos than your own held-out photos do; a cluster of look-alikes left out imitates
-    that, so the threshold chosen on these scores accepts them (see the module docstring).
-    """
-    if len(y) == 0:
-        return np.zeros(0, np.float32)
-    groups = np.asarray(groups)
-    clusters = look_alike_clusters(features, y, groups, seed=seed)
-    unit = embed(features)
-    rows, owners = _rows_and_owners(unit, clusters, groups, cap, seed)
-    return _nearest_distance(unit, rows.astype(np.float32), clusters, owners)
 
 
 def choose_threshold(in_distribution_scores: np.ndarray, target: float) -> float:

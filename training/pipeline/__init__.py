@@ -195,7 +195,7 @@ def _train_into(
         backbone, features = timer.run("fine-tune", _finish_tuning, tuning, data, backbone,
                                        features, cv is not None)  # fmt: skip
     head = timer.run("head", fit_head, data, features, config, cv)
-    rule = timer.run("unknown", calibrate_unknown, data, features, config)
+    rule = timer.run("unknown", calibrate_unknown, data, head, config)
     held = timer.run("evaluate", evaluate_held_out, data, features, head, rule, cv)
     issues = timer.run("review", review_labels, data, features, head, cv)
     metadata = model_metadata(Path(data_dir), data, backbone, rule, held, config)

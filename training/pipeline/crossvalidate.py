@@ -153,15 +153,12 @@ def _fold(
         )
         best_epoch = 0
     reference = ood.fit_reference(x[fit_idx], y[fit_idx], groups[fit_idx], seed=seed)
-    calibration = ood.leave_one_cluster_out_scores(
-        x[fit_idx], y[fit_idx], groups[fit_idx], seed=seed
-    )
     return _FoldAnswer(
         held_idx,
         raw,
         apply_temperature(raw, temperature),
         ood.ood_scores(x[held_idx], reference),
-        ood.choose_threshold(calibration, unknown_acceptance),
+        ood.choose_threshold(reference.calibration, unknown_acceptance),
         best_epoch,
     )
 

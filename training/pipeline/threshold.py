@@ -54,20 +54,13 @@ class UnknownRule:
         return is_uncertain(probabilities, self.uncertain_margin)
 
 
-def calibrate_unknown(data: TrainingData, features: Features, config: TrainConfig) -> UnknownRule:
-    """The threshold accepting ``config.unknown_acceptance`` of leave-one-cluster-out
-    unknown scores (each photo scored against training photos other than it and its
-    look-alikes, duplicates grouped): of the train + validation photos with a test split
-    (the test photos take no part, so their acceptance is an honest measurement), of
-    every photo with cross-validation."""
-    if data.headline_by_cross_validation:
-        x, y = features.all_x(), features.all_y()
-        groups = data.groups(data.every_photo)
-    else:
-        x = np.concatenate([features.x_train, features.x_val])
-        y = np.concatenate([features.y_train, features.y_val])
-        groups = data.groups(data.train + data.val)
-    calibration = ood.leave_one_cluster_out_scores(x, y, groups, seed=config.seed)
+def calibrate_unknown(data: TrainingData, head: FittedHead, config: TrainConfig) -> UnknownRule:
+    """The threshold accepting ``config.unknown_acceptance`` of the leave-one-cluster-out
+    unknown scores of the photos the head's reference was fitted on (each scored against
+    training photos other than it and its look-alikes, duplicates grouped): the train +
+    validation photos with a test split (the test photos take no part, so their
+    acceptance is an honest measurement), every photo with cross-validation."""
+    calibration = head.reference.calibration
     return UnknownRule(
         threshold=ood.choose_threshold(calibration, config.unknown_acceptance),
         negative_labels=data.negative_labels,
