@@ -1196,3 +1196,39 @@ def test_report_first_screen_reads_plainly(browser, trained_model, width, height
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"report-{width}.png"))
     context.close()
+
+
+# ---------------------------------------------------------------- a fine-tuned model (issue 28)
+
+
+@pytest.fixture(scope="module")
+def fine_tuned_server(fine_tuned_model):
+    from devhost.server import start
+
+    host = start(port=0, site_dir=SITE, model_path=fine_tuned_model.model_path)
+    yield host
+    host.stop()
+
+
+def test_the_page_answers_a_fine_tuned_model_and_shows_where_it_looked(
+    browser, fine_tuned_server
+):
+    """A model fine-tuned with test-time flips behind the same page: right answers,
+    "Show where it looked" from its own heatmap, and "unknown"."""
+    import modelgen
+    from synthetic import new_shape_photos
+
+    page, console = open_page(browser, fine_tuned_server)
+    assert page.locator("#classes .chip").count() == 3
+    right = 0
+    for i, (data, label) in enumerate(new_shape_photos()):
+        assert upload(page, data, f"new{i}.jpg") in ("known", "uncertain")
+        right += page.inner_text("#result .score.top .score-label") == human(label)
+    assert right >= 5  # of 6 new photos
+    toggle = page.get_by_role("button", name="Show where it looked")
+    toggle.click()
+    assert toggle.get_attribute("aria-pressed") == "true" and page.is_visible("#heat")
+    assert page.inner_text(".where-text").startswith("It looked mostly at")
+    assert upload(page, modelgen.photo("grey", noise=0), "grey.jpg") == "unknown"
+    assert console.unexpected() == []
+    page.context.close()
