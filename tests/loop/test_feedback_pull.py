@@ -9,6 +9,7 @@ import hashlib
 import json
 import subprocess
 import sys
+from contextlib import contextmanager
 
 import modelgen
 import pytest
@@ -28,13 +29,21 @@ FLAGGED = [  # (photo, claimed label, model's answer, extension)
 ]
 
 
-def _serve(mp: pytest.MonkeyPatch, model_path, storage: str):
-    for name in (*SETTINGS, *FEEDBACK_SETTINGS):
-        mp.delenv(name, raising=False)
-    mp.setenv("FEEDBACK_STORAGE", storage)
-    mp.setenv("FEEDBACK_CONTAINER", CONTAINER)
-    reset_feedback_state()
-    return start(port=0, site_dir=None, model_path=model_path)
+@contextmanager
+def _serving(model_path, storage: str):
+    """The dev host storing feedback in ``storage``; stopped and its state reset after."""
+    with pytest.MonkeyPatch.context() as mp:
+        for name in (*SETTINGS, *FEEDBACK_SETTINGS):
+            mp.delenv(name, raising=False)
+        mp.setenv("FEEDBACK_STORAGE", storage)
+        mp.setenv("FEEDBACK_CONTAINER", CONTAINER)
+        reset_feedback_state()
+        host = start(port=0, site_dir=None, model_path=model_path)
+        try:
+            yield host
+        finally:
+            host.stop()
+            reset_feedback_state()
 
 
 def _flag_three(host) -> dict[str, tuple[bytes, str, str, str]]:
@@ -87,13 +96,8 @@ def _check_pulled(inbox, ids, capsys, source: list[str]) -> None:
 def test_pull_from_azurite_after_http_feedback(colour_model_path, tmp_path, capsys):
     azurite = start_azurite(tmp_path / "azurite")
     try:
-        with pytest.MonkeyPatch.context() as mp:
-            host = _serve(mp, colour_model_path, azurite.connection_string)
-            try:
-                ids = _flag_three(host)
-            finally:
-                host.stop()
-                reset_feedback_state()
+        with _serving(colour_model_path, azurite.connection_string) as host:
+            ids = _flag_three(host)
         inbox = tmp_path / "inbox"
         source = [azurite.connection_string, "--container", CONTAINER]
         assert main(["feedback", "pull", *source, "--out", str(inbox)]) == 0
@@ -101,17 +105,12 @@ def test_pull_from_azurite_after_http_feedback(colour_model_path, tmp_path, caps
         assert "3 new photos" in out and "AccountKey" not in out
         _check_pulled(inbox, ids, capsys, source)
         # A fourth flagged photo later: only it comes in.
-        with pytest.MonkeyPatch.context() as mp:
-            host = _serve(mp, colour_model_path, azurite.connection_string)
-            try:
-                body, ctype = feedback_form(modelgen.photo("red", seed=40), "red_thing")
-                reply = requests.post(
-                    host.url + "/api/feedback", data=body, headers={"Content-Type": ctype}
-                )
-                assert reply.status_code == 202
-            finally:
-                host.stop()
-                reset_feedback_state()
+        with _serving(colour_model_path, azurite.connection_string) as host:
+            body, ctype = feedback_form(modelgen.photo("red", seed=40), "red_thing")
+            reply = requests.post(
+                host.url + "/api/feedback", data=body, headers={"Content-Type": ctype}
+            )
+            assert reply.status_code == 202
         assert main(["feedback", "pull", *source, "--out", str(inbox)]) == 0
         out = capsys.readouterr().out
         assert "1 new photo from" in out and "(3 pulled before)" in out
@@ -122,13 +121,8 @@ def test_pull_from_azurite_after_http_feedback(colour_model_path, tmp_path, caps
 
 def test_pull_from_a_feedback_folder_after_http_feedback(colour_model_path, tmp_path, capsys):
     store = tmp_path / "feedback"
-    with pytest.MonkeyPatch.context() as mp:
-        host = _serve(mp, colour_model_path, f"file:{store}")
-        try:
-            ids = _flag_three(host)
-        finally:
-            host.stop()
-            reset_feedback_state()
+    with _serving(colour_model_path, f"file:{store}") as host:
+        ids = _flag_three(host)
     inbox = tmp_path / "inbox"
     assert main(["feedback", "pull", str(store), "--out", str(inbox)]) == 0
     _check_pulled(inbox, ids, capsys, [str(store)])
