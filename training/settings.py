@@ -51,6 +51,10 @@ FIT_WORKERS = 2
 # most this many, fewer when other processes are running (pipeline.featurize.feature_threads;
 # measured: docs/benchmarks.md "Training time").
 FEATURE_THREADS = 2
+# Photos per onnxruntime run through a backbone (features, the export's check, heatmaps,
+# predict): small batches stay in the CPU's caches and give the same features
+# (bench/bench_backbone_batch.py).
+BACKBONE_BATCH = 4
 # TensorFlow's C++ log level while isit runs (2 = errors only); --verbose shows all.
 TF_LOG_LEVEL = "2"
 # The loop (issue 27): `isit suggest` and `isit compare` write runs/suggest/<name>/ and

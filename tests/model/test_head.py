@@ -10,6 +10,7 @@ from threadpoolctl import threadpool_limits
 
 from training.model import head as H
 from training.model.folds import grouped_folds
+from training.model.solver import lbfgs_path
 
 
 def grouped_features(seed: int, n_groups: int = 120, d: int = 150, classes: int = 3):
@@ -139,7 +140,7 @@ def test_path_solver_is_logistic_regression_with_warm_starts(classes, dtype):
     rng = np.random.default_rng(classes)
     z, y = rng.normal(size=(90, 40)).astype(dtype), rng.integers(0, classes, 90)
     w = rng.uniform(0.5, 2.0, 90)
-    path = H._lbfgs_path(z, y, w, H.C_GRID, 300, H.SELECT_TOL)
+    path = lbfgs_path(z, y, w, H.C_GRID, 300, H.SELECT_TOL)
     model = LogisticRegression(C=H.C_GRID[0], max_iter=300, tol=H.SELECT_TOL, warm_start=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -128,7 +128,7 @@ class FeatureCache:
         extractor: FeatureExtractor,
         root: str | os.PathLike[str] | None = None,
         *,
-        batch_size: int = 32,
+        batch_size: int = settings.BACKBONE_BATCH,
         progress: bool | None = None,
         preset: Mapping[str, np.ndarray] | None = None,
     ) -> None:
@@ -175,6 +175,10 @@ class FeatureCache:
             with contextlib.suppress(OSError):
                 path.unlink()
         return vector
+
+    def holds(self, entry: Entry) -> bool:
+        """Whether ``entry``'s features are known (in the preset or on disk)."""
+        return (entry.view == 0 and entry.sha256 in self.preset) or self._path(entry).is_file()
 
     def _store(self, entry: Entry, vector: np.ndarray) -> None:
         # Atomic: a concurrent or interrupted run never sees half a file. Not fsynced: a

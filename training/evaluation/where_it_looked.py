@@ -18,12 +18,13 @@ import numpy as np
 from isit.bundle import ModelBundle
 from isit.imaging import preprocess_batch, read_image_bytes
 from isit.metadata import HEATMAP, INPUT_NAME
+from training import settings
 from training.evaluation.interpretation import Interpretation
 from training.evaluation.metrics import WhereSummary
 from training.evaluation.shortcuts import ClassEvidence, evidence, shortcut_warnings
 
 PER_CLASS = 30  # enough for an average and the shortcut rule; ~10 ms a photo
-BATCH = 32
+BATCH = settings.BACKBONE_BATCH
 
 
 @dataclass(frozen=True)

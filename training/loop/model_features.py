@@ -20,8 +20,9 @@ from isit.bundle import ModelBundle, load_bundle, session_options
 from isit.errors import IsitError
 from isit.imaging import preprocess, read_image_bytes
 from isit.metadata import FEATURES, INPUT_NAME, OOD_SCORE, PROBABILITIES
+from training import settings
 
-BATCH_SIZE = 16
+BATCH_SIZE = settings.BACKBONE_BATCH
 THUMB_SIDE = 8  # the fallback features: an 8 x 8 x 3 average of the input pixels
 
 

@@ -38,6 +38,7 @@ from isit.metadata import (
     PROBABILITIES,
     ModelMetadata,
 )
+from training import settings
 from training.model.head import LinearSolution
 from training.model.heatmap import add_heatmap
 from training.model.temperature import EPSILON
@@ -319,7 +320,7 @@ def check_parity(
     probabilities: np.ndarray,
     ood_scores: np.ndarray,
     tolerance: float = PARITY_TOLERANCE,
-    chunk: int = 32,
+    chunk: int = settings.BACKBONE_BATCH,
 ) -> dict[str, float]:
     """Load ``path`` as the Function would, run ``images`` (file bytes) through the core's
     preprocessing and compare with the expected ``probabilities`` and ``ood_scores``
@@ -368,7 +369,7 @@ def _compare(
 
 
 def run_with_feature_map(
-    path: str | os.PathLike[str], images: Sequence[bytes], chunk: int = 32
+    path: str | os.PathLike[str], images: Sequence[bytes], chunk: int = settings.BACKBONE_BATCH
 ) -> dict[str, np.ndarray] | None:
     """Every output of the model file at ``path`` (read back from disk) on ``images``,
     plus the backbone's pooled feature map (``FEATURE_MAP``, NCHW), in one pass: what the

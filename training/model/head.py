@@ -36,7 +36,8 @@ from typing import Any
 import numpy as np
 
 from training import settings
-from training.model.folds import grouped_folds, single_threaded
+from training.model.folds import grouped_folds
+from training.model.solver import fit_path
 from training.model.temperature import softmax
 
 # Inverse regularisation strengths tried (scikit-learn's C, on standardised features):
@@ -139,103 +140,6 @@ def _standardiser(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, np.where(scale > 1e-6, scale, 1.0)
 
 
-@dataclass(frozen=True)
-class _RowSpace:
-    """Orthonormal coordinates of the span of the training rows ``xs``, kept implicit:
-    ``basis = U^T xs / sqrt(L)`` from the Gram matrix ``xs xs^T = U L U^T`` is never
-    formed (it costs as much as the Gram matrix); rows and weights are mapped through
-    ``xs`` instead."""
-
-    xs: np.ndarray  # [N, D] the training rows
-    vectors: np.ndarray  # [N, rank] U
-    root: np.ndarray  # [rank] sqrt(L)
-
-    def coordinates(self, rows: np.ndarray) -> np.ndarray:
-        """``rows @ basis.T``: other rows (held-out photos) in the fit's coordinates."""
-        return (rows @ self.xs.T) @ self.vectors / self.root
-
-    def to_features(self, coef: np.ndarray) -> np.ndarray:
-        """``coef @ basis``: weights on the coordinates as weights on the features."""
-        return ((coef / self.root) @ self.vectors.T) @ self.xs
-
-
-def _row_space(xs: np.ndarray) -> tuple[np.ndarray, _RowSpace | None]:
-    """``(z, space)`` with ``xs = z @ basis`` (:class:`_RowSpace`), when there are fewer
-    photos than features (else ``(xs, None)``).
-
-    Why: an L2-penalised linear model's optimal weights lie in the span of the training
-    rows (the gradient of the loss is ``xs.T @ residual``, that of the penalty ``w/C``),
-    so fitting on ``z = U sqrt(L)`` (N x rank) and mapping back is the same solution,
-    found several times faster.
-    """
-    n, d = xs.shape
-    if n >= d:
-        return xs, None
-    eigenvalues, vectors = np.linalg.eigh(xs @ xs.T)
-    keep = eigenvalues > eigenvalues.max() * 1e-10
-    root = np.sqrt(eigenvalues[keep])
-    return vectors[:, keep] * root, _RowSpace(xs, vectors[:, keep], root)
-
-
-def _fit_path(
-    xs: np.ndarray,
-    y: np.ndarray,
-    w: np.ndarray,
-    grid: tuple[float, ...],
-    max_iter: int,
-    tol: float = FINAL_TOL,
-) -> tuple[list[tuple[np.ndarray, np.ndarray]], _RowSpace | None]:
-    """(coef, intercept) for each C of ``grid`` (ascending), each warm-started from the
-    previous one (later, weaker-penalty fits start close to their optimum); the coef on
-    the coordinates of the returned row space (None: on the features)."""
-    with single_threaded():
-        z, space = _row_space(xs)
-        return _lbfgs_path(np.ascontiguousarray(z), y, w, grid, max_iter, tol), space
-
-
-def _lbfgs_path(
-    z: np.ndarray,
-    y: np.ndarray,
-    w: np.ndarray,
-    grid: tuple[float, ...],
-    max_iter: int,
-    tol: float,
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """scikit-learn's ``LogisticRegression(C, tol, max_iter, warm_start=True).fit`` along
-    ``grid``, called at its core: the same objective (its ``LinearModelLoss``: binomial
-    for two classes, else multinomial; penalty ``1 / (C * sum(w))``), the same L-BFGS-B
-    options and warm starts, so the same iterates and solutions. Why not the estimator:
-    its input checks and label encoding cost more than the solve on these small
-    problems, and they run hundreds of times per cross-validation."""
-    from scipy import optimize
-    from sklearn._loss.loss import HalfBinomialLoss, HalfMultinomialLoss
-    from sklearn.linear_model._linear_loss import LinearModelLoss
-
-    classes = np.unique(y)
-    k, d = len(classes), z.shape[1]
-    if k < 2:
-        raise ValueError("the solver needs photos of at least 2 classes")
-    # In the features' precision, as scikit-learn fits float32 or float64 features.
-    dtype = z.dtype if z.dtype in (np.float32, np.float64) else np.dtype(np.float64)
-    sw = np.array(w, dtype=dtype)
-    if k == 2:
-        loss = LinearModelLoss(HalfBinomialLoss(), fit_intercept=True)
-        target, w0 = (y == classes[1]).astype(dtype), np.zeros(d + 1, dtype)
-    else:
-        loss = LinearModelLoss(HalfMultinomialLoss(n_classes=k), fit_intercept=True)
-        target, w0 = np.searchsorted(classes, y).astype(dtype), np.zeros(k * (d + 1), dtype)
-    options = {"maxiter": max_iter, "maxls": 50, "gtol": tol, "ftol": 64 * np.finfo(float).eps}
-    path = []
-    for c in grid:
-        w0 = optimize.minimize(
-            loss.loss_gradient, w0, method="L-BFGS-B", jac=True, options=options,
-            args=(z, target, sw, 1.0 / (c * float(sw.sum())), 1),
-        ).x.astype(dtype)  # fmt: skip
-        full = w0[None, :] if k == 2 else w0.reshape((k, -1), order="F")
-        path.append((full[:, :-1].copy(), full[:, -1].copy()))
-    return path
-
-
 def _full_coef(coef: np.ndarray, intercept: np.ndarray, n_classes: int, present: np.ndarray):
     """scikit-learn's coefficients as ``[D, C]``, ``[C]`` over all ``n_classes``: binary
     problems give one row (class 1 vs 0); a class absent from the data gets -inf bias."""
@@ -291,7 +195,7 @@ def choose_c_out_of_fold(
         mean, scale = _standardiser(x[fit_idx])
         xs_fit, xs_held = (x[fit_idx] - mean) / scale, (x[held_idx] - mean) / scale
         w_fit = _sample_weights(y[fit_idx], n_classes)
-        path, space = _fit_path(xs_fit, y[fit_idx], w_fit, grid, config.max_iter, SELECT_TOL)
+        path, space = fit_path(xs_fit, y[fit_idx], w_fit, grid, config.max_iter, SELECT_TOL)
         if space is not None:  # score the held-out rows in the fit's own coordinates
             xs_held = space.coordinates(xs_held)
         for k, (coef, intercept) in enumerate(path):
@@ -314,7 +218,9 @@ def fit_linear(
     x = np.asarray(x, np.float64)
     mean, scale = _standardiser(x)
     xs = (x - mean) / scale
-    ((coef, intercept),), space = _fit_path(xs, y, _sample_weights(y, n_classes), (c,), max_iter)
+    ((coef, intercept),), space = fit_path(
+        xs, y, _sample_weights(y, n_classes), (c,), max_iter, FINAL_TOL
+    )
     if space is not None:
         coef = space.to_features(coef)
     kernel, bias = _full_coef(coef, intercept, n_classes, np.unique(y))

@@ -27,6 +27,7 @@ stored in the model metadata; the rule that turns both into "unknown" is the cor
 from __future__ import annotations
 
 import importlib.resources
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,7 +78,10 @@ class Reference:
 
 
 def fit_reference(
-    features: np.ndarray, y: np.ndarray, groups: np.ndarray, cap: int = REFERENCE_CAP,
+    features: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    cap: int = REFERENCE_CAP,
     seed: int = 0,
 ) -> Reference:
     """Every training photo (exact copies once), or past ``cap`` rows, k-means centres of
@@ -129,7 +133,9 @@ def ood_scores(features: np.ndarray, reference: Reference) -> np.ndarray:
 
 
 def _nearest_distance(
-    unit: np.ndarray, rows: np.ndarray, query_owner: np.ndarray | None = None,
+    unit: np.ndarray,
+    rows: np.ndarray,
+    query_owner: np.ndarray | None = None,
     row_owner: np.ndarray | None = None,
 ) -> np.ndarray:
     """``1 - max cos`` of embedded queries to ``rows``; with owners, rows of the query's
@@ -193,11 +199,13 @@ def choose_threshold(in_distribution_scores: np.ndarray, target: float) -> float
     return float(scores[k - 1]) * 1.001 + 1e-6
 
 
-def probe_images() -> list[tuple[str, bytes]]:
+def probe_images(readable: Callable[[bytes], bool] | None = None) -> list[tuple[str, bytes]]:
     """Photos that ship inside installed packages, none of them anyone's class.
 
     scikit-image's ``data`` images and scikit-learn's sample images: natural photos,
-    microscopy, astronomy, text; (name, file bytes) pairs, read offline.
+    microscopy, astronomy, text; (name, file bytes) pairs, read offline. Only those the
+    core decodes; ``readable(data)``: True for bytes known to decode (their features are
+    cached), which are not decoded again.
     """
     found: list[tuple[str, bytes]] = []
     for package, folder in (("skimage", "data"), ("sklearn", "datasets/images")):
@@ -209,9 +217,10 @@ def probe_images() -> list[tuple[str, bytes]]:
             if path.suffix.lower() not in (".png", ".jpg", ".jpeg", ".gif", ".tif", ".tiff"):
                 continue
             data = path.read_bytes()
-            try:
-                decode(data)  # only what the core reads (it refuses e.g. some TIFFs)
-            except IsitError:
-                continue
+            if readable is None or not readable(data):
+                try:
+                    decode(data)  # only what the core reads (it refuses e.g. some TIFFs)
+                except IsitError:
+                    continue
             found.append((f"{package}:{path.name}", data))
     return found

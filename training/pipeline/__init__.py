@@ -1,8 +1,8 @@
 """`isit train` as a short sequence of named stages with a typed result between each:
 
     data (check) -> backbone -> features -> cross-validation (when the test split is
-    small) -> head -> unknown -> evaluate -> review (likely label mistakes) -> export
-    (+ parity) -> heatmaps (where it looked, shortcut warnings) -> outputs
+    small) -> head -> unknown -> evaluate -> export (+ parity), alongside review (likely
+    label mistakes) -> heatmaps (where it looked, shortcut warnings) -> outputs
 
 Each stage is a plain function in its own module (``training.pipeline.<stage>``), timed
 by one wrapper (metrics.json ``timings``). The CLI calls :func:`train` (imported
@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -197,10 +198,14 @@ def _train_into(
     head = timer.run("head", fit_head, data, features, config, cv)
     rule = timer.run("unknown", calibrate_unknown, data, head, config)
     held = timer.run("evaluate", evaluate_held_out, data, features, head, rule, cv)
-    issues = timer.run("review", review_labels, data, features, head, cv)
     metadata = model_metadata(Path(data_dir), data, backbone, rule, held, config)
-    exported = timer.run("export", export_and_check, staging, metadata, backbone, head, held,
-                         show=show)  # fmt: skip
+    # The export's check runs the model file on real photos (onnxruntime, without the GIL)
+    # while the review works here: neither needs the other.
+    with ThreadPoolExecutor(1, thread_name_prefix="isit-export") as pool:
+        exporting = pool.submit(timer.run, "export", export_and_check, staging, metadata,
+                                backbone, head, held, show=show)  # fmt: skip
+        issues = timer.run("review", review_labels, data, features, head, cv)
+        exported = exporting.result()
     where = timer.run(
         "heatmaps", where_it_looked, exported.model_path, held.interpretation,
         exported.heatmaps, progress=show,

@@ -14,6 +14,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -139,6 +140,11 @@ class Features:
         return np.concatenate([self.y_train, self.y_val, self.y_test])
 
 
+def _cached_probe(cache: FeatureCache, data: bytes) -> bool:
+    """Whether the cache holds a probe's features (then it decoded before)."""
+    return cache.holds(Entry(sha256_bytes(data), data))
+
+
 def _entries(samples: Sequence[Sample], view: int = 0) -> list[Entry]:
     return [Entry(s.sha256, s.path, view) for s in samples]
 
@@ -166,7 +172,8 @@ def compute_features(
         Entry(data.train[i].sha256, data.train[i].path, view)
         for i, view in zip(aug_index, np.tile(np.arange(1, k + 1), len(data.train)), strict=True)
     ]
-    probe_items = tuple(ood.probe_images()) if config.probes else ()
+    cached = partial(_cached_probe, cache)
+    probe_items = tuple(ood.probe_images(readable=cached)) if config.probes else ()
     changed: list[str] = []
 
     def get(entries: Sequence[Entry], desc: str) -> np.ndarray:

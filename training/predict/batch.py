@@ -19,11 +19,13 @@ import numpy as np
 from isit.bundle import ModelBundle, Prediction
 from isit.errors import IsitError
 from isit.imaging import preprocess, read_image_bytes
+from training import settings
 
 if TYPE_CHECKING:
     from tqdm import tqdm
 
-BATCH_SIZE = 16
+BATCH_SIZE = settings.BACKBONE_BATCH
+QUIET_BELOW = 32  # photos: fewer finish before a bar would say anything
 # Files nobody means as photos; skipped silently when walking folders.
 _SKIP_NAMES = {"Thumbs.db", "desktop.ini", "predictions.csv", "metrics.json", "report.html"}
 
@@ -104,7 +106,7 @@ def _bar(total: int, progress: bool | None) -> tqdm:
         unit="img",
         desc="predicting",
         file=sys.stderr,
-        disable=not show or (progress is None and total < 2 * BATCH_SIZE),
+        disable=not show or (progress is None and total < QUIET_BELOW),
         leave=False,
         dynamic_ncols=True,
     )

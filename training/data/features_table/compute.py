@@ -18,6 +18,7 @@ import numpy as np
 from isit.errors import ImageError
 from isit.feature_extractor import FeatureExtractor
 from isit.imaging import preprocess
+from training import settings
 from training.data.doctor.file_hashes import (
     Fingerprint,
     Unreadable,
@@ -26,7 +27,7 @@ from training.data.doctor.file_hashes import (
 )
 from training.data.features_table.schema import TableRow, empty_row, fingerprint_row
 
-BATCH = 32  # images per onnxruntime run (as the feature cache)
+BATCH = settings.BACKBONE_BATCH  # images per onnxruntime run (as the feature cache)
 STAGES = ("decode", "hashing", "backbone")  # what the seconds are spent on
 
 
