@@ -115,7 +115,7 @@ ROOMS_BELOW = {
 }
 # training's own plumbing, used by every room:
 SHARED = {"settings", "atomic", "json_types", "progress", "tf_runtime", "tf_convert", "onnx_file"}
-SHARED |= {"outputs", "leftovers"}
+SHARED |= {"outputs", "leftovers", "workers"}
 
 
 def _training_room(name: str) -> str | None:

@@ -16,16 +16,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training.model.folds import map_fits, worker_count
 from training.pipeline.crossvalidate import cross_validate
 from training.settings import TrainConfig
+from training.workers import map_fits, worker_count
 
 two_cores = pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs 2 cores")
 
 
 def _fresh(code: str) -> None:
     """Run ``code`` in a new interpreter with two cores' workers available; it asserts."""
-    prelude = "from training.model.folds import worker_count\nassert worker_count(2) == 2\n"
+    prelude = "from training.workers import worker_count\nassert worker_count(2) == 2\n"
     root = Path(__file__).resolve().parents[2]  # where `tests` imports from
     subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(code)], check=True, cwd=root)
 
@@ -34,7 +34,7 @@ def _fresh(code: str) -> None:
 def test_answers_come_back_in_task_order_from_other_processes():
     _fresh("""
         import os
-        from training.model.folds import map_fits
+        from training.workers import map_fits
         done = []
         answers = map_fits(lambda t: (t, t * t, os.getpid()), 7, on_done=lambda: done.append(1))
         assert [a[:2] for a in answers] == [(t, t * t) for t in range(7)]
@@ -119,7 +119,7 @@ def _alive(pid: int) -> bool:
 def test_workers_die_with_a_killed_parent(tmp_path):
     script = (
         "import os, time\n"
-        "from training.model.folds import map_fits\n"
+        "from training.workers import map_fits\n"
         "def job(task):\n"
         f"    open(os.path.join({str(tmp_path)!r}, str(os.getpid())), 'w').close()\n"
         "    time.sleep(60)\n"

@@ -24,9 +24,10 @@ import json
 import os
 import struct
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,7 @@ from isit.feature_extractor import FeatureExtractor
 from isit.imaging import decode, normalize, read_image_bytes, to_pixels
 from training import settings
 from training.atomic import atomic_write_with
+from training.workers import map_fits, worker_count
 
 # Bump when the augmentation recipe changes: old augmented views are then not reused.
 AUGMENT_VERSION = 1
@@ -118,6 +120,19 @@ def augment(img: Image.Image, sha256: str, view: int) -> Image.Image:
     out = ImageEnhance.Brightness(out).enhance(rng.uniform(0.85, 1.15))
     out = ImageEnhance.Contrast(out).enhance(rng.uniform(0.85, 1.15))
     return ImageEnhance.Color(out).enhance(rng.uniform(0.85, 1.15))
+
+
+# Photos per task of the forked feature workers: few enough that both stay busy to the end.
+WORKER_CHUNK = 16
+_worker_extractors: dict[Path, FeatureExtractor] = {}  # in a forked worker: its own sessions
+
+
+def _worker_extractor(path: Path) -> FeatureExtractor:
+    """The backbone session of this worker process (one thread: the other worker has
+    the other core), opened on its first task."""
+    if path not in _worker_extractors:
+        _worker_extractors[path] = FeatureExtractor(path, 1)
+    return _worker_extractors[path]
 
 
 class FeatureCache:
@@ -231,30 +246,83 @@ class FeatureCache:
             pending = submit(chunks[n + 1]) if n + 1 < len(chunks) else []
             yield [(i, *f.result()) for i, f in zip(chunk, current, strict=True)]
 
-    def _compute(self, todo: Sequence[Entry], bar: tqdm) -> tuple[np.ndarray, list[str]]:
+    def _compute(
+        self, todo: Sequence[Entry], bar: tqdm, meanwhile: Callable[[], object] | None = None
+    ) -> tuple[np.ndarray, list[str]]:
         """Features of ``todo``, stored under the hash of the bytes decoded, and the
-        files whose bytes no longer have the hash they were listed with."""
+        files whose bytes no longer have the hash they were listed with. On forked
+        workers when there are cores for two (each decodes and runs its own one-thread
+        session: faster than one session's two threads beside two decoding threads,
+        bench/bench_retrain.py), else here."""
+        chunks = [todo[i : i + WORKER_CHUNK] for i in range(0, len(todo), WORKER_CHUNK)]
+        if worker_count(len(chunks)) < 2:
+            if meanwhile is not None:
+                meanwhile()
+            return self._compute_here(todo, bar)
+        done = iter(chunks)
+        answers = map_fits(partial(self._chunk_features, chunks), len(chunks),
+                           on_done=lambda: bar.update(len(next(done))),
+                           meanwhile=meanwhile)  # fmt: skip
+        out = np.zeros((len(todo), self.extractor.feature_dim), dtype=np.float32)
+        changed: list[str] = []
+        for k, (vectors, hashes) in enumerate(answers):
+            for i, (vector, sha) in enumerate(zip(vectors, hashes, strict=True)):
+                j = k * WORKER_CHUNK + i
+                changed += self._keep(todo[j], sha, vector, out, j)
+        return out, changed
+
+    def _chunk_features(
+        self, chunks: Sequence[Sequence[Entry]], k: int
+    ) -> tuple[np.ndarray, list[str | None]]:
+        """A forked worker's task: chunk ``k``'s features (zeros where unreadable) and
+        the sha256 of the bytes each decoded (None: unreadable now)."""
+        extractor = _worker_extractor(self.extractor.path)
+        found = [self._pixels(entry) for entry in chunks[k]]
+        ready = [i for i, (pixels, _) in enumerate(found) if pixels is not None]
+        vectors = np.zeros((len(found), extractor.feature_dim), dtype=np.float32)
+        for lo in range(0, len(ready), self.batch_size):
+            rows = ready[lo : lo + self.batch_size]
+            vectors[rows] = extractor.run(np.stack([found[i][0] for i in rows]))
+        return vectors, [sha for _, sha in found]
+
+    def _keep(
+        self, entry: Entry, sha: str | None, vector: np.ndarray, out: np.ndarray, j: int
+    ) -> list[str]:
+        """Store a computed vector under the hash of the bytes decoded (the right key
+        even if the file changed) and put it in ``out[j]``; the entry's name when its
+        bytes changed or could not be read."""
+        if sha is None:
+            return [entry.name()]
+        self._store(Entry(sha, entry.source, entry.view), vector)
+        if sha != entry.sha256:
+            return [entry.name()]
+        out[j] = vector
+        return []
+
+    def _compute_here(self, todo: Sequence[Entry], bar: tqdm) -> tuple[np.ndarray, list[str]]:
+        """:meth:`_compute` in this process: two threads decode the next photos while
+        the backbone runs on the current ones."""
         out = np.zeros((len(todo), self.extractor.feature_dim), dtype=np.float32)
         changed: list[str] = []
         with ThreadPoolExecutor(max_workers=2) as pool:
             for batch in self._batches(todo, pool):
-                ready = [(j, pixels, sha) for j, pixels, sha in batch if pixels is not None]
                 changed += [todo[j].name() for j, pixels, _ in batch if pixels is None]
+                ready = [(j, pixels, sha) for j, pixels, sha in batch if pixels is not None]
                 if ready:
                     features = self.extractor.run(np.stack([p for _, p, _ in ready]))
                     for (j, _, sha), vector in zip(ready, features, strict=True):
-                        entry = todo[j]
-                        # Stored under what was decoded: the right key even if it changed.
-                        self._store(Entry(str(sha), entry.source, entry.view), vector)
-                        if sha == entry.sha256:
-                            out[j] = vector
-                        else:
-                            changed.append(entry.name())
+                        changed += self._keep(todo[j], sha, vector, out, j)
                 bar.update(len(batch))
         return out, changed
 
-    def get(self, entries: Sequence[Entry], desc: str = "features") -> np.ndarray:
-        """``len(entries) x D`` float32 features, computing (and storing) only what is new."""
+    def get(
+        self,
+        entries: Sequence[Entry],
+        desc: str = "features",
+        meanwhile: Callable[[], object] | None = None,
+    ) -> np.ndarray:
+        """``len(entries) x D`` float32 features, computing (and storing) only what is new;
+        ``meanwhile()`` is called once, here, while workers compute (else first)."""
         out = np.zeros((len(entries), self.extractor.feature_dim), dtype=np.float32)
         missing: list[int] = []
         for i, entry in enumerate(entries):
@@ -265,6 +333,8 @@ class FeatureCache:
                 out[i] = vector
         self.hits += len(entries) - len(missing)
         if not missing:
+            if meanwhile is not None:
+                meanwhile()
             return out
         todo = [entries[i] for i in missing]
         bar = tqdm(
@@ -276,7 +346,7 @@ class FeatureCache:
             leave=False,
         )
         with bar:
-            computed, changed = self._compute(todo, bar)
+            computed, changed = self._compute(todo, bar, meanwhile)
         if changed:
             raise PhotosChanged(sorted(set(changed)))
         out[missing] = computed

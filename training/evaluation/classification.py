@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from training.evaluation.metrics import BestGuess, ClassScores
 from training.evaluation.proportions import proportion
@@ -45,6 +44,10 @@ def expected_calibration_error(
 
 def best_guess(y_true: np.ndarray, probabilities: np.ndarray, labels: Sequence[str]) -> BestGuess:
     """The ``best_guess`` block of metrics.json: accuracy, per class, confusion, ECE."""
+    # Imported here: scikit-learn (with scipy and pandas) is slow to import, and `isit
+    # train` imports it while the backbone's workers run (training.pipeline).
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
     labels = tuple(labels)
     y_true = np.asarray(y_true, dtype=np.int64)
     y_pred = probabilities.argmax(axis=1) if len(y_true) else np.zeros(0, np.int64)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from training.model.folds import single_threaded
+from training.workers import single_threaded
 
 Path = list[tuple[np.ndarray, np.ndarray]]  # (coef [K, D], intercept [K]) per C
 

@@ -36,7 +36,7 @@ import numpy as np
 from isit.errors import IsitError
 from isit.imaging import decode
 from isit.metadata import UNKNOWN_METHOD
-from training.model.folds import single_threaded
+from training.workers import single_threaded
 
 METHOD = UNKNOWN_METHOD  # named in the core: the model file's metadata says it
 NEGATIVE_LABELS = ("other", "unknown")

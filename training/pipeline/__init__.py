@@ -86,16 +86,19 @@ def cross_validate_if_needed(
             (features.x_aug, features.aug_index),
             repeats=repeats,
             on_fold=bar.update,
-            meanwhile=_import_later_stages,
             alongside=final,
             fold_features=hook,
         )
 
 
 def _import_later_stages() -> None:
-    """The export's and the review's modules (onnx and cleanlab are slow to import),
-    imported while the folds' workers run instead of after them."""
+    """What the stages after the features import (scikit-learn with scipy and pandas,
+    cleanlab, onnx: each slow to import), imported while the backbone's workers compute
+    features (cold runs), else before the folds' workers fork (so they inherit it)."""
     import cleanlab.filter  # noqa: F401
+    import sklearn._loss.loss
+    import sklearn.cluster
+    import sklearn.metrics  # noqa: F401
 
     import training.model.graph  # noqa: F401
 
@@ -180,9 +183,8 @@ def _train_into(
     )
     say(data.summary)
     backbone = timer.run("backbone", resolve_backbone, config.backbone, say)
-    features = timer.run(
-        "features", compute_features, data, backbone, config, progress, features_dir
-    )
+    features = timer.run("features", compute_features, data, backbone, config, progress,
+                         features_dir, meanwhile=_import_later_stages)  # fmt: skip
     if config.hidden or config.fine_tune:
         timer.run("import tensorflow", _import_keras)
     tuning = None

@@ -20,10 +20,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from training.model import unknown as ood
-from training.model.folds import grouped_folds, map_fits
+from training.model.folds import grouped_folds
 from training.model.head import HeadConfig, HeadResult, HeadTrainer, predict_proba
 from training.model.temperature import apply_temperature, fit_temperature
 from training.settings import CV_REPEATS, FIT_WORKERS, TrainConfig
+from training.workers import map_fits
 
 # A fold's own features (x, x_aug) from the indices of its training photos.
 FoldFeatures = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
@@ -180,7 +181,7 @@ def cross_validate(
     """``augmented``: ``(x_aug, index into x of the photo each view came from)``; a fold
     trains on the views of its own training photos only. ``on_fold``: called after each
     fold (a progress bar's update). The exact head's folds run on up to ``workers``
-    processes (:func:`training.model.folds.map_fits`, ``meanwhile()`` runs here as they
+    processes (:func:`training.workers.map_fits`, ``meanwhile()`` runs here as they
     work); their answers are summed in fold order, so they are the same as one after
     another. ``alongside()``: the final head's fit, run with the folds (first: it is the
     longest) and kept as ``final_head``. ``fold_features(fit_idx)``: the fold's own ``(x,

@@ -23,7 +23,7 @@ from isit.errors import IsitError
 from isit.feature_extractor import FeatureExtractor
 from training import settings
 from training.backbones.registry import BackboneDef, get_backbone
-from training.data.feature_cache import Entry, FeatureCache, PhotosChanged, sha256_bytes
+from training.data.feature_cache import Entry, FeatureCache, sha256_bytes
 from training.leftovers import sweep_temp_files
 from training.model import unknown as ood
 from training.pipeline.load import Sample, TrainingData
@@ -155,9 +155,12 @@ def compute_features(
     config: TrainConfig,
     progress: bool | None,
     table: str | os.PathLike[str] | None = None,
+    *,
+    meanwhile: Callable[[], object] | None = None,
 ) -> Features:
     """Features of every photo the later stages need, computing only what is neither in
-    the cache nor in an `isit features` ``table`` (which must match the backbone)."""
+    the cache nor in an `isit features` ``table`` (which must match the backbone);
+    ``meanwhile()`` runs here while workers compute them (else before or after)."""
     # Temporary files of killed runs (issue 26): matched by isit's names, dead pids only.
     sweep_temp_files(settings.cache_root(), recursive=True, legacy=True)
     preset = None
@@ -174,29 +177,31 @@ def compute_features(
     ]
     cached = partial(_cached_probe, cache)
     probe_items = tuple(ood.probe_images(readable=cached)) if config.probes else ()
-    changed: list[str] = []
-
-    def get(entries: Sequence[Entry], desc: str) -> np.ndarray:
-        try:
-            return cache.get(entries, desc)
-        except PhotosChanged as exc:  # go on: every changed photo is named at the end
-            changed.extend(exc.paths)
-            return np.zeros((len(entries), backbone.extractor.feature_dim), np.float32)
-
+    parts = {
+        "train": _entries(data.train),
+        "val": _entries(data.val),
+        "test": _entries(data.test),
+        "aug": aug_entries,
+        "probe": [Entry(sha256_bytes(b), b) for _, b in probe_items],
+    }
+    # One pass over every view: the backbone's workers stay busy from the first photo to
+    # the last (it raises PhotosChanged naming every changed photo, after all of them).
+    everything = [e for entries in parts.values() for e in entries]
+    x = cache.get(everything, "photos' features", meanwhile=meanwhile)
+    x_of = dict(zip(parts, np.split(x, np.cumsum([len(v) for v in parts.values()])[:-1]),
+                    strict=True))  # fmt: skip
     features = Features(
-        x_train=get(_entries(data.train), "train features"),
+        x_train=x_of["train"],
         y_train=data.y(data.train),
-        x_val=get(_entries(data.val), "validation features"),
+        x_val=x_of["val"],
         y_val=data.y(data.val),
-        x_test=get(_entries(data.test), "test features"),
+        x_test=x_of["test"],
         y_test=data.y(data.test),
-        x_aug=get(aug_entries, f"augmented views (x{k})"),
+        x_aug=x_of["aug"],
         aug_index=aug_index,
-        x_probe=get([Entry(sha256_bytes(b), b) for _, b in probe_items], "unknown-photo probes"),
+        x_probe=x_of["probe"],
         probe_items=probe_items,
         cache_hits=cache.hits,
         cache_computed=cache.computed,
     )
-    if changed:
-        raise PhotosChanged(sorted(set(changed)))
     return features
