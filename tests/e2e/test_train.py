@@ -71,7 +71,7 @@ def test_split_comes_from_the_dataset_check(trained_model, sample_dataset_dir):
 
 def test_onnx_file_is_the_whole_model_and_matches_keras(trained_model, sample_dataset_dir):
     parity = trained_model.metrics.run.parity
-    # The export is checked on the report's gallery photos, at least PARITY_PHOTOS of them.
+    # The export is checked on real photos: the galleries (a first run), at least PARITY_PHOTOS.
     assert parity["n"] >= min(PARITY_PHOTOS, trained_model.metrics.outcomes.n)
     assert parity["max_probability_diff"] <= 1e-4
     assert parity["max_ood_diff"] <= 1e-4

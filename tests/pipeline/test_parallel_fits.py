@@ -1,7 +1,6 @@
 """Fits on two processes (issue 25): the same answers as one after another, in order.
 
-The tests that need workers run in a fresh interpreter: once another test has loaded
-TensorFlow, this process never forks (by design), so they would prove nothing here.
+The tests that need workers run in a fresh interpreter (tests/helpers/fresh_process.py).
 """
 
 from __future__ import annotations
@@ -9,30 +8,21 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from fresh_process import run_fresh, two_cores
 
 from training.pipeline.crossvalidate import cross_validate
 from training.settings import TrainConfig
 from training.workers import map_fits, worker_count
 
-two_cores = pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs 2 cores")
-
-
-def _fresh(code: str) -> None:
-    """Run ``code`` in a new interpreter with two cores' workers available; it asserts."""
-    prelude = "from training.workers import worker_count\nassert worker_count(2) == 2\n"
-    root = Path(__file__).resolve().parents[2]  # where `tests` imports from
-    subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(code)], check=True, cwd=root)
-
 
 @two_cores
 def test_answers_come_back_in_task_order_from_other_processes():
-    _fresh("""
+    run_fresh("""
         import os
         from training.workers import map_fits
         done = []
@@ -71,7 +61,7 @@ def _features(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 @two_cores
 def test_cross_validation_on_two_processes_gives_exactly_the_serial_answers():
-    _fresh("""
+    run_fresh("""
         import numpy as np
         from tests.pipeline.test_parallel_fits import _features
         from training.pipeline.crossvalidate import cross_validate

@@ -81,6 +81,20 @@ def decode_entry(raw: bytes, sha256: str, view: int, dim: int) -> np.ndarray | N
     return np.frombuffer(raw, dtype="<f4", offset=HEADER.size).astype(np.float32)
 
 
+def cache_key(extractor: FeatureExtractor) -> str:
+    """The cache folder's name for a backbone: its name, weights and preprocessing."""
+    backbone = extractor.metadata.backbone
+    tag = json.dumps(
+        {
+            "backbone": backbone.name,
+            "weights_sha256": backbone.weights_sha256,
+            "preprocess": extractor.spec.to_dict(),
+        },
+        sort_keys=True,
+    )
+    return f"{backbone.name}-{hashlib.sha256(tag.encode()).hexdigest()[:16]}"
+
+
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -152,16 +166,7 @@ class FeatureCache:
         # table: training.data.features_table.feature_preset); consulted before the disk cache.
         self.preset = preset or {}
         self.spec = extractor.spec
-        backbone = extractor.metadata.backbone
-        tag = json.dumps(
-            {
-                "backbone": backbone.name,
-                "weights_sha256": backbone.weights_sha256,
-                "preprocess": self.spec.to_dict(),
-            },
-            sort_keys=True,
-        )
-        self.key = f"{backbone.name}-{hashlib.sha256(tag.encode()).hexdigest()[:16]}"
+        self.key = cache_key(extractor)
         self.dir = Path(root) if root is not None else settings.cache_root() / "features" / self.key
         self.batch_size = batch_size
         # None: a progress bar only when a person watches (stderr is a terminal).

@@ -399,14 +399,22 @@ def run_with_feature_map(
     return found
 
 
+def heatmaps_of(feature_maps: np.ndarray, head: Any) -> np.ndarray:
+    """What the graph's ``heatmap`` output computes (:func:`add_heatmap`), in NumPy:
+    ``[N, C, h, w]`` from the backbone's feature maps ``[N, D, h, w]`` (float64)."""
+    kernel = linear_kernel(head)
+    assert kernel is not None, "only a linear head has an exact heatmap"
+    shown = contrastive(kernel).astype(np.float64)
+    return np.einsum("ndhw,dc->nchw", np.asarray(feature_maps, np.float64), shown)
+
+
 def _heatmap_parity(
     outputs: dict[str, np.ndarray], head: Any, features: np.ndarray, tolerance: float
 ) -> dict[str, float]:
     kernel = linear_kernel(head)
     assert kernel is not None
-    heat, fmap = outputs[HEATMAP], outputs[FEATURE_MAP]
-    shown = contrastive(kernel).astype(np.float64)
-    expected = np.einsum("ndhw,dc->nchw", fmap.astype(np.float64), shown)
+    heat = outputs[HEATMAP]
+    expected = heatmaps_of(outputs[FEATURE_MAP], head)
     map_diff = float(np.abs(heat - expected).max())
     # The map's spatial mean is the head's logits on the cached features, up to what all
     # classes share (which softmax ignores): compare both centred per photo.
@@ -432,12 +440,13 @@ def check_export(
     features: np.ndarray,
     expected: tuple[np.ndarray, np.ndarray],
     tolerance: float = PARITY_TOLERANCE,
-) -> tuple[dict[str, float], np.ndarray | None]:
+) -> tuple[dict[str, float], dict[str, np.ndarray] | None]:
     """:func:`check_parity`, and the exported ``heatmap`` against NumPy (``M . K`` from
     the backbone's own feature map; its spatial mean against the head's logits on the
     cached features), from ONE run of the model file on ``images`` (the backbone is
-    most of the cost); returns the parity figures and the photos' heatmaps. Without an
-    exact heatmap (a hidden layer) only :func:`check_parity` runs (heatmaps None)."""
+    most of the cost); returns the parity figures and the photos' ``HEATMAP`` and
+    ``FEATURE_MAP`` (NCHW). Without an exact heatmap (a hidden layer) only
+    :func:`check_parity` runs (maps None)."""
     outputs = run_with_feature_map(path, images) if linear_kernel(head) is not None else None
     if outputs is None or HEATMAP not in outputs:
         return check_parity(path, images, *expected, tolerance), None
@@ -445,4 +454,4 @@ def check_export(
     parity = _compare(outputs[PROBABILITIES], outputs[OOD_SCORE], probabilities, ood_scores,
                       tolerance)  # fmt: skip
     parity.update(_heatmap_parity(outputs, head, features, tolerance))
-    return parity, outputs[HEATMAP]
+    return parity, {HEATMAP: outputs[HEATMAP], FEATURE_MAP: outputs[FEATURE_MAP]}

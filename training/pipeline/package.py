@@ -3,7 +3,8 @@
 The provisioned backbone ONNX (the features came from it) is joined with the converted
 head; the file is then loaded as the Function loads it and run on real photo bytes,
 whose answers must match what the evaluation computed from cached features. Those
-photos are the report's gallery photos, so the same run gives their heatmaps.
+photos are the report's gallery photos, so the same run gives their heatmaps; a gallery
+photo whose feature map an earlier run kept gets its heatmap from it in NumPy instead.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from isit.imaging import read_image_bytes
-from isit.metadata import ModelMetadata, UnknownSpec
+from isit.metadata import HEATMAP, ModelMetadata, UnknownSpec
+from training.data.feature_map_cache import FeatureMapCache
 from training.evaluation.where_it_looked import gallery_photos
 from training.model import learnt_from as fingerprints
 from training.pipeline.featurize import Backbone
@@ -26,7 +28,9 @@ from training.pipeline.load import TrainingData
 from training.pipeline.threshold import UnknownRule
 from training.settings import TrainConfig
 
-PARITY_PHOTOS = 64  # at least, when the galleries hold fewer photos
+# Photos model.onnx runs on at least: the export's check, in milliseconds. The galleries'
+# other heatmaps come from feature maps kept by an earlier run (data.feature_map_cache).
+PARITY_PHOTOS = 8
 
 
 @dataclass(frozen=True)
@@ -66,14 +70,29 @@ def model_metadata(
     )
 
 
-def parity_photos(held: HeldOutEvaluation) -> list[int]:
-    """The held-out photos (indices in the interpretation) the export is checked on: the
-    report's gallery photos, which need their heatmaps anyway, then the first others up to
-    ``PARITY_PHOTOS``."""
-    chosen = gallery_photos(held.interpretation)
-    taken = set(chosen)
-    others = (i for i in range(len(held.features)) if i not in taken)
-    return chosen + list(itertools.islice(others, max(0, PARITY_PHOTOS - len(chosen))))
+
+def photos_to_run(gallery: list[int], kept: set[int], total: int) -> list[int]:
+    """The held-out photos (indices in the interpretation) model.onnx runs on: the gallery
+    photos without a kept feature map, then others (kept gallery photos first) until
+    ``PARITY_PHOTOS`` check the export."""
+    run = [i for i in gallery if i not in kept]
+    shown = set(gallery)
+    others = itertools.chain(
+        (i for i in gallery if i in kept), (i for i in range(total) if i not in shown)
+    )
+    return run + list(itertools.islice(others, max(0, PARITY_PHOTOS - len(run))))
+
+
+def _photo_bytes(source: Path | bytes) -> bytes:
+    return source if isinstance(source, bytes) else read_image_bytes(source)
+
+
+def _kept(maps: FeatureMapCache | None, photos: dict[int, bytes]) -> dict[int, np.ndarray]:
+    """The feature maps an earlier run kept, by photo."""
+    if maps is None:
+        return {}
+    found = {i: maps.get(data) for i, data in photos.items()}
+    return {i: m for i, m in found.items() if m is not None}
 
 
 def export_and_check(
@@ -85,28 +104,36 @@ def export_and_check(
     *,
     show: bool = False,
 ) -> Exported:
-    """Write model.onnx, then check it on the bytes of the :func:`parity_photos`:
-    probabilities, unknown scores and heatmap, from one run (``show``: a bar over the two
-    steps)."""
-    from training.model.graph import check_export, export
+    """Write model.onnx, then check it on the bytes of real photos (:func:`photos_to_run`):
+    probabilities, unknown scores and heatmap, from one run that also gives the report's
+    gallery photos their heatmaps, except those whose feature map was kept from an
+    earlier run (``show``: a bar over the two steps)."""
+    from training.model.graph import FEATURE_MAP, check_export, export, heatmaps_of
     from training.progress import stage_bar
 
     with stage_bar(2, "export", show) as bar:
-        model_path = export(
-            backbone.path,
-            head.model,
-            head.reference.rows,
-            metadata,
-            out_dir / "model.onnx",
-            temperature=head.temperature,
-        )
+        model_path = export(backbone.path, head.model, head.reference.rows, metadata,
+                            out_dir / "model.onnx", temperature=head.temperature)  # fmt: skip
         bar.update()
-        photos = parity_photos(held)
-        sources = [held.interpretation.sources[i] for i in photos]
-        images = [s if isinstance(s, bytes) else read_image_bytes(s) for s in sources]
-        x = held.features[photos]
+        gallery = gallery_photos(held.interpretation)
+        maps = None if backbone.tuning else FeatureMapCache(backbone.extractor)
+        photos = {i: _photo_bytes(held.interpretation.sources[i]) for i in gallery}
+        kept = _kept(maps, photos)
+        run = photos_to_run(gallery, set(kept), len(held.features))
+        photos.update({i: _photo_bytes(held.interpretation.sources[i]) for i in run})
+        x = held.features[run]
         expected = (head.probabilities(x), head.ood_scores(x))
-        parity, maps = check_export(model_path, images, head.model, x, expected)
+        parity, outputs = check_export(model_path, [photos[i] for i in run], head.model, x,
+                                       expected)  # fmt: skip
         bar.update()
-    heatmaps = {} if maps is None else dict(zip(photos, maps, strict=True))
+    if outputs is None:  # no exact heatmap (a hidden layer)
+        return Exported(model_path, metadata, parity)
+    heatmaps = dict(zip(run, outputs[HEATMAP], strict=True))
+    if maps is not None:  # the gallery photos' maps, for the next run
+        fresh = dict(zip(run, outputs[FEATURE_MAP], strict=True))
+        for i in set(gallery) - set(kept):
+            maps.put(photos[i], fresh[i])
+    if kept:
+        found = heatmaps_of(np.stack(list(kept.values())), head.model).astype(np.float32)
+        heatmaps.update(zip(kept, found, strict=True))
     return Exported(model_path, metadata, parity, heatmaps)

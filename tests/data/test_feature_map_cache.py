@@ -1,0 +1,44 @@
+"""Kept feature maps (issue 25): read back as written, by the photo's bytes; a damaged or
+foreign entry is never used. Fast: a tiny real backbone (tests/helpers)."""
+
+from __future__ import annotations
+
+import numpy as np
+from featuresgen import write_backbone
+
+from isit.feature_extractor import FeatureExtractor
+from training.data.feature_map_cache import FeatureMapCache
+from training.pipeline.package import PARITY_PHOTOS, photos_to_run
+
+
+def test_a_kept_map_comes_back_for_the_same_bytes_only(tmp_path):
+    extractor = FeatureExtractor(write_backbone(tmp_path / "tiny.onnx"))
+    maps = FeatureMapCache(extractor, tmp_path / "maps")
+    rng = np.random.default_rng(0)
+    feature_map = rng.normal(size=(extractor.feature_dim, 7, 7)).astype(np.float32)
+    assert maps.get(b"photo one") is None
+    maps.put(b"photo one", feature_map)
+    np.testing.assert_array_equal(maps.get(b"photo one"), feature_map)
+    assert maps.get(b"photo two") is None
+
+
+def test_a_damaged_or_foreign_entry_is_not_used(tmp_path):
+    extractor = FeatureExtractor(write_backbone(tmp_path / "tiny.onnx"))
+    maps = FeatureMapCache(extractor, tmp_path / "maps")
+    maps.put(b"half", np.zeros((extractor.feature_dim, 7, 7), np.float32))
+    path = maps._path(b"half")
+    path.write_bytes(path.read_bytes()[:100])  # cut short
+    assert maps.get(b"half") is None
+    maps.put(b"wrong", np.zeros((extractor.feature_dim + 1, 7, 7), np.float32))
+    assert maps.get(b"wrong") is None  # another feature size: another backbone's
+    maps.put(b"flat", np.zeros((extractor.feature_dim,), np.float32))
+    assert maps.get(b"flat") is None
+
+
+def test_the_model_runs_on_the_unkept_gallery_photos_and_enough_for_its_check():
+    gallery = [0, 2, 5, 9]
+    assert photos_to_run(gallery, set(), 20)[:4] == gallery
+    run = photos_to_run(gallery, {2, 5, 9}, 20)
+    assert run[0] == 0 and len(run) == PARITY_PHOTOS  # kept photos fill up the check first
+    assert run[1:4] == [2, 5, 9] and set(run[4:]).isdisjoint(gallery)
+    assert photos_to_run([0, 1, 2], {0, 1}, 3) == [2, 0, 1]  # a tiny folder: what there is

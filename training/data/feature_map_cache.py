@@ -1,0 +1,59 @@
+"""The backbone's last feature maps of the report's gallery photos, kept between runs.
+
+Why: the report shows where the model looked on a few dozen held-out photos (its
+galleries, training.evaluation.where_it_looked). A heatmap is the backbone's feature map
+times the head's weights; the head changes with every retrain, the backbone's map of a
+photo never does. Kept, a retrain computes the galleries' heatmaps in NumPy instead of
+running the backbone on every gallery photo again.
+
+Key: the sha256 of the bytes the map was computed from, under the backbone's cache key
+(training.data.feature_cache.cache_key). Only the galleries' photos are kept (a map is
+many times the size of the pooled features); a fine-tuned or flipped backbone keeps none
+(its maps change with every run).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+
+from isit.feature_extractor import FeatureExtractor
+from training import settings
+from training.atomic import atomic_write_with
+from training.data.feature_cache import cache_key, sha256_bytes
+
+
+class FeatureMapCache:
+    """``[D, h, w]`` float32 feature maps (channels first) by photo bytes."""
+
+    def __init__(self, extractor: FeatureExtractor, root: str | os.PathLike[str] | None = None):
+        self.feature_dim = extractor.feature_dim
+        base = Path(root) if root is not None else settings.cache_root() / "feature_maps"
+        self.dir = base / cache_key(extractor)
+
+    def _path(self, data: bytes) -> Path:
+        digest = sha256_bytes(data)
+        return self.dir / digest[:2] / f"{digest}.npy"
+
+    def get(self, data: bytes) -> np.ndarray | None:
+        """The map of the photo whose file bytes are ``data``, or None (absent, damaged,
+        or of another shape: computed again)."""
+        try:
+            found = np.load(self._path(data), allow_pickle=False)
+        except (OSError, ValueError, EOFError):
+            return None
+        if found.ndim != 3 or found.shape[0] != self.feature_dim or found.dtype != np.float32:
+            return None
+        return found
+
+    def put(self, data: bytes, feature_map: np.ndarray) -> None:
+        """Keep ``feature_map`` for these bytes (best effort, not fsynced: a lost entry
+        is computed again)."""
+        buffer = io.BytesIO()
+        np.save(buffer, np.ascontiguousarray(feature_map, dtype=np.float32), allow_pickle=False)
+        with contextlib.suppress(OSError):
+            atomic_write_with(self._path(data), lambda h: h.write(buffer.getvalue()), sync=False)
