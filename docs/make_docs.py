@@ -5,7 +5,9 @@
 1. `isit demo` into WORKDIR/demo (the sample photos, a trained model, the report);
 2. the page and the API on the dev host, in Chromium: a new sample photo (a circle drawn
    with another seed, 1000x1000), "Show where it looked" on -> docs/page-where-it-looked.png;
-3. the demo's report, first screen -> docs/report-first-screen.png.
+3. the demo's report, first screen -> docs/report-first-screen.png;
+4. `isit train` on the demo's photos timed in new processes, features not cached then
+   cached (bench.bench_retrain's way) -> the README's training time.
 
 Why a script: screenshots taken by hand go stale (an old default backbone, a test's
 temporary path); these are made from whatever the code does now. The demo runs from
@@ -27,15 +29,38 @@ CHROMIUM = Path("/usr/bin/chromium")
 PAGE_SHOT = DOCS / "page-where-it-looked.png"
 REPORT_SHOT = DOCS / "report-first-screen.png"
 VIEWPORT = {"width": 1280, "height": 800}
+README = ROOT / "README.md"
+TRAIN_TIME = ("<!-- train-time: make docs -->", "<!-- /train-time -->")
 
 
-def train_demo(workdir: Path) -> tuple[Path, Path]:
-    """The demo, run from ``workdir`` so the paths it prints are short and relative."""
+def train_demo(workdir: Path) -> tuple[Path, Path, Path]:
+    """The demo, run from ``workdir`` so the paths it prints are short and relative: its
+    model, report and photos."""
     from training.pipeline.demo_run import run_demo
 
     os.chdir(workdir)
     demo = run_demo(Path("demo"), progress=False)
-    return workdir / demo.train.model_path, workdir / demo.report_path
+    paths = (demo.train.model_path, demo.report_path, demo.data_dir)
+    return tuple(workdir / path for path in paths)  # type: ignore[return-value]
+
+
+def write_train_time(data: Path, workdir: Path) -> str:
+    """Time `isit train` on ``data`` in a new process, cold (the backbone provisioned,
+    nothing else cached) then warm, and write the figures into the README."""
+    from bench.bench_retrain import fresh_cache, train_once
+    from training import settings
+
+    cache = fresh_cache(settings.cache_root() / "backbones", workdir / "timing-cache")
+    cold, _ = train_once(ROOT, data, cache, workdir / "timing-cold")
+    warm, _ = train_once(ROOT, data, cache, workdir / "timing-warm")
+    photos = sum(1 for path in data.rglob("*") if path.is_file())
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    words = (f"on {cores} cores the demo's {photos} photos train in {cold:.0f} s, and in "
+             f"{warm:.0f} s again once their features are cached")  # fmt: skip
+    text = README.read_text("utf-8")
+    start, end = text.index(TRAIN_TIME[0]) + len(TRAIN_TIME[0]), text.index(TRAIN_TIME[1])
+    README.write_text(text[:start] + words + text[end:], "utf-8")
+    return words
 
 
 def sample_photo(label: str = "circles", seed: int = 2024) -> bytes:
@@ -91,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="isit-docs-"))).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     sys.path.insert(0, str(ROOT))
-    model_path, report_path = train_demo(workdir)
+    model_path, report_path, data = train_demo(workdir)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
@@ -103,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             browser.close()
     for shot in (PAGE_SHOT, REPORT_SHOT):
         print(f"wrote {shot.relative_to(ROOT)}")
+    print(f"README.md: {write_train_time(data, workdir)}")
     return 0
 
 

@@ -33,6 +33,10 @@ SHOWN_NEIGHBOURS = 3  # per class, beside each suspect in the report
 # photos to learn from (boolean mask) -> every photo's out-of-fold probabilities, or None
 Refit = Callable[[np.ndarray], "np.ndarray | None"]
 
+# cleanlab's n_jobs: its default forks a pool per call, which costs more than the work on
+# a photo folder's few classes, and would fork while `isit train` exports in a thread.
+ONE_PROCESS = 1
+
 
 @dataclass(frozen=True)
 class LabelIssue:
@@ -75,7 +79,8 @@ def likely_mistakes(
     p = p / p.sum(axis=1, keepdims=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # e.g. "class with few examples"
-        flagged = find_label_issues(y, p, return_indices_ranked_by="self_confidence")
+        flagged = find_label_issues(y, p, return_indices_ranked_by="self_confidence",
+                                    n_jobs=ONE_PROCESS)  # fmt: skip
     return _issues(flagged, p, y, labels, names, sources)
 
 
@@ -113,7 +118,7 @@ def _confident_flags(p: np.ndarray, y: np.ndarray) -> np.ndarray:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return np.asarray(find_label_issues(y, p), dtype=bool)
+        return np.asarray(find_label_issues(y, p, n_jobs=ONE_PROCESS), dtype=bool)
 
 
 def with_nearest_photos(
