@@ -100,12 +100,12 @@ def map_fits(
     tasks: int,
     *,
     workers: int = FIT_WORKERS,
-    on_done: Callable[[], object] | None = None,
+    on_done: Callable[[T], object] | None = None,
     meanwhile: Callable[[], object] | None = None,
 ) -> list[T]:
     """``[job(0), ..., job(tasks - 1)]``, on forked worker processes when there are two
-    cores or more (:func:`worker_count`), else here, one after another; ``on_done`` is
-    called as each answer arrives, in order; ``meanwhile()`` runs here while the workers
+    cores or more (:func:`worker_count`), else here, one after another; ``on_done(answer)``
+    is called as each answer arrives, in order; ``meanwhile()`` runs here while the workers
     work (first, without workers). ``job`` must not use TensorFlow, nor an onnxruntime
     session opened before the fork (neither survives one; a job may open its own); its
     answers are the same either way (one BLAS thread in both), so the caller may combine
@@ -120,7 +120,7 @@ def map_fits(
             for task in range(tasks):
                 answers.append(job(task))
                 if on_done is not None:
-                    on_done()
+                    on_done(answers[-1])
         return answers
     _job = job
     try:
@@ -132,7 +132,7 @@ def map_fits(
             for answer in running:
                 answers.append(answer)
                 if on_done is not None:
-                    on_done()
+                    on_done(answer)
             return answers
     finally:
         _job = None

@@ -86,3 +86,37 @@ def test_meanwhile_runs_once_without_workers(tmp_path, cached):
     got = cache.get(entries, meanwhile=lambda: calls.append(1))
     assert calls == [1] and cache.computed == (0 if cached else 1)
     np.testing.assert_allclose(got, extractor.from_bytes([photos[0].read_bytes()]), atol=1e-6)
+
+
+@two_cores
+def test_a_run_stopped_midway_keeps_the_features_computed_before(tmp_path):
+    run_fresh(f"""
+        from pathlib import Path
+        from featuresgen import write_backbone
+        from synthetic import write_photos
+        from isit.feature_extractor import FeatureExtractor
+        from training.data.feature_cache import WORKER_CHUNK, Entry, FeatureCache, sha256_bytes
+
+        tmp = Path({str(tmp_path)!r})
+        extractor = FeatureExtractor(write_backbone(tmp / "tiny.onnx"))
+        photos = write_photos(tmp / "photos", 3 * WORKER_CHUNK, seed=6)
+        entries = [Entry(sha256_bytes(p.read_bytes()), p) for p in photos]
+        pixels = FeatureCache._pixels
+
+        def stopped(self, entry):  # the third chunk never finishes
+            if entry.source == photos[2 * WORKER_CHUNK]:
+                raise RuntimeError("stopped")
+            return pixels(self, entry)
+
+        FeatureCache._pixels = stopped
+        try:
+            FeatureCache(extractor, tmp / "cache", progress=False).get(entries)
+        except RuntimeError as exc:
+            assert "stopped" in str(exc)
+        else:
+            raise AssertionError("the stop did not reach the caller")
+        FeatureCache._pixels = pixels
+        again = FeatureCache(extractor, tmp / "cache", progress=False)
+        again.get(entries)
+        assert again.hits == 2 * WORKER_CHUNK and again.computed == WORKER_CHUNK
+    """)

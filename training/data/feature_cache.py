@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import struct
@@ -264,16 +265,20 @@ class FeatureCache:
             if meanwhile is not None:
                 meanwhile()
             return self._compute_here(todo, bar)
-        done = iter(chunks)
-        answers = map_fits(partial(self._chunk_features, chunks), len(chunks),
-                           on_done=lambda: bar.update(len(next(done))),
-                           meanwhile=meanwhile)  # fmt: skip
         out = np.zeros((len(todo), self.extractor.feature_dim), dtype=np.float32)
         changed: list[str] = []
-        for k, (vectors, hashes) in enumerate(answers):
+        arrived = itertools.count()
+
+        def keep_chunk(answer: tuple[np.ndarray, list[str | None]]) -> None:
+            # Stored as each chunk arrives: a run stopped midway keeps what was computed.
+            k, (vectors, hashes) = next(arrived), answer
             for i, (vector, sha) in enumerate(zip(vectors, hashes, strict=True)):
                 j = k * WORKER_CHUNK + i
-                changed += self._keep(todo[j], sha, vector, out, j)
+                changed.extend(self._keep(todo[j], sha, vector, out, j))
+            bar.update(len(hashes))
+
+        map_fits(partial(self._chunk_features, chunks), len(chunks), on_done=keep_chunk,
+                 meanwhile=meanwhile)  # fmt: skip
         return out, changed
 
     def _chunk_features(

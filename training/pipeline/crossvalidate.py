@@ -211,7 +211,8 @@ def cross_validate(
     # own threads).
     keras = config.hidden or fold_features is not None
     done = map_fits(task, len(extra) + len(splits), workers=1 if keras else workers,
-                    on_done=on_fold, meanwhile=meanwhile)  # fmt: skip
+                    on_done=None if on_fold is None else lambda _: on_fold(),
+                    meanwhile=meanwhile)  # fmt: skip
     answers = [a for a in done[len(extra) :] if isinstance(a, _FoldAnswer)]
     n = len(y)
     raw, calibrated = np.zeros((n, n_classes)), np.zeros((n, n_classes))
