@@ -26,7 +26,7 @@ stored in the model metadata; the rule that turns both into "unknown" is the cor
 
 from __future__ import annotations
 
-import importlib.resources
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -209,10 +209,11 @@ def probe_images(readable: Callable[[bytes], bool] | None = None) -> list[tuple[
     """
     found: list[tuple[str, bytes]] = []
     for package, folder in (("skimage", "data"), ("sklearn", "datasets/images")):
-        try:
-            root = Path(str(importlib.resources.files(package))) / folder
-        except ModuleNotFoundError:  # pragma: no cover - both are training requirements
-            continue
+        # Found, not imported: importing scikit-learn here would cost more than the rest.
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            continue  # pragma: no cover - both are training requirements
+        root = Path(next(iter(spec.submodule_search_locations))) / folder
         for path in sorted(root.glob("*")):
             if path.suffix.lower() not in (".png", ".jpg", ".jpeg", ".gif", ".tif", ".tiff"):
                 continue

@@ -183,8 +183,9 @@ def _train_into(
     )
     say(data.summary)
     backbone = timer.run("backbone", resolve_backbone, config.backbone, say)
+    imports = partial(timer.run, "imports", _import_later_stages)  # timed on its own too
     features = timer.run("features", compute_features, data, backbone, config, progress,
-                         features_dir, meanwhile=_import_later_stages)  # fmt: skip
+                         features_dir, meanwhile=imports)  # fmt: skip
     if config.hidden or config.fine_tune:
         timer.run("import tensorflow", _import_keras)
     tuning = None

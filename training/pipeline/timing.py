@@ -23,6 +23,7 @@ STAGE_WORDS = {
     "check": "checking the photos",
     "backbone": "loading the backbone",
     "features": "computing the photos' features (cached for next time)",
+    "imports": "loading the later stages' libraries (while the features are computed)",
     "import tensorflow": "starting TensorFlow",
     "cross-validation": "cross-validation: scoring each photo with models that never saw it",
     "head": "training the classifier",
