@@ -70,7 +70,6 @@ def model_metadata(
     )
 
 
-
 def photos_to_run(gallery: list[int], kept: set[int], total: int) -> list[int]:
     """The held-out photos (indices in the interpretation) model.onnx runs on: the gallery
     photos without a kept feature map, then others (kept gallery photos first) until
