@@ -7,7 +7,7 @@ Default (``hidden=0``): standardised multinomial logistic regression, solved exa
 - The regularisation strength C is chosen by inner stratified group 5-fold on the
   training photos only (duplicates grouped when ``groups`` is given), by out-of-fold
   accuracy (ties: the lower log loss), over :data:`C_GRID` with warm starts
-  (scikit-learn's lbfgs objective, called directly: milliseconds per fit). Why
+  (scikit-learn's lbfgs objective, called directly: :mod:`training.model.solver`). Why
   accuracy over 5 folds: on the hard
   folders of ``bench/bench_heads.py`` it kept level with a tuned LogisticRegressionCV
   where 3 folds and a (temperature-calibrated) log loss fell behind.
