@@ -55,6 +55,9 @@ FEATURE_THREADS = 2
 # predict): small batches stay in the CPU's caches and give the same features
 # (bench/bench_backbone_batch.py).
 BACKBONE_BATCH = 4
+# The galleries' kept feature maps (training.data.feature_map_cache), every backbone's
+# together: past this many MB the least recently used go.
+FEATURE_MAPS_KEPT_MB = 512
 # TensorFlow's C++ log level while isit runs (2 = errors only); --verbose shows all.
 TF_LOG_LEVEL = "2"
 # The loop (issue 27): `isit suggest` and `isit compare` write runs/suggest/<name>/ and

@@ -3,6 +3,8 @@ foreign entry is never used. Fast: a tiny real backbone (tests/helpers)."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from featuresgen import write_backbone
 
@@ -42,3 +44,20 @@ def test_the_model_runs_on_the_unkept_gallery_photos_and_enough_for_its_check():
     assert run[0] == 0 and len(run) == PARITY_PHOTOS  # kept photos fill up the check first
     assert run[1:4] == [2, 5, 9] and set(run[4:]).isdisjoint(gallery)
     assert photos_to_run([0, 1, 2], {0, 1}, 3) == [2, 0, 1]  # a tiny folder: what there is
+
+
+def test_the_least_recently_used_maps_go_first_past_the_limit(tmp_path):
+    extractor = FeatureExtractor(write_backbone(tmp_path / "tiny.onnx"))
+    maps = FeatureMapCache(extractor, tmp_path / "maps")
+    feature_map = np.ones((extractor.feature_dim, 7, 7), np.float32)
+    names = [b"oldest", b"older", b"newer"]
+    for age, name in enumerate(names):
+        maps.put(name, feature_map)
+        stamp = 1_000_000 + 1000 * age
+        os.utime(maps._path(name), (stamp, stamp))
+    assert maps.get(b"oldest") is not None  # used now: it becomes the newest
+    size_mb = maps._path(b"older").stat().st_size / 2**20
+    assert maps.trim(limit_mb=2.5 * size_mb) == 1
+    assert maps.get(b"older") is None  # the least recently used went
+    assert maps.get(b"oldest") is not None and maps.get(b"newer") is not None
+    assert maps.trim(limit_mb=2.5 * size_mb) == 0  # under the limit: nothing goes

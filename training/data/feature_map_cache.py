@@ -8,7 +8,8 @@ running the backbone on every gallery photo again.
 
 Key: the sha256 of the bytes the map was computed from, under the backbone's cache key
 (training.data.feature_cache.cache_key). Only the galleries' photos are kept (a map is
-many times the size of the pooled features); a fine-tuned or flipped backbone keeps none
+many times the size of the pooled features), at most ``settings.FEATURE_MAPS_KEPT_MB``
+in all: the least recently used go first. A fine-tuned or flipped backbone keeps none
 (its maps change with every run).
 """
 
@@ -32,8 +33,8 @@ class FeatureMapCache:
 
     def __init__(self, extractor: FeatureExtractor, root: str | os.PathLike[str] | None = None):
         self.feature_dim = extractor.feature_dim
-        base = Path(root) if root is not None else settings.cache_root() / "feature_maps"
-        self.dir = base / cache_key(extractor)
+        self.base = Path(root) if root is not None else settings.cache_root() / "feature_maps"
+        self.dir = self.base / cache_key(extractor)
 
     def _path(self, data: bytes) -> Path:
         digest = sha256_bytes(data)
@@ -42,12 +43,15 @@ class FeatureMapCache:
     def get(self, data: bytes) -> np.ndarray | None:
         """The map of the photo whose file bytes are ``data``, or None (absent, damaged,
         or of another shape: computed again)."""
+        path = self._path(data)
         try:
-            found = np.load(self._path(data), allow_pickle=False)
+            found = np.load(path, allow_pickle=False)
         except (OSError, ValueError, EOFError):
             return None
         if found.ndim != 3 or found.shape[0] != self.feature_dim or found.dtype != np.float32:
             return None
+        with contextlib.suppress(OSError):
+            os.utime(path)  # used now: the last to go when the maps are trimmed
         return found
 
     def put(self, data: bytes, feature_map: np.ndarray) -> None:
@@ -57,3 +61,21 @@ class FeatureMapCache:
         np.save(buffer, np.ascontiguousarray(feature_map, dtype=np.float32), allow_pickle=False)
         with contextlib.suppress(OSError):
             atomic_write_with(self._path(data), lambda h: h.write(buffer.getvalue()), sync=False)
+
+    def trim(self, limit_mb: float = settings.FEATURE_MAPS_KEPT_MB) -> int:
+        """Remove the least recently used maps (every backbone's) until they hold at most
+        ``limit_mb``; returns how many went."""
+        found = []
+        for path in self.base.glob("*/*/*.npy"):
+            with contextlib.suppress(OSError):
+                info = path.stat()
+                found.append((info.st_mtime, info.st_size, path))
+        total, limit, removed = sum(size for _, size, _ in found), limit_mb * 2**20, 0
+        for _, size, path in sorted(found, key=lambda item: item[0]):
+            if total <= limit:
+                break
+            with contextlib.suppress(OSError):
+                path.unlink()
+                removed += 1
+            total -= size
+        return removed

@@ -128,10 +128,11 @@ def export_and_check(
     if outputs is None:  # no exact heatmap (a hidden layer)
         return Exported(model_path, metadata, parity)
     heatmaps = dict(zip(run, outputs[HEATMAP], strict=True))
-    if maps is not None:  # the gallery photos' maps, for the next run
+    if maps is not None and set(gallery) - set(kept):  # the gallery's maps, for next time
         fresh = dict(zip(run, outputs[FEATURE_MAP], strict=True))
         for i in set(gallery) - set(kept):
             maps.put(photos[i], fresh[i])
+        maps.trim()
     if kept:
         found = heatmaps_of(np.stack(list(kept.values())), head.model).astype(np.float32)
         heatmaps.update(zip(kept, found, strict=True))
