@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import hostile
 import modelgen
 import pytest
-from function_helpers import jpeg_with_size, multipart, png_bomb
+from function_helpers import SETTINGS, jpeg_with_size, multipart, png_bomb
 
 from isit.imaging import DEFAULT_LIMITS
 
@@ -45,6 +47,27 @@ def reset_feedback_state() -> None:
 
     reset_limits()
     reset_stores()
+
+
+@contextmanager
+def serving_feedback(model_path: Path, storage: str, container: str) -> Iterator[Any]:
+    """The dev host serving ``model_path``, storing feedback in ``storage`` (a folder or a
+    connection string) under ``container``, and no other setting; stopped and its
+    feedback state reset after."""
+    from devhost.server import start
+
+    with pytest.MonkeyPatch.context() as mp:
+        for name in (*SETTINGS, *FEEDBACK_SETTINGS):
+            mp.delenv(name, raising=False)
+        mp.setenv("FEEDBACK_STORAGE", storage)
+        mp.setenv("FEEDBACK_CONTAINER", container)
+        reset_feedback_state()
+        host = start(port=0, site_dir=None, model_path=model_path)
+        try:
+            yield host
+        finally:
+            host.stop()
+            reset_feedback_state()
 
 
 def feedback_form(

@@ -9,15 +9,12 @@ import hashlib
 import json
 import subprocess
 import sys
-from contextlib import contextmanager
 
 import modelgen
-import pytest
 import requests
-from feedback_helpers import FEEDBACK_SETTINGS, feedback_form, reset_feedback_state, start_azurite
-from function_helpers import ROOT, SETTINGS
+from feedback_helpers import feedback_form, serving_feedback, start_azurite
+from function_helpers import ROOT
 
-from devhost.server import start
 from training.cli import main
 from training.loop.inbox import cell_value, safe_folder_name, text_cell
 
@@ -27,23 +24,6 @@ FLAGGED = [  # (photo, claimed label, model's answer, extension)
     (modelgen.photo("blue", (300, 200), "PNG", seed=22), "none", "blue_thing", "png"),
     (modelgen.photo("green", (90, 120), "WEBP", seed=23), "green_thing", "unknown", "webp"),
 ]
-
-
-@contextmanager
-def _serving(model_path, storage: str):
-    """The dev host storing feedback in ``storage``; stopped and its state reset after."""
-    with pytest.MonkeyPatch.context() as mp:
-        for name in (*SETTINGS, *FEEDBACK_SETTINGS):
-            mp.delenv(name, raising=False)
-        mp.setenv("FEEDBACK_STORAGE", storage)
-        mp.setenv("FEEDBACK_CONTAINER", CONTAINER)
-        reset_feedback_state()
-        host = start(port=0, site_dir=None, model_path=model_path)
-        try:
-            yield host
-        finally:
-            host.stop()
-            reset_feedback_state()
 
 
 def _flag_three(host) -> dict[str, tuple[bytes, str, str, str]]:
@@ -96,7 +76,7 @@ def _check_pulled(inbox, ids, capsys, source: list[str]) -> None:
 def test_pull_from_azurite_after_http_feedback(colour_model_path, tmp_path, capsys):
     azurite = start_azurite(tmp_path / "azurite")
     try:
-        with _serving(colour_model_path, azurite.connection_string) as host:
+        with serving_feedback(colour_model_path, azurite.connection_string, CONTAINER) as host:
             ids = _flag_three(host)
         inbox = tmp_path / "inbox"
         source = [azurite.connection_string, "--container", CONTAINER]
@@ -105,7 +85,7 @@ def test_pull_from_azurite_after_http_feedback(colour_model_path, tmp_path, caps
         assert "3 new photos" in out and "AccountKey" not in out
         _check_pulled(inbox, ids, capsys, source)
         # A fourth flagged photo later: only it comes in.
-        with _serving(colour_model_path, azurite.connection_string) as host:
+        with serving_feedback(colour_model_path, azurite.connection_string, CONTAINER) as host:
             body, ctype = feedback_form(modelgen.photo("red", seed=40), "red_thing")
             reply = requests.post(
                 host.url + "/api/feedback", data=body, headers={"Content-Type": ctype}
@@ -121,7 +101,7 @@ def test_pull_from_azurite_after_http_feedback(colour_model_path, tmp_path, caps
 
 def test_pull_from_a_feedback_folder_after_http_feedback(colour_model_path, tmp_path, capsys):
     store = tmp_path / "feedback"
-    with _serving(colour_model_path, f"file:{store}") as host:
+    with serving_feedback(colour_model_path, f"file:{store}", CONTAINER) as host:
         ids = _flag_three(host)
     inbox = tmp_path / "inbox"
     assert main(["feedback", "pull", str(store), "--out", str(inbox)]) == 0

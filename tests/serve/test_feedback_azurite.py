@@ -13,17 +13,14 @@ import modelgen
 import pytest
 import requests
 from feedback_helpers import (
-    FEEDBACK_SETTINGS,
     HOSTILE_UPLOADS,
     RECORD_KEYS,
     container_items,
     feedback_form,
     reset_feedback_state,
+    serving_feedback,
     start_azurite,
 )
-from function_helpers import SETTINGS
-
-from devhost.server import start
 
 pytestmark = pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
 CONTAINER = "feedback-e2e"
@@ -39,17 +36,8 @@ def azurite(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def host(colour_model_path, azurite):
-    with pytest.MonkeyPatch.context() as mp:
-        for name in (*SETTINGS, *FEEDBACK_SETTINGS):
-            mp.delenv(name, raising=False)
-        mp.setenv("FEEDBACK_STORAGE", azurite.connection_string)
-        mp.setenv("FEEDBACK_CONTAINER", CONTAINER)
-        running = start(port=0, site_dir=None, model_path=colour_model_path)
-        try:
-            yield running
-        finally:
-            running.stop()
-            reset_feedback_state()
+    with serving_feedback(colour_model_path, azurite.connection_string, CONTAINER) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
