@@ -25,25 +25,24 @@ import numpy as np
 from isit.feature_extractor import FeatureExtractor
 from training import settings
 from training.atomic import atomic_write_with
-from training.data.feature_cache import cache_key, sha256_bytes
+from training.data.feature_cache import cache_key
 
 
 class FeatureMapCache:
-    """``[D, h, w]`` float32 feature maps (channels first) by photo bytes."""
+    """``[D, h, w]`` float32 feature maps (channels first) by the sha256 of a photo's file."""
 
     def __init__(self, extractor: FeatureExtractor, root: str | os.PathLike[str] | None = None):
         self.feature_dim = extractor.feature_dim
         self.base = Path(root) if root is not None else settings.cache_root() / "feature_maps"
         self.dir = self.base / cache_key(extractor)
 
-    def _path(self, data: bytes) -> Path:
-        digest = sha256_bytes(data)
-        return self.dir / digest[:2] / f"{digest}.npy"
+    def _path(self, sha256: str) -> Path:
+        return self.dir / sha256[:2] / f"{sha256}.npy"
 
-    def get(self, data: bytes) -> np.ndarray | None:
-        """The map of the photo whose file bytes are ``data``, or None (absent, damaged,
-        or of another shape: computed again)."""
-        path = self._path(data)
+    def get(self, sha256: str) -> np.ndarray | None:
+        """The map of the photo whose file bytes have this ``sha256``, or None (absent,
+        damaged, or of another shape: computed again)."""
+        path = self._path(sha256)
         try:
             found = np.load(path, allow_pickle=False)
         except (OSError, ValueError, EOFError):
@@ -54,13 +53,13 @@ class FeatureMapCache:
             os.utime(path)  # used now: the last to go when the maps are trimmed
         return found
 
-    def put(self, data: bytes, feature_map: np.ndarray) -> None:
-        """Keep ``feature_map`` for these bytes (best effort, not fsynced: a lost entry
-        is computed again)."""
+    def put(self, sha256: str, feature_map: np.ndarray) -> None:
+        """Keep ``feature_map`` for the photo with this ``sha256`` (best effort, not
+        fsynced: a lost entry is computed again)."""
         buffer = io.BytesIO()
         np.save(buffer, np.ascontiguousarray(feature_map, dtype=np.float32), allow_pickle=False)
         with contextlib.suppress(OSError):
-            atomic_write_with(self._path(data), lambda h: h.write(buffer.getvalue()), sync=False)
+            atomic_write_with(self._path(sha256), lambda h: h.write(buffer.getvalue()), sync=False)
 
     def trim(self, limit_mb: float = settings.FEATURE_MAPS_KEPT_MB) -> int:
         """Remove the least recently used maps (every backbone's) until they hold at most

@@ -33,6 +33,7 @@ class HeldOutEvaluation:
     probes: ProbeResult
     raw_probabilities: np.ndarray  # the same photos before temperature scaling
     features: np.ndarray  # [N, D] the same photos' cached features (the export's check)
+    hashes: tuple[str, ...]  # the same photos' file sha256, from the check
 
     def calibration(self, head: FittedHead) -> Calibration:
         """The temperature and the calibration error it changed."""
@@ -117,11 +118,13 @@ def evaluate_held_out(
     if cv is None:
         interpretation, kind = _test_split(data, features, head, rule), TEST_SPLIT
         raw, x = head.raw_probabilities(features.x_test), features.x_test
+        samples = data.test
     else:
         interpretation = _cross_validated(data, cv, rule)
         repeated = f", repeated {cv.repeats}x" if cv.repeats > 1 else ""
         kind = f"{cv.folds}-fold cross-validation{repeated}, duplicates grouped"
         raw, x = cv.raw_probabilities, features.all_x()
+        samples = data.every_photo
     probes = score_probes(features, head, rule)
     return HeldOutEvaluation(
         interpretation,
@@ -132,4 +135,5 @@ def evaluate_held_out(
         probes,
         raw,
         x,
+        tuple(sample.sha256 for sample in samples),
     )

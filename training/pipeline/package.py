@@ -18,6 +18,7 @@ import numpy as np
 
 from isit.imaging import read_image_bytes
 from isit.metadata import HEATMAP, ModelMetadata, UnknownSpec
+from training.data.feature_cache import sha256_bytes
 from training.data.feature_map_cache import FeatureMapCache
 from training.evaluation.where_it_looked import gallery_photos
 from training.model import learnt_from as fingerprints
@@ -86,11 +87,13 @@ def _photo_bytes(source: Path | bytes) -> bytes:
     return source if isinstance(source, bytes) else read_image_bytes(source)
 
 
-def _kept(maps: FeatureMapCache | None, photos: dict[int, bytes]) -> dict[int, np.ndarray]:
-    """The feature maps an earlier run kept, by photo."""
+def _kept(
+    maps: FeatureMapCache | None, gallery: list[int], held: HeldOutEvaluation
+) -> dict[int, np.ndarray]:
+    """The feature maps an earlier run kept, by photo (looked up by the check's hash)."""
     if maps is None:
         return {}
-    found = {i: maps.get(data) for i, data in photos.items()}
+    found = {i: maps.get(held.hashes[i]) for i in gallery}
     return {i: m for i, m in found.items() if m is not None}
 
 
@@ -116,22 +119,21 @@ def export_and_check(
         bar.update()
         gallery = gallery_photos(held.interpretation)
         maps = None if backbone.tuning else FeatureMapCache(backbone.extractor)
-        photos = {i: _photo_bytes(held.interpretation.sources[i]) for i in gallery}
-        kept = _kept(maps, photos)
+        kept = _kept(maps, gallery, held)
         run = photos_to_run(gallery, set(kept), len(held.features))
-        photos.update({i: _photo_bytes(held.interpretation.sources[i]) for i in run})
+        images = [_photo_bytes(held.interpretation.sources[i]) for i in run]
         x = held.features[run]
         expected = (head.probabilities(x), head.ood_scores(x))
-        parity, outputs = check_export(model_path, [photos[i] for i in run], head.model, x,
-                                       expected)  # fmt: skip
+        parity, outputs = check_export(model_path, images, head.model, x, expected)
         bar.update()
     if outputs is None:  # no exact heatmap (a hidden layer)
         return Exported(model_path, metadata, parity)
     heatmaps = dict(zip(run, outputs[HEATMAP], strict=True))
     if maps is not None and set(gallery) - set(kept):  # the gallery's maps, for next time
         fresh = dict(zip(run, outputs[FEATURE_MAP], strict=True))
-        for i in set(gallery) - set(kept):
-            maps.put(photos[i], fresh[i])
+        decoded = dict(zip(run, images, strict=True))
+        for i in set(gallery) - set(kept):  # under the hash of the bytes the map came from
+            maps.put(sha256_bytes(decoded[i]), fresh[i])
         maps.trim()
     if kept:
         found = heatmaps_of(np.stack(list(kept.values())), head.model).astype(np.float32)
